@@ -1,0 +1,292 @@
+//! Engine configuration: a JSON document, every default in one place, validated
+//! with errors that name the offending field.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Default Graph endpoint.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
+/// Default identity endpoint.
+pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
+
+/// A secret string whose `Debug` never shows the value.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; use only to put it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Request pacing and retry settings of the [`ThrottleGate`](crate::graph::ThrottleGate).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Resource-unit budget per minute for this tenant (0 = no proactive budget).
+    pub ru_per_minute: u32,
+    /// Upper bound on requests per second (0 = unlimited).
+    pub requests_per_second: f64,
+    /// Attempts per request for retryable failures (5xx, resets, timeouts), at least 1.
+    pub max_attempts: u32,
+    /// Wait used after a 429/503 that carries no `Retry-After`, doubled per repeat.
+    pub default_retry_after_secs: u64,
+    /// Cap of any backoff wait.
+    pub max_backoff_secs: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            ru_per_minute: 0,
+            requests_per_second: 0.0,
+            max_attempts: 8,
+            default_retry_after_secs: 2,
+            max_backoff_secs: 300,
+        }
+    }
+}
+
+/// The engine's configuration, usually read from a JSON file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory (tenant) id or domain.
+    pub tenant_id: String,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret, inline. Prefer `client_secret_env`.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Name of an environment variable that holds the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// Graph base URL, up to and including the version segment.
+    #[serde(default = "default_graph_url")]
+    pub graph_url: String,
+    /// Identity endpoint base URL (the tenant and `/oauth2/v2.0/token` are appended).
+    #[serde(default = "default_login_url")]
+    pub login_url: String,
+    /// Path of the SQLite database.
+    pub database: PathBuf,
+    /// Drive ids to mirror.
+    #[serde(default)]
+    pub drives: Vec<String>,
+    /// Number of worker threads running delta jobs (1 to 64).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Seconds between delta polls of a drive (jittered by up to 10 %).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_secs: u64,
+    /// `$top` of delta requests (1 to 1000); Graph may return fewer.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Whether the first crawl of a drive emits `created` per item (else only `crawl_completed`).
+    #[serde(default)]
+    pub emit_initial_items: bool,
+    /// Whether to ask Graph for sharing changes (`permissions_changed` events).
+    #[serde(default = "default_true")]
+    pub track_permissions: bool,
+    /// Timeout of one HTTP request, in seconds.
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+    /// Pacing and retries.
+    #[serde(default)]
+    pub throttle: ThrottleConfig,
+}
+
+fn default_graph_url() -> String {
+    DEFAULT_GRAPH_URL.to_string()
+}
+fn default_login_url() -> String {
+    DEFAULT_LOGIN_URL.to_string()
+}
+fn default_workers() -> usize {
+    4
+}
+fn default_poll_interval() -> u64 {
+    300
+}
+fn default_page_size() -> u32 {
+    1000
+}
+fn default_true() -> bool {
+    true
+}
+fn default_http_timeout() -> u64 {
+    30
+}
+
+impl Config {
+    /// Parses and validates a JSON document.
+    pub fn from_json(text: &str) -> Result<Config> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                Error::Config(inner.to_string())
+            } else {
+                Error::Config(format!("field `{path}`: {inner}"))
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a JSON file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Config::from_json(&text)
+    }
+
+    /// Checks ranges and cross-field rules.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |field: &str, why: &str| Err(Error::Config(format!("field `{field}`: {why}")));
+        if self.tenant_id.trim().is_empty() {
+            return fail("tenant_id", "must not be empty");
+        }
+        if self.client_id.trim().is_empty() {
+            return fail("client_id", "must not be empty");
+        }
+        match (&self.client_secret, &self.client_secret_env) {
+            (Some(_), Some(_)) => {
+                return fail("client_secret", "set either client_secret or client_secret_env, not both");
+            }
+            (None, None) => {
+                return fail("client_secret", "missing; set client_secret or client_secret_env");
+            }
+            (None, Some(var)) if var.trim().is_empty() => {
+                return fail("client_secret_env", "must name an environment variable");
+            }
+            _ => {}
+        }
+        for (field, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url)] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return fail(field, "must start with https:// or http://");
+            }
+        }
+        if self.database.as_os_str().is_empty() {
+            return fail("database", "must not be empty");
+        }
+        if let Some(i) = self.drives.iter().position(|d| d.trim().is_empty()) {
+            return fail(&format!("drives[{i}]"), "must not be empty");
+        }
+        if !(1..=64).contains(&self.workers) {
+            return fail("workers", "must be between 1 and 64");
+        }
+        if self.poll_interval_secs == 0 {
+            return fail("poll_interval_secs", "must be at least 1");
+        }
+        if !(1..=1000).contains(&self.page_size) {
+            return fail("page_size", "must be between 1 and 1000");
+        }
+        if self.http_timeout_secs == 0 {
+            return fail("http_timeout_secs", "must be at least 1");
+        }
+        let t = &self.throttle;
+        if t.max_attempts == 0 {
+            return fail("throttle.max_attempts", "must be at least 1");
+        }
+        if !(t.requests_per_second >= 0.0 && t.requests_per_second.is_finite()) {
+            return fail("throttle.requests_per_second", "must be a finite number >= 0");
+        }
+        if t.max_backoff_secs == 0 {
+            return fail("throttle.max_backoff_secs", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The client secret, from the config or from the named environment variable.
+    pub fn resolve_secret(&self) -> Result<Secret> {
+        if let Some(s) = &self.client_secret {
+            return Ok(s.clone());
+        }
+        let var = self.client_secret_env.as_deref().unwrap_or_default();
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Secret(v)),
+            _ => Err(Error::Config(format!(
+                "field `client_secret_env`: environment variable {var} is not set"
+            ))),
+        }
+    }
+
+    /// The token endpoint of the tenant.
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.login_url.trim_end_matches('/'),
+            self.tenant_id
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x.db"}"#;
+
+    fn err(text: &str) -> String {
+        Config::from_json(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::from_json(MINIMAL).unwrap();
+        assert_eq!(c.graph_url, DEFAULT_GRAPH_URL);
+        assert_eq!(c.workers, 4);
+        assert_eq!(c.page_size, 1000);
+        assert!(!c.emit_initial_items);
+        assert_eq!(c.throttle, ThrottleConfig::default());
+        assert_eq!(c.token_url(), "https://login.microsoftonline.com/t/oauth2/v2.0/token");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s"}"#).contains("database"));
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","workerz":1}"#);
+        assert!(e.contains("workerz"), "{e}");
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","workers":"4"}"#);
+        assert!(e.contains("workers"), "{e}");
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","throttle":{"max_attempts":"x"}}"#);
+        assert!(e.contains("throttle.max_attempts"), "{e}");
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","page_size":5000}"#);
+        assert!(e.contains("page_size"), "{e}");
+        assert!(err(r#"{"tenant_id":"t","client_id":"c","database":"x"}"#).contains("client_secret"));
+        assert!(err("not json").contains("invalid configuration"));
+    }
+
+    #[test]
+    fn secret_is_redacted_and_env_is_read() {
+        let c = Config::from_json(MINIMAL).unwrap();
+        assert!(!format!("{c:?}").contains("\"s\""));
+        let c = Config::from_json(
+            r#"{"tenant_id":"t","client_id":"c","client_secret_env":"M365SYNC_TEST_SECRET_XYZ","database":"x"}"#,
+        )
+        .unwrap();
+        assert!(c.resolve_secret().is_err());
+        // SAFETY: this test is the only user of this variable.
+        unsafe { std::env::set_var("M365SYNC_TEST_SECRET_XYZ", "v") };
+        assert_eq!(c.resolve_secret().unwrap().expose(), "v");
+    }
+}

@@ -1,0 +1,146 @@
+//! Change events: what the engine reports to the host.
+
+use serde::Serialize;
+
+/// What happened. The numeric values are part of the C ABI: they only grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u32)]
+pub enum EventKind {
+    /// A new item appeared.
+    Created = 1,
+    /// A file's content changed (cTag, or hash/size/time when cTag is absent).
+    ContentChanged = 2,
+    /// Only metadata changed (eTag).
+    MetadataChanged = 3,
+    /// The item was renamed within the same parent.
+    Renamed = 4,
+    /// The item moved to another parent (possibly renamed too).
+    Moved = 5,
+    /// The item was deleted; for a folder, its whole subtree is gone.
+    Deleted = 6,
+    /// The item's sharing changed.
+    PermissionsChanged = 7,
+    /// The drive's delta token expired; a full re-enumeration started.
+    ResyncStarted = 8,
+    /// The re-enumeration finished; differences were reported as events before this one.
+    ResyncCompleted = 9,
+    /// The first full crawl of a drive finished.
+    CrawlCompleted = 10,
+    /// A change-notification subscription was created for the drive.
+    SubscriptionCreated = 11,
+    /// The drive's subscription was renewed.
+    SubscriptionRenewed = 12,
+    /// The drive's subscription was lost (expired, removed, or could not be renewed).
+    SubscriptionLost = 13,
+    /// A drive came into scope.
+    DriveAdded = 14,
+    /// A drive left scope or disappeared; its items are kept and marked.
+    DriveRemoved = 15,
+    /// A persistent error on the drive; `detail` says what.
+    Error = 16,
+}
+
+impl EventKind {
+    /// Every kind, in numeric order.
+    pub const ALL: [EventKind; 16] = [
+        EventKind::Created,
+        EventKind::ContentChanged,
+        EventKind::MetadataChanged,
+        EventKind::Renamed,
+        EventKind::Moved,
+        EventKind::Deleted,
+        EventKind::PermissionsChanged,
+        EventKind::ResyncStarted,
+        EventKind::ResyncCompleted,
+        EventKind::CrawlCompleted,
+        EventKind::SubscriptionCreated,
+        EventKind::SubscriptionRenewed,
+        EventKind::SubscriptionLost,
+        EventKind::DriveAdded,
+        EventKind::DriveRemoved,
+        EventKind::Error,
+    ];
+
+    /// The snake_case name used in JSON, SQLite and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::ContentChanged => "content_changed",
+            EventKind::MetadataChanged => "metadata_changed",
+            EventKind::Renamed => "renamed",
+            EventKind::Moved => "moved",
+            EventKind::Deleted => "deleted",
+            EventKind::PermissionsChanged => "permissions_changed",
+            EventKind::ResyncStarted => "resync_started",
+            EventKind::ResyncCompleted => "resync_completed",
+            EventKind::CrawlCompleted => "crawl_completed",
+            EventKind::SubscriptionCreated => "subscription_created",
+            EventKind::SubscriptionRenewed => "subscription_renewed",
+            EventKind::SubscriptionLost => "subscription_lost",
+            EventKind::DriveAdded => "drive_added",
+            EventKind::DriveRemoved => "drive_removed",
+            EventKind::Error => "error",
+        }
+    }
+
+    /// Parses a name produced by [`EventKind::as_str`].
+    pub fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether the event concerns one item (as opposed to a drive or subscription).
+    pub fn is_item_change(self) -> bool {
+        (self as u32) <= EventKind::PermissionsChanged as u32
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One journal entry. `seq` increases strictly; delivery is at-least-once until acked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Position in the journal.
+    pub seq: i64,
+    /// What happened.
+    pub kind: EventKind,
+    /// The drive concerned.
+    pub drive_id: String,
+    /// The item concerned; empty for drive-level events.
+    pub item_id: String,
+    /// Path of the item after the change (`/` is the drive root); empty when unknown.
+    pub path: String,
+    /// Path before a rename or move; empty otherwise.
+    pub old_path: String,
+    /// cTag after the change, when Graph sent one.
+    pub ctag: String,
+    /// eTag after the change, when Graph sent one.
+    pub etag: String,
+    /// Size in bytes (0 for folders and drive-level events).
+    pub size: i64,
+    /// Whether the item is a folder.
+    pub is_folder: bool,
+    /// Milliseconds since the Unix epoch when the engine recorded the event.
+    pub at_ms: i64,
+    /// Free text for drive-level events (error message, subscription id); empty otherwise.
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_codes_are_dense() {
+        for (i, k) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i + 1);
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+        }
+        assert!(EventKind::Deleted.is_item_change());
+        assert!(!EventKind::CrawlCompleted.is_item_change());
+    }
+}

@@ -1,0 +1,1 @@
+//! The C ABI (see issue: C ABI). Nothing is exported yet.

@@ -1,0 +1,3 @@
+//! Everything that talks HTTP to Microsoft Graph.
+
+pub mod types;

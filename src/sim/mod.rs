@@ -1,0 +1,3 @@
+//! The Graph simulator: a tenant model served over HTTP like Microsoft Graph.
+
+pub mod response;
