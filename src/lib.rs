@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod ffi;
@@ -18,6 +19,7 @@ pub mod graph;
 pub mod sim;
 
 pub use config::Config;
+pub use engine::{Ack, Engine, EventHandler, Status};
 pub use error::{Error, GraphError, Result};
 pub use event::{Event, EventKind};
 

@@ -1,5 +1,9 @@
 //! The `m365sync` command-line tool.
 
+mod run;
+
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// m365sync: change detection for OneDrive and SharePoint.
@@ -11,10 +15,27 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the engine with a configuration file until Ctrl-C.
+    Run(run::RunArgs),
+    /// Show drives, cursors, errors and the journal position of a database.
+    Status(run::StatusArgs),
+    /// Print journal events of a database.
+    Events(run::EventsArgs),
+}
 
-fn main() {
+fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
-    match cli.command {}
+    let result = match Cli::parse().command {
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => run::status(args),
+        Command::Events(args) => run::events(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("m365sync: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,77 @@
+//! Wake-ups between the threads that write the journal and the one that delivers it.
+
+use parking_lot::{Condvar, Mutex};
+use std::time::Duration;
+
+/// The newest journal seq known to be committed, with a condition variable so the
+/// dispatcher sleeps until there is something new (or until it is told to stop).
+#[derive(Default)]
+pub struct JournalSignal {
+    state: Mutex<SignalState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct SignalState {
+    last_seq: i64,
+    stopping: bool,
+}
+
+impl JournalSignal {
+    /// Records that events up to `seq` are committed and wakes the waiters.
+    pub fn published(&self, seq: i64) {
+        let mut s = self.state.lock();
+        if seq > s.last_seq {
+            s.last_seq = seq;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Wakes the waiters without publishing anything (e.g. a new handler was set).
+    pub fn poke(&self) {
+        let _guard = self.state.lock();
+        self.changed.notify_all();
+    }
+
+    /// Wakes every waiter for good.
+    pub fn stop(&self) {
+        self.state.lock().stopping = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits until a seq greater than `seen` is published, the signal is stopped, or
+    /// `timeout` passes. Returns false once stopped.
+    pub fn wait_beyond(&self, seen: i64, timeout: Duration) -> bool {
+        let mut s = self.state.lock();
+        if !s.stopping && s.last_seq <= seen {
+            self.changed.wait_for(&mut s, timeout);
+        }
+        !s.stopping
+    }
+
+    /// Whether `stop` was called.
+    pub fn is_stopping(&self) -> bool {
+        self.state.lock().stopping
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn waiter_wakes_on_publish_and_on_stop() {
+        let signal = Arc::new(JournalSignal::default());
+        let s2 = signal.clone();
+        let t = std::thread::spawn(move || s2.wait_beyond(0, Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(20));
+        signal.published(3);
+        assert!(t.join().unwrap());
+        // Already beyond: returns at once.
+        assert!(signal.wait_beyond(2, Duration::from_secs(30)));
+        signal.stop();
+        assert!(!signal.wait_beyond(3, Duration::from_secs(30)));
+        assert!(signal.is_stopping());
+    }
+}

@@ -1,0 +1,340 @@
+//! The engine: scheduler, workers and dispatcher around one store and one Graph client.
+//!
+//! Threads (all synchronous):
+//! - the **scheduler** decides which drive runs a delta job next ([`scheduler`]);
+//! - **workers** run one delta job at a time, each with its own SQLite connection;
+//! - the **dispatcher** delivers journal events to the host's handler in order.
+//!
+//! Every Graph request of every thread passes the one [`ThrottleGate`].
+
+pub mod crawl;
+pub mod dispatcher;
+pub mod journal;
+pub mod scheduler;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use log::{error, info, warn};
+use parking_lot::Mutex;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::graph::{GraphClient, ThrottleGate};
+use crate::store::{ApplyOptions, NewDrive, Store};
+
+pub use crawl::Progress;
+pub use dispatcher::{Ack, EventHandler};
+pub use status::{DriveStatus, Status};
+
+use crawl::{JobContext, run_delta_job};
+use dispatcher::{DEFAULT_CONSUMER, HandlerSlot};
+use journal::JournalSignal;
+use scheduler::{Schedule, SchedulerMsg};
+
+/// State shared by the engine's threads.
+struct Shared {
+    config: Config,
+    client: Arc<GraphClient>,
+    journal: Arc<JournalSignal>,
+    stopping: AtomicBool,
+    progress: Progress,
+}
+
+/// Handles of the running threads.
+struct Running {
+    scheduler_tx: Sender<SchedulerMsg>,
+    threads: Vec<JoinHandle<()>>,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+/// A change-detection engine for the drives of one tenant.
+///
+/// ```no_run
+/// use m365sync::{Ack, Config, Engine};
+/// let config = Config::from_file("m365sync.json".as_ref())?;
+/// let engine = Engine::open(config)?;
+/// engine.set_event_handler(|event| {
+///     println!("{} {} {}", event.seq, event.kind, event.path);
+///     Ack::Ok
+/// });
+/// engine.start()?;
+/// // ... until shutdown:
+/// engine.stop();
+/// # Ok::<(), m365sync::Error>(())
+/// ```
+pub struct Engine {
+    shared: Arc<Shared>,
+    handler: HandlerSlot,
+    api_store: Mutex<Store>,
+    running: Mutex<Option<Running>>,
+    started: AtomicBool,
+    dispatcher_thread: Mutex<Option<ThreadId>>,
+}
+
+fn assert_send_sync<T: Send + Sync>() {}
+const _: fn() = assert_send_sync::<Engine>;
+
+impl Engine {
+    /// Opens (or creates) the store and registers the configured drives. Makes no
+    /// Graph request: that starts with [`Engine::start`].
+    pub fn open(config: Config) -> Result<Engine> {
+        config.validate()?;
+        let store = Store::open(&config.database)?;
+        for drive in &config.drives {
+            let added = store.upsert_drive(&NewDrive {
+                id: drive,
+                site_id: None,
+                name: None,
+                kind: None,
+            })?;
+            if added {
+                store.append_event(EventKind::DriveAdded, drive, "configured")?;
+            }
+        }
+        let gate = Arc::new(ThrottleGate::new(&config.throttle));
+        let client = Arc::new(GraphClient::new(&config, gate)?);
+        let journal = Arc::new(JournalSignal::default());
+        journal.published(store.last_seq()?);
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                config,
+                client,
+                journal,
+                stopping: AtomicBool::new(false),
+                progress: Progress::default(),
+            }),
+            handler: Arc::new(Mutex::new(None)),
+            api_store: Mutex::new(store),
+            running: Mutex::new(None),
+            started: AtomicBool::new(false),
+            dispatcher_thread: Mutex::new(None),
+        })
+    }
+
+    /// Starts the scheduler, the workers and the dispatcher. An engine starts once.
+    pub fn start(&self) -> Result<()> {
+        if self.started.swap(true, Ordering::SeqCst) {
+            return Err(Error::State("the engine was already started".into()));
+        }
+        let config = &self.shared.config;
+        // Open every connection here so that errors reach the caller.
+        let mut worker_stores = Vec::with_capacity(config.workers);
+        for _ in 0..config.workers {
+            worker_stores.push(Store::open(&config.database)?);
+        }
+        let dispatcher_store = Store::open(&config.database)?;
+        let drives = self.api_store.lock().drives()?;
+
+        let (scheduler_tx, scheduler_rx) = crossbeam_channel::unbounded();
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<String>();
+        let mut schedule = Schedule::new(Duration::from_secs(config.poll_interval_secs));
+        let now = Instant::now();
+        for drive in drives.iter().filter(|d| !d.removed) {
+            schedule.add(&drive.id, now);
+        }
+
+        let mut threads = Vec::new();
+        threads.push(spawn("m365sync-scheduler", move || {
+            scheduler::run(schedule, scheduler_rx, job_tx)
+        })?);
+        for (i, store) in worker_stores.into_iter().enumerate() {
+            let shared = self.shared.clone();
+            let jobs = job_rx.clone();
+            let done = scheduler_tx.clone();
+            threads.push(spawn(&format!("m365sync-worker-{i}"), move || {
+                worker_loop(&shared, store, jobs, done)
+            })?);
+        }
+        let handler = self.handler.clone();
+        let journal = self.shared.journal.clone();
+        let dispatcher = spawn("m365sync-dispatcher", move || {
+            dispatcher::run(dispatcher_store, handler, journal)
+        })?;
+        *self.dispatcher_thread.lock() = Some(dispatcher.thread().id());
+        *self.running.lock() = Some(Running {
+            scheduler_tx,
+            threads,
+            dispatcher: Some(dispatcher),
+        });
+        info!(
+            "engine started: {} drives, {} workers",
+            drives.len(),
+            config.workers
+        );
+        Ok(())
+    }
+
+    /// Stops every thread: jobs end after the page in flight (each page is committed
+    /// whole or not at all), throttle waits are cut short. Idempotent. Safe to call
+    /// from inside the event handler (the dispatcher then ends after the call).
+    pub fn stop(&self) {
+        let Some(mut running) = self.running.lock().take() else {
+            return;
+        };
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.client.gate().stop();
+        self.shared.journal.stop();
+        let _ = running.scheduler_tx.send(SchedulerMsg::Stop);
+        for t in running.threads.drain(..) {
+            let _ = t.join();
+        }
+        let inside_handler = *self.dispatcher_thread.lock() == Some(std::thread::current().id());
+        if let Some(d) = running.dispatcher.take() {
+            if !inside_handler {
+                let _ = d.join();
+            }
+        }
+        info!("engine stopped");
+    }
+
+    /// Sets the handler that receives every event in `seq` order, starting after
+    /// the last acked one. It runs on the dispatcher thread. Replaces any previous one.
+    pub fn set_event_handler<F>(&self, handler: F)
+    where
+        F: FnMut(&Event) -> Ack + Send + 'static,
+    {
+        *self.handler.lock() = Some(Box::new(handler));
+        self.shared.journal.poke();
+    }
+
+    /// Removes the event handler; events then wait for pull-style reads.
+    pub fn clear_event_handler(&self) {
+        *self.handler.lock() = None;
+    }
+
+    /// Up to `limit` events with `seq > after_seq`, oldest first.
+    pub fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<Event>> {
+        self.api_store.lock().events_after(after_seq, limit)
+    }
+
+    /// Like [`Engine::events_after`], but waits up to `timeout` for the first event.
+    pub fn wait_events(&self, after_seq: i64, limit: usize, timeout: Duration) -> Result<Vec<Event>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let events = self.events_after(after_seq, limit)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !events.is_empty() || left.is_zero() {
+                return Ok(events);
+            }
+            if !self.shared.journal.wait_beyond(after_seq, left.min(Duration::from_millis(200))) {
+                // Stopped: the journal gets no more events, but some may be there.
+                return self.events_after(after_seq, limit);
+            }
+        }
+    }
+
+    /// The seq of the last acked event (0 when none).
+    pub fn acked_seq(&self) -> Result<i64> {
+        self.api_store.lock().acked_seq(DEFAULT_CONSUMER)
+    }
+
+    /// Acks every event up to `seq` for pull-style hosts: they are not delivered again.
+    pub fn ack(&self, seq: i64) -> Result<()> {
+        self.api_store.lock().ack(DEFAULT_CONSUMER, seq)
+    }
+
+    /// A snapshot of the engine's state.
+    pub fn status(&self) -> Result<Status> {
+        let store = self.api_store.lock();
+        let mut status = Status::from_store(&store, DEFAULT_CONSUMER)?;
+        status.running = self.running.lock().is_some();
+        status.throttle = Some(self.shared.client.gate().stats());
+        status.items_applied = self.shared.progress.items.load(Ordering::Relaxed);
+        status.pages = self.shared.progress.pages.load(Ordering::Relaxed);
+        Ok(status)
+    }
+
+    /// Live counters (items and pages applied since start), cheap to read often.
+    pub fn progress(&self) -> &Progress {
+        &self.shared.progress
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn spawn<F>(name: &str, f: F) -> Result<JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(Error::Io)
+}
+
+/// A worker: runs delta jobs until the job channel closes or the engine stops.
+fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<String>, done: Sender<SchedulerMsg>) {
+    let options = ApplyOptions {
+        emit_initial_items: shared.config.emit_initial_items,
+    };
+    for drive in jobs.iter() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let mut ctx = JobContext {
+            store: &mut store,
+            client: &shared.client,
+            options: &options,
+            stopping: &shared.stopping,
+            progress: &shared.progress,
+            journal: &shared.journal,
+        };
+        let result = run_delta_job(&mut ctx, &drive);
+        record_job_result(&store, &shared.journal, &drive, &result);
+        if done
+            .send(SchedulerMsg::JobDone { drive, result })
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// Keeps the drive's `last_error` current; the first failure after a success also
+/// goes into the journal as an `error` event.
+fn record_job_result(
+    store: &Store,
+    journal: &JournalSignal,
+    drive: &str,
+    result: &Result<crawl::JobOutcome>,
+) {
+    let outcome = (|| -> Result<()> {
+        let had_error = store.drive(drive)?.and_then(|d| d.last_error).is_some();
+        match result {
+            Ok(_) | Err(Error::Stopped) => {
+                if had_error {
+                    info!("drive {drive}: recovered");
+                    store.set_drive_error(drive, None)?;
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                warn!("drive {drive}: {message}");
+                store.set_drive_error(drive, Some(&message))?;
+                if !had_error {
+                    let seq = store.append_event(EventKind::Error, drive, &message)?;
+                    journal.published(seq);
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        error!("drive {drive}: cannot record the job result: {e}");
+    }
+}

@@ -1,0 +1,241 @@
+//! The scheduler thread: decides which drive runs a delta job next.
+//!
+//! It owns every timer (poll interval, error backoff) and the per-drive flags that
+//! guarantee a drive is never processed by two workers at once. Workers report back
+//! when a job ends; a drive marked dirty while its job runs is run once more right
+//! after, however many times it was marked.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use log::debug;
+use rand::Rng;
+
+use crate::engine::crawl::JobOutcome;
+use crate::error::{Error, Result};
+
+/// Longest wait between two attempts at a failing drive.
+const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Messages the scheduler receives.
+pub enum SchedulerMsg {
+    /// A worker finished a job.
+    JobDone {
+        /// The drive of the job.
+        drive: String,
+        /// How it ended.
+        result: Result<JobOutcome>,
+    },
+    /// Something changed on the drive: run a delta as soon as possible.
+    Dirty(String),
+    /// A drive came into scope: crawl it.
+    AddDrive(String),
+    /// Stop scheduling; workers finish their page in flight.
+    Stop,
+}
+
+#[derive(Debug, Clone)]
+struct DriveSlot {
+    next_due: Instant,
+    running: bool,
+    rerun: bool,
+    failures: u32,
+}
+
+/// Timing state of every drive; pure logic, driven by [`run`].
+pub struct Schedule {
+    slots: HashMap<String, DriveSlot>,
+    poll_interval: Duration,
+}
+
+impl Schedule {
+    /// A schedule polling each drive every `poll_interval` (jittered by ±10 %).
+    pub fn new(poll_interval: Duration) -> Schedule {
+        Schedule {
+            slots: HashMap::new(),
+            poll_interval,
+        }
+    }
+
+    /// Adds a drive, due at once. Returns false if it was known.
+    pub fn add(&mut self, drive: &str, now: Instant) -> bool {
+        if self.slots.contains_key(drive) {
+            return false;
+        }
+        self.slots.insert(
+            drive.to_string(),
+            DriveSlot {
+                next_due: now,
+                running: false,
+                rerun: false,
+                failures: 0,
+            },
+        );
+        true
+    }
+
+    /// Marks a drive dirty: due now, or re-run once its running job ends.
+    pub fn mark_dirty(&mut self, drive: &str, now: Instant) {
+        if let Some(slot) = self.slots.get_mut(drive) {
+            if slot.running {
+                slot.rerun = true;
+            } else {
+                slot.next_due = slot.next_due.min(now);
+            }
+        }
+    }
+
+    /// Takes every drive that is due and idle, marking it running.
+    pub fn take_due(&mut self, now: Instant) -> Vec<String> {
+        let mut due: Vec<(Instant, String)> = self
+            .slots
+            .iter_mut()
+            .filter(|(_, s)| !s.running && s.next_due <= now)
+            .map(|(id, s)| {
+                s.running = true;
+                (s.next_due, id.clone())
+            })
+            .collect();
+        due.sort();
+        due.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Records the end of a job and sets the drive's next due time.
+    pub fn job_done(&mut self, drive: &str, ok: bool, now: Instant, jitter: f64) {
+        let poll = self.poll_interval;
+        let Some(slot) = self.slots.get_mut(drive) else {
+            return;
+        };
+        slot.running = false;
+        if ok {
+            slot.failures = 0;
+            slot.next_due = if std::mem::take(&mut slot.rerun) {
+                now
+            } else {
+                now + poll.mul_f64(jitter)
+            };
+        } else {
+            slot.failures = slot.failures.saturating_add(1);
+            slot.rerun = false;
+            let backoff = Duration::from_secs(1u64 << slot.failures.min(16))
+                .min(MAX_ERROR_BACKOFF)
+                .min(poll.max(Duration::from_secs(1)));
+            slot.next_due = now + backoff.mul_f64(jitter);
+        }
+    }
+
+    /// When the next idle drive falls due, if any.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.slots
+            .values()
+            .filter(|s| !s.running)
+            .map(|s| s.next_due)
+            .min()
+    }
+
+    /// Whether any job is running.
+    pub fn any_running(&self) -> bool {
+        self.slots.values().any(|s| s.running)
+    }
+}
+
+/// The scheduler thread's loop: hands due drives to `jobs` until told to stop.
+pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<String>) {
+    let mut rng = rand::rng();
+    loop {
+        let now = Instant::now();
+        for drive in schedule.take_due(now) {
+            debug!("scheduling delta of drive {drive}");
+            if jobs.send(drive).is_err() {
+                return;
+            }
+        }
+        let msg = match schedule.next_wake() {
+            Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let now = Instant::now();
+        match msg {
+            Ok(SchedulerMsg::JobDone { drive, result }) => {
+                let ok = !matches!(result, Err(ref e) if !matches!(e, Error::Stopped));
+                schedule.job_done(&drive, ok, now, rng.random_range(0.9..1.1));
+            }
+            Ok(SchedulerMsg::Dirty(drive)) => schedule.mark_dirty(&drive, now),
+            Ok(SchedulerMsg::AddDrive(drive)) => {
+                schedule.add(&drive, now);
+            }
+            Ok(SchedulerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_drive_is_never_handed_out_twice() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(POLL);
+        assert!(s.add("a", t0));
+        assert!(!s.add("a", t0));
+        assert_eq!(s.take_due(t0), vec!["a".to_string()]);
+        s.mark_dirty("a", t0);
+        assert!(s.take_due(t0).is_empty(), "running drive handed out again");
+        assert!(s.any_running());
+    }
+
+    #[test]
+    fn dirty_while_running_reruns_once() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(POLL);
+        s.add("a", t0);
+        s.take_due(t0);
+        for _ in 0..1000 {
+            s.mark_dirty("a", t0);
+        }
+        s.job_done("a", true, t0, 1.0);
+        assert_eq!(s.take_due(t0).len(), 1);
+        s.job_done("a", true, t0, 1.0);
+        assert!(s.take_due(t0).is_empty());
+        assert_eq!(s.next_wake(), Some(t0 + POLL));
+    }
+
+    #[test]
+    fn success_waits_a_poll_interval_and_failures_back_off() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(POLL);
+        s.add("a", t0);
+        s.take_due(t0);
+        s.job_done("a", false, t0, 1.0);
+        assert_eq!(s.next_wake(), Some(t0 + Duration::from_secs(2)));
+        s.take_due(t0 + Duration::from_secs(2));
+        s.job_done("a", false, t0, 1.0);
+        assert_eq!(s.next_wake(), Some(t0 + Duration::from_secs(4)));
+        for _ in 0..20 {
+            s.take_due(t0 + Duration::from_secs(3600));
+            s.job_done("a", false, t0, 1.0);
+        }
+        assert_eq!(s.next_wake(), Some(t0 + POLL), "backoff is capped by the poll interval");
+        s.take_due(t0 + Duration::from_secs(3600));
+        s.job_done("a", true, t0, 1.0);
+        assert_eq!(s.next_wake(), Some(t0 + POLL));
+    }
+
+    #[test]
+    fn dirty_idle_drive_is_due_at_once() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(POLL);
+        s.add("a", t0);
+        s.take_due(t0);
+        s.job_done("a", true, t0, 1.0);
+        assert!(s.take_due(t0).is_empty());
+        s.mark_dirty("a", t0);
+        assert_eq!(s.take_due(t0).len(), 1);
+        s.mark_dirty("unknown", t0);
+    }
+}
