@@ -26,11 +26,11 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// A bearer token. Cheap to clone; its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(Arc<str>);
+pub(crate) struct AccessToken(Arc<str>);
 
 impl AccessToken {
     /// The `Authorization` header value.
-    pub fn bearer(&self) -> String {
+    pub(crate) fn bearer(&self) -> String {
         format!("Bearer {}", self.0)
     }
 }
@@ -48,7 +48,7 @@ struct CachedToken {
 }
 
 /// Fetches and caches the client-credentials token of one app registration.
-pub struct TokenSource {
+pub(crate) struct TokenSource {
     agent: ureq::Agent,
     token_url: String,
     client_id: String,
@@ -73,7 +73,7 @@ impl fmt::Debug for TokenSource {
 impl TokenSource {
     /// A token source for the app of `config`, with `secret` already resolved.
     /// `gate` provides the interruptible sleep and the attempt bound of retries.
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         secret: Secret,
         agent: ureq::Agent,
@@ -91,7 +91,7 @@ impl TokenSource {
     }
 
     /// A valid token: the cached one, or a fresh one when it is close to expiry or was rejected.
-    pub fn token(&self) -> Result<AccessToken> {
+    pub(crate) fn token(&self) -> Result<AccessToken> {
         if let Some(token) = self.cached_token() {
             return Ok(token);
         }
@@ -115,7 +115,7 @@ impl TokenSource {
 
     /// Forgets `rejected` (Graph answered 401 with it) so that the next [`token`](Self::token)
     /// fetches a new one. A token other threads already replaced is left alone.
-    pub fn invalidate(&self, rejected: &AccessToken) {
+    pub(crate) fn invalidate(&self, rejected: &AccessToken) {
         let mut cached = self.cached.lock();
         if cached.as_ref().is_some_and(|c| &c.token == rejected) {
             *cached = None;

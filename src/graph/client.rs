@@ -61,6 +61,9 @@ impl GraphClient {
         let secret = config.resolve_secret()?;
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(config.http_timeout_secs))
+            // Keep one idle connection per worker (ureq keeps only one per host by default),
+            // plus a few for discovery and subscriptions.
+            .max_idle_connections_per_host(config.workers + 4)
             .user_agent(&format!("ISV|m365sync|m365sync/{}", crate::VERSION))
             .build();
         let graph_url = config.graph_url.trim_end_matches('/').to_owned();

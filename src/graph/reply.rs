@@ -156,6 +156,19 @@ mod tests {
         assert!(err.to_string().contains("value[0].id"), "{err}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_body_yields_a_value_or_an_error(
+            status in 100u16..600,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let reply = Reply { status, location: None, body };
+            let is_graph = matches!(reply.graph_error(), Error::Graph(g) if g.status == status);
+            proptest::prop_assert!(is_graph);
+            let _ = reply.decode::<crate::graph::types::DeltaPage>();
+        }
+    }
+
     #[test]
     fn excerpt_respects_char_boundaries() {
         let text = "ü".repeat(300);

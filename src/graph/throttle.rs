@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 
 /// First delay of the retry backoff for 5xx answers and transport failures.
 const RETRY_BASE: Duration = Duration::from_millis(500);
-/// Longest wait accepted from a `Retry-After` header; guards against absurd values.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Longest single wait (Retry-After, backoff, bucket refill); guards against absurd values.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// Share of RateLimit-Limit below which the remaining budget is spread out.
 const LOW_REMAINING_FRACTION: u64 = 5;
 
@@ -108,7 +108,9 @@ impl Bucket {
         if self.tokens >= need {
             now
         } else {
-            now + Duration::from_secs_f64((need - self.tokens) / self.per_sec)
+            let wait = Duration::try_from_secs_f64((need - self.tokens) / self.per_sec)
+                .unwrap_or(MAX_WAIT);
+            now + wait.min(MAX_WAIT)
         }
     }
 
@@ -166,7 +168,8 @@ impl State {
         }
         if let Some(pace) = &mut self.pace {
             if now < pace.until {
-                pace.next_slot = pace.next_slot.max(now) + pace.per_ru * cost;
+                pace.next_slot =
+                    pace.next_slot.max(now) + pace.per_ru.saturating_mul(cost).min(MAX_WAIT);
             } else {
                 self.pace = None;
             }
@@ -177,9 +180,7 @@ impl State {
 
     /// Extends the pause to `now + d` (never shortens it) and accounts the added time.
     fn pause_for(&mut self, d: Duration, now: Instant) {
-        let Some(until) = now.checked_add(d.min(MAX_RETRY_AFTER)) else {
-            return;
-        };
+        let until = now + d.min(MAX_WAIT);
         let current = self.paused_until.map_or(now, |p| p.max(now));
         if until > current {
             self.stats.paused_ms += duration_ms(until - current);
@@ -296,7 +297,7 @@ impl ThrottleGate {
         };
         let mut state = self.state.lock();
         let now = Instant::now();
-        let reset = Duration::from_secs(reset_secs).min(MAX_RETRY_AFTER);
+        let reset = Duration::from_secs(reset_secs).min(MAX_WAIT);
         if remaining == 0 {
             state.pause_for(reset, now);
             return;
@@ -348,18 +349,16 @@ impl ThrottleGate {
 
     /// Sleeps `d` unless stopped (for retry backoff) — Err(Stopped) when stopped.
     pub fn sleep(&self, d: Duration) -> Result<()> {
-        let deadline = Instant::now().checked_add(d.min(MAX_RETRY_AFTER));
+        let deadline = Instant::now() + d.min(MAX_WAIT);
         let mut state = self.state.lock();
         loop {
             if state.stopped {
                 return Err(Error::Stopped);
             }
-            match deadline {
-                Some(deadline) if Instant::now() < deadline => {
-                    self.wake.wait_until(&mut state, deadline);
-                }
-                _ => return Ok(()),
+            if Instant::now() >= deadline {
+                return Ok(());
             }
+            self.wake.wait_until(&mut state, deadline);
         }
     }
 
@@ -380,7 +379,7 @@ impl ThrottleGate {
     }
 
     fn max_backoff(&self) -> Duration {
-        Duration::from_secs(self.config.max_backoff_secs)
+        Duration::from_secs(self.config.max_backoff_secs).min(MAX_WAIT)
     }
 }
 
@@ -397,13 +396,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+        return Some(Duration::from_secs(secs).min(MAX_WAIT));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(
         at.duration_since(now)
             .unwrap_or(Duration::ZERO)
-            .min(MAX_RETRY_AFTER),
+            .min(MAX_WAIT),
     )
 }
 
@@ -451,7 +450,7 @@ mod tests {
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("99999999999999999999999", now),
-            Some(MAX_RETRY_AFTER)
+            Some(MAX_WAIT)
         );
         for garbage in ["", "soon", "-5", "1.5", "12s", "Tue, 99 Foo 2024"] {
             assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
@@ -547,6 +546,40 @@ mod tests {
         }
         assert!(gate.is_stopped());
         assert!(matches!(gate.sleep(Duration::ZERO), Err(Error::Stopped)));
+    }
+
+    #[test]
+    fn extreme_settings_do_not_panic() {
+        let gate = ThrottleGate::new(&ThrottleConfig {
+            requests_per_second: 1e-300,
+            ru_per_minute: u32::MAX,
+            default_retry_after_secs: u64::MAX,
+            max_backoff_secs: u64::MAX,
+            max_attempts: u32::MAX,
+        });
+        gate.acquire(u32::MAX).unwrap();
+        gate.on_throttled(None);
+        gate.on_throttled(Some(Duration::MAX));
+        gate.on_rate_limit(Some(u64::MAX), Some(1), Some(u64::MAX));
+        assert!(gate.retry_delay(u32::MAX) <= MAX_WAIT);
+        let state = gate.state.lock();
+        assert!(state.paused_until.unwrap() <= Instant::now() + MAX_WAIT);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_parsing_never_panics(value in ".{0,40}") {
+            let now = SystemTime::now();
+            if let Some(d) = parse_retry_after(&value, now) {
+                proptest::prop_assert!(d <= MAX_WAIT);
+            }
+        }
+
+        #[test]
+        fn delay_seconds_round_trip(secs in 0u64..=86_400) {
+            let parsed = parse_retry_after(&secs.to_string(), SystemTime::now());
+            proptest::prop_assert_eq!(parsed, Some(Duration::from_secs(secs)));
+        }
     }
 
     #[test]
