@@ -74,6 +74,26 @@ fn token_is_fetched_once_and_cached() {
 }
 
 #[test]
+fn concurrent_first_requests_share_one_token_fetch() {
+    let server = ScriptServer::start();
+    for _ in 0..4 {
+        server.push(Canned::json(200, "{}"));
+    }
+    let client = Arc::new(client(&server));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let client = Arc::clone(&client);
+            thread::spawn(move || client.get_json::<serde_json::Value>("/me", RequestKind::Get))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(server.token_requests().len(), 1);
+    assert_eq!(server.graph_requests().len(), 4);
+}
+
+#[test]
 fn token_near_expiry_is_refreshed() {
     let server = ScriptServer::start();
     for n in 1..=2 {
