@@ -1,3 +1,12 @@
 //! Everything that talks HTTP to Microsoft Graph.
 
+mod auth;
+pub mod client;
+mod reply;
+#[cfg(test)]
+mod script_server;
+pub mod throttle;
 pub mod types;
+
+pub use client::GraphClient;
+pub use throttle::{RequestKind, ThrottleGate, ThrottleStats, parse_retry_after};
