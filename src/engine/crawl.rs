@@ -116,7 +116,9 @@ pub fn run_delta_job(ctx: &mut JobContext<'_>, drive_id: &str) -> Result<JobOutc
                 ));
             }
         };
-        let outcome = ctx.store.apply_page(drive_id, &value, cursor, ctx.options)?;
+        let outcome = ctx
+            .store
+            .apply_page(drive_id, &value, cursor, ctx.options)?;
         ctx.progress
             .items
             .fetch_add(outcome.items as u64, Ordering::Relaxed);

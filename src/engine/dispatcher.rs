@@ -114,7 +114,10 @@ fn deliver_batch(
                 *acked = event.seq;
             }
             Ack::Retry => {
-                warn!("handler refused event {}; it will be delivered again", event.seq);
+                warn!(
+                    "handler refused event {}; it will be delivered again",
+                    event.seq
+                );
                 return Delivery::Refused;
             }
         }

@@ -214,7 +214,12 @@ impl Engine {
     }
 
     /// Like [`Engine::events_after`], but waits up to `timeout` for the first event.
-    pub fn wait_events(&self, after_seq: i64, limit: usize, timeout: Duration) -> Result<Vec<Event>> {
+    pub fn wait_events(
+        &self,
+        after_seq: i64,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Event>> {
         let deadline = Instant::now() + timeout;
         loop {
             let events = self.events_after(after_seq, limit)?;
@@ -222,7 +227,11 @@ impl Engine {
             if !events.is_empty() || left.is_zero() {
                 return Ok(events);
             }
-            if !self.shared.journal.wait_beyond(after_seq, left.min(Duration::from_millis(200))) {
+            if !self
+                .shared
+                .journal
+                .wait_beyond(after_seq, left.min(Duration::from_millis(200)))
+            {
                 // Stopped: the journal gets no more events, but some may be there.
                 return self.events_after(after_seq, limit);
             }
@@ -278,7 +287,12 @@ where
 }
 
 /// A worker: runs delta jobs until the job channel closes or the engine stops.
-fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<String>, done: Sender<SchedulerMsg>) {
+fn worker_loop(
+    shared: &Shared,
+    mut store: Store,
+    jobs: Receiver<String>,
+    done: Sender<SchedulerMsg>,
+) {
     let options = ApplyOptions {
         emit_initial_items: shared.config.emit_initial_items,
     };
@@ -296,10 +310,7 @@ fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<String>, done: 
         };
         let result = run_delta_job(&mut ctx, &drive);
         record_job_result(&store, &shared.journal, &drive, &result);
-        if done
-            .send(SchedulerMsg::JobDone { drive, result })
-            .is_err()
-        {
+        if done.send(SchedulerMsg::JobDone { drive, result }).is_err() {
             break;
         }
     }

@@ -220,7 +220,11 @@ mod tests {
             s.take_due(t0 + Duration::from_secs(3600));
             s.job_done("a", false, t0, 1.0);
         }
-        assert_eq!(s.next_wake(), Some(t0 + POLL), "backoff is capped by the poll interval");
+        assert_eq!(
+            s.next_wake(),
+            Some(t0 + POLL),
+            "backoff is capped by the poll interval"
+        );
         s.take_due(t0 + Duration::from_secs(3600));
         s.job_done("a", true, t0, 1.0);
         assert_eq!(s.next_wake(), Some(t0 + POLL));

@@ -273,6 +273,12 @@ impl GraphClient {
         }
     }
 
+    /// Whether `url` is an absolute URL on Graph's origin (scheme, host and port), so
+    /// that following it sends the bearer token nowhere else.
+    pub fn is_graph_url(&self, url: &str) -> bool {
+        origin(url).is_some_and(|o| o == self.graph_origin)
+    }
+
     /// An absolute URL for `path_or_url`. Absolute URLs must stay on Graph's origin:
     /// the bearer token is never sent elsewhere.
     fn resolve(&self, path_or_url: &str) -> Result<String> {

@@ -73,7 +73,10 @@ pub fn status(args: StatusArgs) -> Result<(), String> {
     let store = open_existing(&args.db)?;
     let status = Status::from_store(&store, "default").map_err(|e| e.to_string())?;
     if args.json {
-        println!("{}", serde_json::to_string(&status).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string(&status).map_err(|e| e.to_string())?
+        );
         return Ok(());
     }
     println!(
@@ -136,7 +139,12 @@ pub fn event_json(event: &Event) -> String {
 
 /// One event as a human-readable line.
 pub fn event_line(event: &Event) -> String {
-    let mut line = format!("{:>8} {:<20} {}", event.seq, event.kind.as_str(), event.path);
+    let mut line = format!(
+        "{:>8} {:<20} {}",
+        event.seq,
+        event.kind.as_str(),
+        event.path
+    );
     if !event.old_path.is_empty() {
         line.push_str(&format!("  (was {})", event.old_path));
     }
