@@ -14,6 +14,8 @@ use crate::event::EventKind;
 pub(super) struct Incoming<'a> {
     pub parent_id: Option<&'a str>,
     pub name: &'a str,
+    /// The path derived from the parent chain.
+    pub path: &'a str,
     pub is_folder: bool,
     pub size: Option<i64>,
     pub etag: Option<&'a str>,
@@ -62,19 +64,22 @@ pub(super) fn sharing_differs(stored_json: Option<&str>, sent: Option<&Value>) -
 /// The events a live, non-root item's change implies, in journal order.
 pub(super) fn changes(old: &StoredItem, new: &Incoming) -> Vec<EventKind> {
     let mut out = Vec::new();
-    if old.parent_id.as_deref() != new.parent_id {
-        out.push(EventKind::Moved);
-    } else if old.name != new.name {
-        out.push(EventKind::Renamed);
+    // A relocation that leaves the path alone (an item of unknown parent getting its real
+    // one at the same place) is invisible to the host: not reported.
+    if old.path != new.path {
+        if old.parent_id.as_deref() != new.parent_id {
+            out.push(EventKind::Moved);
+        } else if old.name != new.name {
+            out.push(EventKind::Renamed);
+        }
     }
-    let permissions = new.sharing_flagged || sharing_differs(old.shared_json.as_deref(), new.shared);
+    let permissions =
+        new.sharing_flagged || sharing_differs(old.shared_json.as_deref(), new.shared);
     // Graph bumps a folder's eTag/cTag whenever something below it changes: not news.
     if !new.is_folder {
         if content_differs(old, new) {
             out.push(EventKind::ContentChanged);
-        } else if out.is_empty()
-            && !permissions
-            && known_and_differ(old.etag.as_deref(), new.etag)
+        } else if out.is_empty() && !permissions && known_and_differ(old.etag.as_deref(), new.etag)
         {
             out.push(EventKind::MetadataChanged);
         }
@@ -111,6 +116,7 @@ mod tests {
         Incoming {
             parent_id: old.parent_id.as_deref(),
             name: &old.name,
+            path: &old.path,
             is_folder: old.is_folder,
             size: old.size,
             etag: old.etag.as_deref(),
@@ -137,18 +143,35 @@ mod tests {
         let new = Incoming {
             parent_id: Some("Q"),
             name: "b.txt",
+            path: "/Q/b.txt",
             ctag: Some("c2"),
             etag: Some("e2"),
             shared: Some(&shared),
             ..same(&old)
         };
-        assert_eq!(changes(&old, &new), [Moved, ContentChanged, PermissionsChanged]);
+        assert_eq!(
+            changes(&old, &new),
+            [Moved, ContentChanged, PermissionsChanged]
+        );
         let renamed = Incoming {
             name: "b.txt",
+            path: "/F/b.txt",
             etag: Some("e2"),
             ..same(&old)
         };
         assert_eq!(changes(&old, &renamed), [Renamed]);
+    }
+
+    #[test]
+    fn relocation_without_a_new_path_is_not_reported() {
+        let mut old = file();
+        old.parent_id = Some("unknown".into());
+        old.path = "/a.txt".into();
+        let adopted = Incoming {
+            parent_id: Some("R"),
+            ..same(&old)
+        };
+        assert!(changes(&old, &adopted).is_empty());
     }
 
     #[test]
@@ -218,6 +241,7 @@ mod tests {
         assert!(changes(&old, &new).is_empty());
         let renamed = Incoming {
             name: "B",
+            path: "/F/B",
             ..new
         };
         assert_eq!(changes(&old, &renamed), [Renamed]);
@@ -230,10 +254,16 @@ mod tests {
         let empty = json!({});
         let stored = users.to_string();
         assert!(!sharing_differs(None, None));
-        assert!(!sharing_differs(Some(&stored), None), "absent = not reported");
+        assert!(
+            !sharing_differs(Some(&stored), None),
+            "absent = not reported"
+        );
         assert!(!sharing_differs(Some(&stored), Some(&users)));
         assert!(sharing_differs(Some(&stored), Some(&anyone)));
-        assert!(sharing_differs(Some(&stored), Some(&empty)), "sharing removed");
+        assert!(
+            sharing_differs(Some(&stored), Some(&empty)),
+            "sharing removed"
+        );
         assert!(sharing_differs(None, Some(&users)));
         assert!(!sharing_differs(None, Some(&empty)));
         assert!(!sharing_differs(Some("{}"), Some(&Value::Null)));

@@ -136,11 +136,9 @@ impl Page<'_> {
         }
         let removed = items::delete_subtree(self.conn, self.drive, &item.id)?;
         self.live_delta -= removed as i64;
-        if old.is_folder {
-            self.parent_paths.clear();
-        } else {
-            self.parent_paths.remove(&item.id);
-        }
+        // Any cached path may belong to the removed subtree (even a file can be a parent
+        // in a malformed feed).
+        self.parent_paths.clear();
         self.emit(
             EventKind::Deleted,
             &NewEvent {
@@ -203,9 +201,12 @@ impl Page<'_> {
         let (mut parent_id, mut path) = if is_root {
             (None, "/".to_owned())
         } else {
-            match item.parent_id() {
+            match item.parent_id().filter(|p| *p != id) {
                 None => {
-                    log::warn!("drive {}: item {id} has no parent; placed at the top", self.drive);
+                    log::warn!(
+                        "drive {}: item {id} has no usable parent; placed at the top",
+                        self.drive
+                    );
                     (None, top())
                 }
                 Some(p) => match self.parent_path(p)? {
@@ -248,6 +249,7 @@ impl Page<'_> {
         let incoming = Incoming {
             parent_id,
             name,
+            path: &path,
             is_folder: item.is_folder(),
             size: item.size,
             etag: item.e_tag.as_deref(),
@@ -291,6 +293,9 @@ impl Page<'_> {
         }
         if incoming.is_folder {
             self.parent_paths.insert(id.to_owned(), path.clone());
+        } else {
+            // A malformed feed may have used this file as a parent: drop its stale path.
+            self.parent_paths.remove(id);
         }
 
         for kind in kinds {

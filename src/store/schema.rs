@@ -166,10 +166,16 @@ mod tests {
     fn empty_database_is_version_zero_then_current() {
         let mut c = conn();
         assert_eq!(version(&c).unwrap(), 0);
-        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(
+            migrate(&mut c, MIGRATIONS).unwrap(),
+            MIGRATIONS.len() as i64
+        );
         assert_eq!(version(&c).unwrap(), MIGRATIONS.len() as i64);
         // Running again is a no-op.
-        assert_eq!(migrate(&mut c, MIGRATIONS).unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(
+            migrate(&mut c, MIGRATIONS).unwrap(),
+            MIGRATIONS.len() as i64
+        );
     }
 
     #[test]
@@ -200,7 +206,10 @@ mod tests {
         let err = migrate(&mut c, &["CREATE TABLE a (x)"]).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::State(_)), "{msg}");
-        assert!(msg.contains("schema version 2") && msg.contains("up to 1"), "{msg}");
+        assert!(
+            msg.contains("schema version 2") && msg.contains("up to 1"),
+            "{msg}"
+        );
         assert_eq!(version(&c).unwrap(), 2);
     }
 

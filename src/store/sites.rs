@@ -59,7 +59,10 @@ mod tests {
     #[test]
     fn sites_upsert_remove_and_list() {
         let s = Store::open_in_memory().unwrap();
-        assert!(s.upsert_site("s2", Some("Team"), Some("https://x/s2")).unwrap());
+        assert!(
+            s.upsert_site("s2", Some("Team"), Some("https://x/s2"))
+                .unwrap()
+        );
         assert!(!s.upsert_site("s2", None, None).unwrap());
         assert!(s.upsert_site("s1", None, None).unwrap());
         assert!(s.mark_site_removed("s1").unwrap());

@@ -87,7 +87,12 @@ fn users() -> serde_json::Value {
 type Brief = (EventKind, String, String, String);
 
 fn brief(e: &Event) -> Brief {
-    (e.kind, e.item_id.clone(), e.path.clone(), e.old_path.clone())
+    (
+        e.kind,
+        e.item_id.clone(),
+        e.path.clone(),
+        e.old_path.clone(),
+    )
 }
 
 fn ev(kind: EventKind, item: &str, path: &str, old_path: &str) -> Brief {
