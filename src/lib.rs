@@ -17,6 +17,7 @@ pub mod event;
 pub mod ffi;
 pub mod graph;
 pub mod sim;
+pub mod store;
 
 pub use config::Config;
 pub use engine::{Ack, Engine, EventHandler, Status};

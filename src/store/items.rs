@@ -1,0 +1,272 @@
+//! The item mirror: row access and the set-based subtree statements.
+//!
+//! Subtrees are found by following `parent_id` (recursive CTEs on the `(drive_id,
+//! parent_id)` index), not by path prefix: that is correct by construction even when two
+//! items briefly share a path in the middle of a feed, and needs no escaping of `%`/`_`.
+//! The page logic keeps the live parent graph acyclic, so the recursion always ends.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{MirrorItem, Store};
+use crate::error::Result;
+
+/// The stored state of one item, as event derivation needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StoredItem {
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub path: String,
+    pub is_folder: bool,
+    pub is_root: bool,
+    pub size: Option<i64>,
+    pub etag: Option<String>,
+    pub ctag: Option<String>,
+    pub hash: Option<String>,
+    pub last_modified: Option<String>,
+    pub shared_json: Option<String>,
+    pub deleted: bool,
+}
+
+/// One item row to write (always live).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ItemRow<'a> {
+    pub id: &'a str,
+    pub parent_id: Option<&'a str>,
+    pub name: &'a str,
+    pub path: &'a str,
+    pub is_folder: bool,
+    pub is_root: bool,
+    pub size: Option<i64>,
+    pub etag: Option<&'a str>,
+    pub ctag: Option<&'a str>,
+    pub hash: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+    pub shared_json: Option<&'a str>,
+    pub seen_gen: i64,
+}
+
+/// Reads an item (live or deleted).
+pub(super) fn read(conn: &Connection, drive: &str, id: &str) -> Result<Option<StoredItem>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT parent_id, name, path, is_folder, is_root, size, etag, ctag, hash,
+                last_modified, shared_json, deleted
+         FROM items WHERE drive_id = ?1 AND id = ?2",
+    )?;
+    Ok(stmt
+        .query_row([drive, id], |r| {
+            Ok(StoredItem {
+                parent_id: r.get(0)?,
+                name: r.get(1)?,
+                path: r.get(2)?,
+                is_folder: r.get(3)?,
+                is_root: r.get(4)?,
+                size: r.get(5)?,
+                etag: r.get(6)?,
+                ctag: r.get(7)?,
+                hash: r.get(8)?,
+                last_modified: r.get(9)?,
+                shared_json: r.get(10)?,
+                deleted: r.get(11)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The path of a live item.
+pub(super) fn live_path(conn: &Connection, drive: &str, id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT path FROM items WHERE drive_id = ?1 AND id = ?2 AND deleted = 0")?
+        .query_row([drive, id], |r| r.get(0))
+        .optional()?)
+}
+
+/// The stored parent of any item row, live or deleted (`None` when unknown or parentless).
+pub(super) fn stored_parent(conn: &Connection, drive: &str, id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT parent_id FROM items WHERE drive_id = ?1 AND id = ?2")?
+        .query_row([drive, id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Whether any live item names `id` as its parent.
+pub(super) fn has_live_children(conn: &Connection, drive: &str, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM items
+                            WHERE drive_id = ?1 AND parent_id = ?2 AND deleted = 0)",
+        )?
+        .query_row([drive, id], |r| r.get(0))?)
+}
+
+/// Inserts or replaces an item as live.
+pub(super) fn write(conn: &Connection, drive: &str, row: &ItemRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO items (drive_id, id, parent_id, name, path, is_folder, is_root, size, etag,
+                            ctag, hash, last_modified, shared_json, deleted, seen_gen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)
+         ON CONFLICT (drive_id, id) DO UPDATE SET
+             parent_id = excluded.parent_id, name = excluded.name, path = excluded.path,
+             is_folder = excluded.is_folder, is_root = excluded.is_root, size = excluded.size,
+             etag = excluded.etag, ctag = excluded.ctag, hash = excluded.hash,
+             last_modified = excluded.last_modified, shared_json = excluded.shared_json,
+             deleted = 0, seen_gen = excluded.seen_gen",
+    )?
+    .execute(params![
+        drive,
+        row.id,
+        row.parent_id,
+        row.name,
+        row.path,
+        row.is_folder,
+        row.is_root,
+        row.size,
+        row.etag,
+        row.ctag,
+        row.hash,
+        row.last_modified,
+        row.shared_json,
+        row.seen_gen,
+    ])?;
+    Ok(())
+}
+
+/// Marks a live item and all its live descendants deleted in one statement; returns how
+/// many rows changed. The root is never marked.
+pub(super) fn delete_subtree(conn: &Connection, drive: &str, id: &str) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "WITH RECURSIVE sub (id) AS (
+                 SELECT ?2
+                 UNION
+                 SELECT c.id FROM sub JOIN items c ON c.drive_id = ?1 AND c.parent_id = sub.id
+                 WHERE c.deleted = 0
+             )
+             UPDATE items SET deleted = 1
+             WHERE drive_id = ?1 AND id IN (SELECT id FROM sub) AND deleted = 0 AND is_root = 0",
+        )?
+        .execute([drive, id])?)
+}
+
+/// Recomputes the paths of every live descendant of `id` from the parent chain, in one
+/// statement; returns how many rows changed.
+pub(super) fn repath_subtree(conn: &Connection, drive: &str, id: &str) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "WITH RECURSIVE sub (id, path) AS (
+                 SELECT id, path FROM items WHERE drive_id = ?1 AND id = ?2
+                 UNION ALL
+                 SELECT c.id, CASE WHEN sub.path = '/' THEN '/' || c.name
+                                   ELSE sub.path || '/' || c.name END
+                 FROM sub JOIN items c ON c.drive_id = ?1 AND c.parent_id = sub.id
+                 WHERE c.deleted = 0
+             )
+             UPDATE items SET path = sub.path FROM sub
+             WHERE items.drive_id = ?1 AND items.id = sub.id AND items.id <> ?2
+               AND items.path <> sub.path",
+        )?
+        .execute([drive, id])?)
+}
+
+/// Ends a full enumeration: marks deleted every live non-root item not seen in generation
+/// `enum_gen`. When `announce`, first journals one `deleted` event per swept subtree top
+/// (an unseen item whose parent is not itself swept). Seen items left below a swept one
+/// move to the top, like items of unknown parent. Returns (events, items swept).
+pub(super) fn sweep_unseen(
+    conn: &Connection,
+    drive: &str,
+    enum_gen: i64,
+    announce: bool,
+    at_ms: i64,
+) -> Result<(usize, usize)> {
+    let events = if announce {
+        conn.prepare_cached(
+            "INSERT INTO events (kind, drive_id, item_id, path, old_path, ctag, etag, size,
+                                 is_folder, at_ms, detail)
+             SELECT 'deleted', i.drive_id, i.id, i.path, '', COALESCE(i.ctag, ''),
+                    COALESCE(i.etag, ''), COALESCE(i.size, 0), i.is_folder, ?3, ''
+             FROM items i
+             WHERE i.drive_id = ?1 AND i.deleted = 0 AND i.is_root = 0 AND i.seen_gen < ?2
+               AND NOT EXISTS (SELECT 1 FROM items p
+                               WHERE p.drive_id = ?1 AND p.id = i.parent_id AND p.deleted = 0
+                                 AND p.is_root = 0 AND p.seen_gen < ?2)
+             ORDER BY i.path, i.id",
+        )?
+        .execute(params![drive, enum_gen, at_ms])?
+    } else {
+        0
+    };
+    let swept = conn
+        .prepare_cached(
+            "UPDATE items SET deleted = 1
+             WHERE drive_id = ?1 AND deleted = 0 AND is_root = 0 AND seen_gen < ?2",
+        )?
+        .execute(params![drive, enum_gen])?;
+    // Graph lists parents before children, so a seen item below a swept one means the
+    // feed contradicted itself: keep the item, at the top, as for any unknown parent.
+    let orphaned = conn
+        .prepare_cached(
+            "WITH RECURSIVE sub (id, path) AS (
+                 SELECT c.id, '/' || c.name
+                 FROM items p JOIN items c ON c.drive_id = ?1 AND c.parent_id = p.id
+                 WHERE p.drive_id = ?1 AND p.deleted = 1 AND p.seen_gen < ?2 AND c.deleted = 0
+                 UNION ALL
+                 SELECT c.id, sub.path || '/' || c.name
+                 FROM sub JOIN items c ON c.drive_id = ?1 AND c.parent_id = sub.id
+                 WHERE c.deleted = 0
+             )
+             UPDATE items SET path = sub.path FROM sub
+             WHERE items.drive_id = ?1 AND items.id = sub.id AND items.path <> sub.path",
+        )?
+        .execute(params![drive, enum_gen])?;
+    if orphaned > 0 {
+        log::warn!(
+            "drive {drive}: {orphaned} items seen below items the enumeration did not list; \
+             placed at the top"
+        );
+    }
+    Ok((events, swept))
+}
+
+const MIRROR_COLUMNS: &str = "id, name, parent_id, path, is_folder, COALESCE(size, 0), ctag, \
+                              etag, shared_json";
+
+fn mirror_from_row(r: &Row) -> rusqlite::Result<MirrorItem> {
+    let shared: Option<String> = r.get(8)?;
+    Ok(MirrorItem {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        parent_id: r.get(2)?,
+        path: r.get(3)?,
+        is_folder: r.get(4)?,
+        size: r.get(5)?,
+        ctag: r.get(6)?,
+        etag: r.get(7)?,
+        shared: shared.is_some_and(|s| s != "{}" && s != "null"),
+    })
+}
+
+impl Store {
+    /// The live items of a drive, root included, sorted by id.
+    pub fn mirror(&self, drive: &str) -> Result<Vec<MirrorItem>> {
+        let sql = format!(
+            "SELECT {MIRROR_COLUMNS} FROM items WHERE drive_id = ?1 AND deleted = 0 ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([drive], mirror_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The live item at `path` (`/` is the root), if any.
+    pub fn item_by_path(&self, drive: &str, path: &str) -> Result<Option<MirrorItem>> {
+        let sql = format!(
+            "SELECT {MIRROR_COLUMNS} FROM items
+             WHERE drive_id = ?1 AND path = ?2 AND deleted = 0 ORDER BY id LIMIT 1"
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([drive, path], mirror_from_row)
+            .optional()?)
+    }
+}

@@ -1,0 +1,81 @@
+//! The SQLite store: drives, the item mirror, the event journal, consumers and
+//! subscriptions, in one WAL-mode database.
+//!
+//! One [`Store`] wraps one connection; open one per thread (it is `Send`, not `Sync`).
+//! Every delta page is applied in one transaction ([`Store::apply_page`]) holding the item
+//! upserts, the events derived from them and the cursor, so a crash at any point resumes
+//! from the last committed page with no event lost or duplicated. No secret is stored:
+//! subscriptions keep only a hash of their clientState.
+
+mod derive;
+mod drives;
+mod items;
+mod journal;
+mod page;
+mod records;
+mod schema;
+mod sites;
+mod subscriptions;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+
+pub use records::{
+    ApplyOptions, Cursor, DriveRecord, DriveState, MirrorItem, NewDrive, PageOutcome, SiteRecord,
+    SubscriptionRecord,
+};
+
+/// A connection to the store. Open one per thread.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, applies pending schema migrations,
+    /// and sets WAL mode, `synchronous=NORMAL` and a 5 s busy timeout.
+    ///
+    /// Fails with [`Error::State`](crate::Error::State) when the file was written by a newer
+    /// m365sync (its schema version is above this build's).
+    pub fn open(path: &Path) -> Result<Store> {
+        Store::init(Connection::open(path)?)
+    }
+
+    /// Opens a private in-memory store (for tests).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Store> {
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn, schema::MIGRATIONS)?;
+        Ok(Store { conn })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        schema::version(&self.conn)
+    }
+}
+
+/// Milliseconds since the Unix epoch, as stored in every `*_ms` column.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A limit or count passed to SQLite, which only knows signed integers.
+fn sql_count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[allow(dead_code)]
+const fn assert_send<T: Send>() {}
+const _: () = assert_send::<Store>();

@@ -1,0 +1,366 @@
+//! Applying one delta page: item upserts, derived events, cursor and drive state, all in
+//! one transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::derive::{self, Incoming};
+use super::drives::{self, Progress};
+use super::items::{self, ItemRow};
+use super::journal::{self, NewEvent};
+use super::{ApplyOptions, Cursor, DriveState, PageOutcome, Store, now_ms};
+use crate::error::Result;
+use crate::event::EventKind;
+use crate::graph::types::DriveItem;
+
+impl Store {
+    /// Applies one delta page in ONE transaction: the items in feed order, the events they
+    /// imply, the cursor, and the drive's state transitions. A drive still `New` starts its
+    /// first crawl here.
+    ///
+    /// With [`Cursor::Delta`] the round is complete: a crawl or resync sweeps the items it
+    /// did not see and journals `crawl_completed` (detail = item count) or
+    /// `resync_completed` (detail = "N changes"); the drive becomes `Synced`.
+    /// If anything fails, nothing of the page is kept.
+    pub fn apply_page(
+        &mut self,
+        drive: &str,
+        items: &[DriveItem],
+        cursor: Cursor,
+        opts: &ApplyOptions,
+    ) -> Result<PageOutcome> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut progress = drives::progress(&tx, drive)?;
+        if progress.state == DriveState::New {
+            progress.state = DriveState::Crawling;
+            progress.enum_gen += 1;
+        }
+        let mut page = Page {
+            conn: &tx,
+            drive,
+            enum_gen: progress.enum_gen,
+            at_ms: now_ms(),
+            announce: progress.state != DriveState::Crawling || opts.emit_initial_items,
+            parent_paths: HashMap::new(),
+            sharing_flagged: HashSet::new(),
+            events: 0,
+            live_delta: 0,
+        };
+        for item in items {
+            page.apply(item)?;
+        }
+        let finished = matches!(cursor, Cursor::Delta(_));
+        let (events, completed_crawl) = page.finish(&mut progress, finished)?;
+        tx.prepare_cached(
+            "UPDATE drives SET state = ?2, enum_gen = ?3, cursor = ?4, item_count = ?5,
+                 resync_changes = ?6,
+                 last_full_crawl_ms = COALESCE(?7, last_full_crawl_ms),
+                 last_delta_ms = COALESCE(?8, last_delta_ms)
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            drive,
+            progress.state.as_str(),
+            progress.enum_gen,
+            cursor.link(),
+            progress.item_count,
+            progress.resync_changes,
+            completed_crawl.then_some(page.at_ms),
+            finished.then_some(page.at_ms),
+        ])?;
+        let last_seq = journal::last_seq(&tx)?;
+        tx.commit()?;
+        Ok(PageOutcome {
+            items: items.len(),
+            events,
+            last_seq,
+            finished,
+        })
+    }
+}
+
+/// The working state of one page inside its transaction.
+struct Page<'c> {
+    conn: &'c Connection,
+    drive: &'c str,
+    enum_gen: i64,
+    at_ms: i64,
+    /// Whether item events are journaled (false during a crawl without initial items).
+    announce: bool,
+    /// Paths of live folders met in this page, to spare a query per child.
+    parent_paths: HashMap<String, String>,
+    /// Items whose `sharedChanged` flag was already honoured in this page.
+    sharing_flagged: HashSet<String>,
+    /// Events journaled so far.
+    events: usize,
+    /// Change of the drive's live item count (root excluded).
+    live_delta: i64,
+}
+
+/// The path of an item named `name` below a parent at `parent_path`.
+fn child_path(parent_path: &str, name: &str) -> String {
+    if parent_path == "/" {
+        format!("/{name}")
+    } else {
+        format!("{parent_path}/{name}")
+    }
+}
+
+impl Page<'_> {
+    fn apply(&mut self, item: &DriveItem) -> Result<()> {
+        if item.is_deleted() {
+            self.apply_tombstone(item)
+        } else {
+            self.apply_live(item)
+        }
+    }
+
+    fn emit(&mut self, kind: EventKind, e: &NewEvent) -> Result<()> {
+        if self.announce {
+            journal::append(self.conn, kind, self.drive, self.at_ms, e)?;
+            self.events += 1;
+        }
+        Ok(())
+    }
+
+    fn apply_tombstone(&mut self, item: &DriveItem) -> Result<()> {
+        let Some(old) = items::read(self.conn, self.drive, &item.id)?.filter(|s| !s.deleted) else {
+            return Ok(()); // unknown or already deleted: nothing to report
+        };
+        if old.is_root {
+            log::warn!("drive {}: ignoring a delete of the root item", self.drive);
+            return Ok(());
+        }
+        let removed = items::delete_subtree(self.conn, self.drive, &item.id)?;
+        self.live_delta -= removed as i64;
+        // Any cached path may belong to the removed subtree (even a file can be a parent
+        // in a malformed feed).
+        self.parent_paths.clear();
+        self.emit(
+            EventKind::Deleted,
+            &NewEvent {
+                item_id: &item.id,
+                path: &old.path,
+                ctag: item.c_tag.as_deref().or(old.ctag.as_deref()),
+                etag: item.e_tag.as_deref().or(old.etag.as_deref()),
+                size: old.size.unwrap_or(0),
+                is_folder: old.is_folder,
+                ..NewEvent::default()
+            },
+        )
+    }
+
+    /// The path of a live parent, from this page's cache or the store.
+    fn parent_path(&mut self, id: &str) -> Result<Option<String>> {
+        if let Some(p) = self.parent_paths.get(id) {
+            return Ok(Some(p.clone()));
+        }
+        let path = items::live_path(self.conn, self.drive, id)?;
+        if let Some(p) = &path {
+            self.parent_paths.insert(id.to_owned(), p.clone());
+        }
+        Ok(path)
+    }
+
+    /// Whether `target` is `from` or one of its stored ancestors.
+    fn is_ancestor_or_self(&self, target: &str, from: &str) -> Result<bool> {
+        let mut seen = HashSet::new();
+        let mut current = from.to_owned();
+        loop {
+            if current == target {
+                return Ok(true);
+            }
+            let Some(parent) = items::stored_parent(self.conn, self.drive, &current)? else {
+                return Ok(false);
+            };
+            if !seen.insert(current) {
+                return Ok(false);
+            }
+            current = parent;
+        }
+    }
+
+    fn apply_live(&mut self, item: &DriveItem) -> Result<()> {
+        let id = item.id.as_str();
+        let stored = items::read(self.conn, self.drive, id)?;
+        let live = stored.as_ref().filter(|s| !s.deleted);
+        let is_root = item.root.is_some() || live.is_some_and(|s| s.is_root);
+        let name = match (item.name.as_deref(), &stored) {
+            (Some(n), _) => n,
+            (None, Some(s)) => s.name.as_str(),
+            (None, None) => {
+                log::warn!("drive {}: item {id} has no name; using its id", self.drive);
+                id
+            }
+        };
+
+        let top = || child_path("/", name);
+        let (mut parent_id, mut path) = if is_root {
+            (None, "/".to_owned())
+        } else {
+            match item.parent_id().filter(|p| *p != id) {
+                None => {
+                    log::warn!(
+                        "drive {}: item {id} has no usable parent; placed at the top",
+                        self.drive
+                    );
+                    (None, top())
+                }
+                Some(p) => match self.parent_path(p)? {
+                    Some(pp) => (Some(p), child_path(&pp, name)),
+                    None => {
+                        log::warn!(
+                            "drive {}: parent {p} of item {id} is unknown; placed at the top \
+                             until it arrives",
+                            self.drive
+                        );
+                        (Some(p), top())
+                    }
+                },
+            }
+        };
+
+        // Only an item with live children can close a loop in the parent graph, and only
+        // when it gets a new parent; the loop check walks the new parent's ancestors.
+        let relinked = live.is_none_or(|s| s.parent_id.as_deref() != parent_id);
+        let has_children = (relinked || live.is_some_and(|s| s.path != path))
+            && items::has_live_children(self.conn, self.drive, id)?;
+        let closes_loop = match parent_id {
+            Some(p) if relinked && has_children => self.is_ancestor_or_self(id, p)?,
+            _ => false,
+        };
+        if closes_loop {
+            let p = parent_id.unwrap_or_default();
+            log::warn!(
+                "drive {}: moving {id} below {p} would make it its own ancestor; placed at the top",
+                self.drive
+            );
+            parent_id = None;
+            path = top();
+        }
+
+        let shared_json = match &item.shared {
+            Some(v) => Some(v.to_string()),
+            None => live.and_then(|s| s.shared_json.clone()),
+        };
+        let incoming = Incoming {
+            parent_id,
+            name,
+            path: &path,
+            is_folder: item.is_folder(),
+            size: item.size,
+            etag: item.e_tag.as_deref(),
+            ctag: item.c_tag.as_deref(),
+            hash: item.content_hash(),
+            last_modified: item.last_modified_date_time.as_deref(),
+            shared: item.shared.as_ref(),
+            sharing_flagged: item.sharing_changed() && self.sharing_flagged.insert(id.to_owned()),
+        };
+        let kinds = match live {
+            _ if is_root => Vec::new(),
+            None => {
+                self.live_delta += 1;
+                vec![EventKind::Created]
+            }
+            Some(old) => derive::changes(old, &incoming),
+        };
+
+        items::write(
+            self.conn,
+            self.drive,
+            &ItemRow {
+                id,
+                parent_id,
+                name,
+                path: &path,
+                is_folder: incoming.is_folder,
+                is_root,
+                size: item.size,
+                etag: incoming.etag,
+                ctag: incoming.ctag,
+                hash: incoming.hash,
+                last_modified: incoming.last_modified,
+                shared_json: shared_json.as_deref(),
+                seen_gen: self.enum_gen,
+            },
+        )?;
+        if has_children && live.is_none_or(|s| s.path != path) {
+            items::repath_subtree(self.conn, self.drive, id)?;
+            self.parent_paths.clear();
+        }
+        if incoming.is_folder {
+            self.parent_paths.insert(id.to_owned(), path.clone());
+        } else {
+            // A malformed feed may have used this file as a parent: drop its stale path.
+            self.parent_paths.remove(id);
+        }
+
+        for kind in kinds {
+            let old_path = match kind {
+                EventKind::Moved | EventKind::Renamed => live.map_or("", |s| s.path.as_str()),
+                _ => "",
+            };
+            self.emit(
+                kind,
+                &NewEvent {
+                    item_id: id,
+                    path: &path,
+                    old_path,
+                    ctag: incoming.ctag,
+                    etag: incoming.etag,
+                    size: item.size.unwrap_or(0),
+                    is_folder: incoming.is_folder,
+                    detail: "",
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Closes the page: counters, and when the round is `finished`, the sweep of a full
+    /// enumeration and its completion event. Returns (events of the page, crawl completed).
+    fn finish(&mut self, progress: &mut Progress, finished: bool) -> Result<(usize, bool)> {
+        progress.item_count += self.live_delta;
+        let mut events = self.events;
+        let state = progress.state;
+        if state == DriveState::Resyncing {
+            progress.resync_changes += events as i64;
+        }
+        if !finished {
+            return Ok((events, false));
+        }
+        if state.is_enumerating() {
+            let (swept_events, swept) = items::sweep_unseen(
+                self.conn,
+                self.drive,
+                progress.enum_gen,
+                self.announce,
+                self.at_ms,
+            )?;
+            progress.item_count -= swept as i64;
+            events += swept_events;
+            let detail = if state == DriveState::Crawling {
+                progress.item_count.to_string()
+            } else {
+                progress.resync_changes += swept_events as i64;
+                format!("{} changes", progress.resync_changes)
+            };
+            let kind = if state == DriveState::Crawling {
+                EventKind::CrawlCompleted
+            } else {
+                EventKind::ResyncCompleted
+            };
+            let e = NewEvent {
+                detail: &detail,
+                ..NewEvent::default()
+            };
+            journal::append(self.conn, kind, self.drive, self.at_ms, &e)?;
+            events += 1;
+        }
+        progress.state = DriveState::Synced;
+        Ok((events, state == DriveState::Crawling))
+    }
+}

@@ -1,0 +1,226 @@
+//! Connection settings and forward schema migrations.
+//!
+//! The schema version lives in the `meta` table. Migration step `i` (0-based) brings a
+//! database from version `i` to `i + 1`; each step runs in its own transaction together
+//! with the version bump, so a crash mid-upgrade leaves a database at a consistent version.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+/// How long a writer waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The migration steps of this build, oldest first.
+pub(super) const MIGRATIONS: &[&str] = &[V1];
+
+/// Version 1: the initial schema.
+const V1: &str = r#"
+CREATE TABLE sites (
+    id       TEXT PRIMARY KEY NOT NULL,
+    name     TEXT,
+    web_url  TEXT,
+    removed  INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE drives (
+    id                  TEXT PRIMARY KEY NOT NULL,
+    site_id             TEXT,
+    name                TEXT,
+    kind                TEXT,
+    state               TEXT NOT NULL DEFAULT 'new',
+    cursor              TEXT,
+    enum_gen            INTEGER NOT NULL DEFAULT 0,
+    resync_changes      INTEGER NOT NULL DEFAULT 0,
+    item_count          INTEGER NOT NULL DEFAULT 0,
+    last_full_crawl_ms  INTEGER,
+    last_delta_ms       INTEGER,
+    last_error          TEXT,
+    removed             INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE items (
+    drive_id       TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    parent_id      TEXT,
+    name           TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    is_folder      INTEGER NOT NULL,
+    is_root        INTEGER NOT NULL,
+    size           INTEGER,
+    etag           TEXT,
+    ctag           TEXT,
+    hash           TEXT,
+    last_modified  TEXT,
+    shared_json    TEXT,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    seen_gen       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (drive_id, id)
+) WITHOUT ROWID;
+CREATE INDEX items_by_path ON items (drive_id, path);
+CREATE INDEX items_by_parent ON items (drive_id, parent_id);
+CREATE TABLE subscriptions (
+    id                 TEXT PRIMARY KEY NOT NULL,
+    drive_id           TEXT NOT NULL,
+    resource           TEXT NOT NULL,
+    expires_at_ms      INTEGER NOT NULL,
+    client_state_hash  TEXT NOT NULL
+);
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    drive_id   TEXT NOT NULL,
+    item_id    TEXT NOT NULL DEFAULT '',
+    path       TEXT NOT NULL DEFAULT '',
+    old_path   TEXT NOT NULL DEFAULT '',
+    ctag       TEXT NOT NULL DEFAULT '',
+    etag       TEXT NOT NULL DEFAULT '',
+    size       INTEGER NOT NULL DEFAULT 0,
+    is_folder  INTEGER NOT NULL DEFAULT 0,
+    at_ms      INTEGER NOT NULL,
+    detail     TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE consumers (
+    name       TEXT PRIMARY KEY NOT NULL,
+    acked_seq  INTEGER NOT NULL
+);
+"#;
+
+/// Applies the connection settings every store connection uses.
+pub(super) fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // In-memory databases answer "memory"; both are fine.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    Ok(())
+}
+
+/// The schema version recorded in the database; 0 for an empty database.
+pub(super) fn version(conn: &Connection) -> Result<i64> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match v {
+        None => Ok(0),
+        Some(v) => v.parse().ok().filter(|n: &i64| *n >= 0).ok_or_else(|| {
+            Error::State(format!(
+                "the database's schema_version {v:?} is not a number; is this an m365sync store?"
+            ))
+        }),
+    }
+}
+
+/// Brings the database up to `steps.len()`, applying each missing step in order.
+///
+/// Refuses (without touching anything) a database whose version is newer than this build.
+pub(super) fn migrate(conn: &mut Connection, steps: &[&str]) -> Result<i64> {
+    let target = steps.len() as i64;
+    let current = version(conn)?;
+    if current > target {
+        return Err(Error::State(format!(
+            "the database has schema version {current} but this build of m365sync supports up \
+             to {target}; use a newer m365sync or a fresh database file"
+        )));
+    }
+    for (from, sql) in steps.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
+        )?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(from as i64 + 1).to_string()],
+        )?;
+        tx.commit()?;
+        log::info!("store schema migrated to version {}", from + 1);
+    }
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        configure(&c).unwrap();
+        c
+    }
+
+    #[test]
+    fn empty_database_is_version_zero_then_current() {
+        let mut c = conn();
+        assert_eq!(version(&c).unwrap(), 0);
+        assert_eq!(
+            migrate(&mut c, MIGRATIONS).unwrap(),
+            MIGRATIONS.len() as i64
+        );
+        assert_eq!(version(&c).unwrap(), MIGRATIONS.len() as i64);
+        // Running again is a no-op.
+        assert_eq!(
+            migrate(&mut c, MIGRATIONS).unwrap(),
+            MIGRATIONS.len() as i64
+        );
+    }
+
+    #[test]
+    fn steps_apply_in_order_from_the_current_version() {
+        let mut c = conn();
+        let steps = ["CREATE TABLE t (v INTEGER)", "INSERT INTO t VALUES (1)"];
+        migrate(&mut c, &steps[..1]).unwrap();
+        assert_eq!(version(&c).unwrap(), 1);
+        let more = [steps[0], steps[1], "UPDATE t SET v = v * 10 + 2"];
+        migrate(&mut c, &more).unwrap();
+        assert_eq!(version(&c).unwrap(), 3);
+        let v: i64 = c.query_row("SELECT v FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 12, "step 2 ran before step 3, step 1 not repeated");
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_previous_version() {
+        let mut c = conn();
+        let steps = ["CREATE TABLE t (v INTEGER)", "THIS IS NOT SQL"];
+        assert!(migrate(&mut c, &steps).is_err());
+        assert_eq!(version(&c).unwrap(), 1);
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let mut c = conn();
+        migrate(&mut c, &["CREATE TABLE a (x)", "CREATE TABLE b (x)"]).unwrap();
+        let err = migrate(&mut c, &["CREATE TABLE a (x)"]).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::State(_)), "{msg}");
+        assert!(
+            msg.contains("schema version 2") && msg.contains("up to 1"),
+            "{msg}"
+        );
+        assert_eq!(version(&c).unwrap(), 2);
+    }
+
+    #[test]
+    fn garbage_version_is_an_error_not_a_panic() {
+        let mut c = conn();
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+             INSERT INTO meta VALUES ('schema_version', 'banana');",
+        )
+        .unwrap();
+        assert!(migrate(&mut c, MIGRATIONS).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The database file: creation, reopening, refusing newer schemas, and page atomicity.
+
+use super::*;
+use crate::store::DriveState;
+
+fn on_disk() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    (dir, path)
+}
+
+#[test]
+fn creates_migrates_and_reopens_with_state_intact() {
+    let (_dir, path) = on_disk();
+    {
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        let mode: String = s
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        s.upsert_drive(&NewDrive {
+            id: DRIVE,
+            ..NewDrive::default()
+        })
+        .unwrap();
+        s.begin_crawl(DRIVE).unwrap();
+        let opts = ApplyOptions {
+            emit_initial_items: true,
+        };
+        s.apply_page(
+            DRIVE,
+            &[root(), file("f", "R", "f.txt", 1)],
+            Cursor::Next("https://g/next?x=1"),
+            &opts,
+        )
+        .unwrap();
+        s.ack("host", 1).unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 1);
+    let d = s.drive(DRIVE).unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.cursor.as_deref()),
+        (DriveState::Crawling, Some("https://g/next?x=1"))
+    );
+    assert_eq!(s.item_by_path(DRIVE, "/f.txt").unwrap().unwrap().id, "f");
+    assert_eq!(s.last_seq().unwrap(), 1);
+    assert_eq!(s.acked_seq("host").unwrap(), 1);
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_version() {
+    let (_dir, path) = on_disk();
+    drop(Store::open(&path).unwrap());
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute(
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let err = Store::open(&path)
+        .err()
+        .expect("a newer schema must be refused");
+    assert!(matches!(err, crate::Error::State(_)));
+    assert!(err.to_string().contains("99"), "{err}");
+}
+
+#[test]
+fn two_connections_share_the_file() {
+    let (_dir, path) = on_disk();
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    a.append_event(EventKind::DriveAdded, "x", "").unwrap();
+    b.append_event(EventKind::DriveAdded, "y", "").unwrap();
+    assert_eq!(a.events_after(0, 10).unwrap().len(), 2);
+    assert_eq!(b.last_seq().unwrap(), 2);
+}
+
+#[test]
+fn a_page_that_fails_midway_leaves_nothing() {
+    let mut h = Harness::synced(vec![folder("A", "R", "A"), file("a", "A", "a", 1)]);
+    let before_paths = h.paths();
+    let before_drive = h.store.drive(DRIVE).unwrap();
+    let before_seq = h.store.last_seq().unwrap();
+    // A store error on the fourth item, after events and a subtree rename were written.
+    h.store
+        .conn
+        .execute_batch(
+            "CREATE TEMP TRIGGER boom BEFORE INSERT ON items WHEN NEW.id = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+    let page = [
+        file("n", "A", "n", 1),
+        folder("A", "R", "A-renamed"),
+        gone("a"),
+        file("boom", "R", "boom", 1),
+    ];
+    let err = h
+        .store
+        .apply_page(
+            DRIVE,
+            &page,
+            Cursor::Delta("delta-after"),
+            &ApplyOptions::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert_eq!(h.paths(), before_paths);
+    assert_eq!(h.store.drive(DRIVE).unwrap(), before_drive);
+    assert_eq!(h.store.last_seq().unwrap(), before_seq);
+
+    // The same page (minus the poison) applies cleanly afterwards: no event was lost.
+    let events = h.delta(page[..3].to_vec());
+    assert_eq!(
+        events,
+        [
+            ev(EventKind::Created, "n", "/A/n", ""),
+            ev(EventKind::Renamed, "A", "/A-renamed", "/A"),
+            ev(EventKind::Deleted, "a", "/A-renamed/a", ""),
+        ]
+    );
+    assert_eq!(
+        events.len() as i64,
+        h.store.last_seq().unwrap() - before_seq
+    );
+}
