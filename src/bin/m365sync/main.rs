@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod sim;
+
 /// m365sync: change detection for OneDrive and SharePoint.
 #[derive(Parser)]
 #[command(name = "m365sync", version, about)]
@@ -11,10 +13,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the Graph simulator until interrupted.
+    Sim(sim::SimArgs),
+}
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::Sim(args) => sim::run(args),
+    };
+    if let Err(e) = result {
+        log::error!("{e}");
+        std::process::exit(1);
+    }
 }
