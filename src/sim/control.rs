@@ -67,6 +67,9 @@ struct ExpireSubscriptions {
 }
 
 fn body<T: DeserializeOwned>(req: &SimRequest) -> Result<T, SimError> {
+    if req.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(SimError::Invalid("the body must be a JSON object".into()));
+    }
     let mut de = serde_json::Deserializer::from_slice(&req.body);
     serde_path_to_error::deserialize(&mut de)
         .map_err(|e| SimError::Invalid(format!("invalid JSON body: {e}")))
