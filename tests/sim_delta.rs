@@ -26,7 +26,10 @@ fn delta_url(sim: &Simulator, drive: &str, query: &str) -> String {
 }
 
 fn ids(items: &[Value]) -> Vec<String> {
-    items.iter().map(|v| v["id"].as_str().unwrap().to_string()).collect()
+    items
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Every item's parent appeared earlier in the feed (the root has none).
@@ -34,7 +37,11 @@ fn assert_parents_first(items: &[Value]) {
     let mut seen = HashSet::new();
     for it in items {
         if let Some(p) = it["parentReference"]["id"].as_str() {
-            assert!(seen.contains(p), "parent {p} of {} not seen before it", it["id"]);
+            assert!(
+                seen.contains(p),
+                "parent {p} of {} not seen before it",
+                it["id"]
+            );
         } else {
             assert!(it["root"].is_object(), "only the root lacks a parent: {it}");
         }
@@ -71,7 +78,12 @@ fn full_enumeration_pages_cover_every_item_parents_first() {
     let (items, delta, pages) = c.delta_all(&delta_url(&sim, &drive, "?$top=37"), &[]);
     assert!(pages >= 500 / 37, "{pages} pages");
     let got: HashSet<String> = ids(&items).into_iter().collect();
-    let want: HashSet<String> = sim.snapshot(&drive).unwrap().into_iter().map(|s| s.id).collect();
+    let want: HashSet<String> = sim
+        .snapshot(&drive)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     assert_eq!(got, want);
     assert_eq!(items.len(), 501, "no duplicates in a quiet enumeration");
     assert_parents_first(&items);
@@ -83,7 +95,10 @@ fn full_enumeration_pages_cover_every_item_parents_first() {
     let (again, _, _) = c.delta_all(&delta, &[]);
     assert!(again.is_empty(), "{again:?}");
     // The user and site routes reach drives too.
-    let site = c.get(&format!("{}/sites/root/drive/root/delta?$top=5", sim.graph_url()));
+    let site = c.get(&format!(
+        "{}/sites/root/drive/root/delta?$top=5",
+        sim.graph_url()
+    ));
     assert_eq!(site.status, 200);
 }
 
@@ -97,11 +112,32 @@ fn enumeration_stays_parents_first_while_the_tenant_changes() {
     // Mid-crawl: a new folder, an old item moved under it, another item deleted.
     let snap = sim.snapshot(&drive).unwrap();
     let late_file = snap.iter().rev().find(|s| !s.is_folder).unwrap().id.clone();
-    let doomed = snap.iter().rev().filter(|s| !s.is_folder).nth(1).unwrap().id.clone();
-    let newdir = sim.create_item(&drive, "root", "New during crawl", true, b"").unwrap();
-    let early = snap.iter().find(|s| !s.is_folder && s.parent_id.is_some()).unwrap().id.clone();
-    sim.update_item(&drive, &early, ItemPatch { parent_id: Some(newdir.id.clone()), ..ItemPatch::default() })
+    let doomed = snap
+        .iter()
+        .rev()
+        .filter(|s| !s.is_folder)
+        .nth(1)
+        .unwrap()
+        .id
+        .clone();
+    let newdir = sim
+        .create_item(&drive, "root", "New during crawl", true, b"")
         .unwrap();
+    let early = snap
+        .iter()
+        .find(|s| !s.is_folder && s.parent_id.is_some())
+        .unwrap()
+        .id
+        .clone();
+    sim.update_item(
+        &drive,
+        &early,
+        ItemPatch {
+            parent_id: Some(newdir.id.clone()),
+            ..ItemPatch::default()
+        },
+    )
+    .unwrap();
     sim.delete_item(&drive, &doomed).unwrap();
     let (rest, delta, _) = c.delta_all(&next, &[]);
     let mut all: Vec<Value> = first["value"].as_array().unwrap().clone();
@@ -115,7 +151,12 @@ fn enumeration_stays_parents_first_while_the_tenant_changes() {
     for id in [&newdir.id, &early, &doomed] {
         assert!(changed.contains(id), "{id} missing from {changed:?}");
     }
-    assert_parents_first(&changes.into_iter().filter(|v| v["deleted"].is_null()).collect::<Vec<_>>());
+    assert_parents_first(
+        &changes
+            .into_iter()
+            .filter(|v| v["deleted"].is_null())
+            .collect::<Vec<_>>(),
+    );
 }
 
 #[test]
@@ -123,12 +164,19 @@ fn select_returns_only_the_selected_properties_plus_id() {
     let sim = one_drive_sim(40);
     let c = Client::new(&sim);
     let drive = sim.drives()[0].id.clone();
-    let (items, delta, pages) = c.delta_all(&delta_url(&sim, &drive, "?$select=name,cTag&$top=10"), &[]);
+    let (items, delta, pages) =
+        c.delta_all(&delta_url(&sim, &drive, "?$select=name,cTag&$top=10"), &[]);
     assert!(pages > 1);
-    assert!(delta.contains("$select=name,cTag") && delta.contains("$top=10"), "{delta}");
+    assert!(
+        delta.contains("$select=name,cTag") && delta.contains("$top=10"),
+        "{delta}"
+    );
     for it in &items {
         let keys: HashSet<&str> = it.as_object().unwrap().keys().map(String::as_str).collect();
-        assert!(keys.is_subset(&HashSet::from(["id", "name", "cTag"])), "{keys:?}");
+        assert!(
+            keys.is_subset(&HashSet::from(["id", "name", "cTag"])),
+            "{keys:?}"
+        );
         assert!(keys.contains("name"));
     }
     let bad = c.get(&delta_url(&sim, &drive, "?$select=name,nonsense"));
@@ -146,11 +194,16 @@ fn token_latest_skips_history_and_then_reports_new_changes() {
     let latest = c.get(&delta_url(&sim, &drive, "?token=latest")).json();
     assert_eq!(latest["value"].as_array().unwrap().len(), 0);
     let link = latest["@odata.deltaLink"].as_str().unwrap().to_string();
-    let f = sim.create_item(&drive, "root", "fresh.txt", false, b"abc").unwrap();
+    let f = sim
+        .create_item(&drive, "root", "fresh.txt", false, b"abc")
+        .unwrap();
     let (items, _, _) = c.delta_all(&link, &[]);
     let got = ids(&items);
     assert!(got.contains(&f.id));
-    assert!(got.len() <= 2, "only the new file and its parent chain: {got:?}");
+    assert!(
+        got.len() <= 2,
+        "only the new file and its parent chain: {got:?}"
+    );
 }
 
 #[test]
@@ -162,9 +215,21 @@ fn folder_rename_returns_the_folder_but_not_its_descendants() {
     let folder = folder_with_children(&sim, &drive);
     let below = descendants(&sim, &drive, &folder);
     assert!(!below.is_empty());
-    let before = sim.snapshot(&drive).unwrap().into_iter().find(|s| s.id == folder).unwrap();
-    sim.update_item(&drive, &folder, ItemPatch { name: Some("Renamed".into()), ..ItemPatch::default() })
+    let before = sim
+        .snapshot(&drive)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == folder)
         .unwrap();
+    sim.update_item(
+        &drive,
+        &folder,
+        ItemPatch {
+            name: Some("Renamed".into()),
+            ..ItemPatch::default()
+        },
+    )
+    .unwrap();
     let (items, _, _) = c.delta_all(&delta, &[]);
     let got = ids(&items);
     assert!(got.contains(&folder));
@@ -188,9 +253,17 @@ fn deletes_are_tombstones_without_name_or_ctag() {
     let mut gone = descendants(&sim, &drive, &folder);
     gone.push(folder.clone());
     let live_before = sim.snapshot(&drive).unwrap().len();
-    let r = control(&sim, "DELETE", &format!("/_sim/drives/{drive}/items/{folder}"), None);
+    let r = control(
+        &sim,
+        "DELETE",
+        &format!("/_sim/drives/{drive}/items/{folder}"),
+        None,
+    );
     assert_eq!(r.status, 204);
-    assert_eq!(sim.snapshot(&drive).unwrap().len(), live_before - gone.len());
+    assert_eq!(
+        sim.snapshot(&drive).unwrap().len(),
+        live_before - gone.len()
+    );
     let (items, _, _) = c.delta_all(&delta, &[]);
     let tombstones: HashMap<String, &Value> = items
         .iter()
@@ -198,11 +271,18 @@ fn deletes_are_tombstones_without_name_or_ctag() {
         .map(|v| (v["id"].as_str().unwrap().to_string(), v))
         .collect();
     for id in &gone {
-        let t = tombstones.get(id).unwrap_or_else(|| panic!("no tombstone for {id}"));
+        let t = tombstones
+            .get(id)
+            .unwrap_or_else(|| panic!("no tombstone for {id}"));
         assert!(t.get("name").is_none() && t.get("cTag").is_none(), "{t}");
     }
     // Deleting again is a 404.
-    let again = control(&sim, "DELETE", &format!("/_sim/drives/{drive}/items/{folder}"), None);
+    let again = control(
+        &sim,
+        "DELETE",
+        &format!("/_sim/drives/{drive}/items/{folder}"),
+        None,
+    );
     assert_eq!(again.status, 404);
 }
 
@@ -211,20 +291,31 @@ fn expired_or_forged_tokens_get_410_with_a_fresh_enumeration_location() {
     let sim = one_drive_sim(30);
     let c = Client::new(&sim);
     let drive = sim.drives()[0].id.clone();
-    let (_, delta, _) = c.delta_all(&delta_url(&sim, &drive, "?$select=name,parentReference&$top=7"), &[]);
+    let (_, delta, _) = c.delta_all(
+        &delta_url(&sim, &drive, "?$select=name,parentReference&$top=7"),
+        &[],
+    );
     let r = control(&sim, "POST", "/_sim/expire-delta-tokens", None);
     assert_eq!(r.status, 204);
     let gone = c.get(&delta);
     assert_eq!(gone.status, 410);
     assert_eq!(gone.json()["error"]["code"], "resyncRequired");
     let location = gone.header("Location").expect("Location").to_string();
-    assert!(location.contains("$top=7") && !location.contains("token="), "{location}");
+    assert!(
+        location.contains("$top=7") && !location.contains("token="),
+        "{location}"
+    );
     let (items, _, _) = c.delta_all(&location, &[]);
     assert_eq!(items.len(), 31);
 
-    let forged = c.get(&format!("{}&token=C0.0.0.0.0.0.1", delta_url(&sim, &drive, "?x=1")));
+    let forged = c.get(&format!(
+        "{}&token=C0.0.0.0.0.0.1",
+        delta_url(&sim, &drive, "?x=1")
+    ));
     assert_eq!(forged.status, 410);
-    let other_drive = sim.add_library(&sim.drives()[0].site_id.clone().unwrap(), "Other").unwrap();
+    let other_drive = sim
+        .add_library(&sim.drives()[0].site_id.clone().unwrap(), "Other")
+        .unwrap();
     let (_, fresh, _) = c.delta_all(&delta_url(&sim, &drive, ""), &[]);
     let token = fresh.split("token=").nth(1).unwrap();
     let crossed = c.get(&delta_url(&sim, &other_drive, &format!("?token={token}")));
@@ -233,7 +324,11 @@ fn expired_or_forged_tokens_get_410_with_a_fresh_enumeration_location() {
 
 #[test]
 fn tokens_older_than_the_max_age_get_410() {
-    let sim = Simulator::start(SimConfig { delta_token_max_age_secs: 1, ..small_config() }).unwrap();
+    let sim = Simulator::start(SimConfig {
+        delta_token_max_age_secs: 1,
+        ..small_config()
+    })
+    .unwrap();
     let c = Client::new(&sim);
     let drive = sim.drives()[0].id.clone();
     let (_, delta, _) = c.delta_all(&delta_url(&sim, &drive, ""), &[]);
@@ -246,37 +341,69 @@ fn sharing_changes_follow_the_prefer_headers() {
     let sim = one_drive_sim(0);
     let c = Client::new(&sim);
     let drive = sim.drives()[0].id.clone();
-    let folder = sim.create_item(&drive, "root", "Shared", true, b"").unwrap();
-    let child = sim.create_item(&drive, &folder.id, "inside.txt", false, b"x").unwrap();
+    let folder = sim
+        .create_item(&drive, "root", "Shared", true, b"")
+        .unwrap();
+    let child = sim
+        .create_item(&drive, &folder.id, "inside.txt", false, b"x")
+        .unwrap();
     let (_, delta, _) = c.delta_all(&delta_url(&sim, &drive, ""), &[]);
-    let r = control(&sim, "POST", &format!("/_sim/drives/{drive}/items/{}/share", folder.id), None);
+    let r = control(
+        &sim,
+        "POST",
+        &format!("/_sim/drives/{drive}/items/{}/share", folder.id),
+        None,
+    );
     assert_eq!(r.status, 200);
     assert!(r.json()["shared"].as_bool().unwrap());
 
     let prefer = [("Prefer", "deltashowsharingchanges, hierarchicalsharing")];
     let (items, _, _) = c.delta_all(&delta, &prefer);
-    let f = items.iter().rfind(|v| v["id"] == folder.id.as_str()).unwrap();
+    let f = items
+        .iter()
+        .rfind(|v| v["id"] == folder.id.as_str())
+        .unwrap();
     assert_eq!(f["@microsoft.graph.sharedChanged"], "True");
     assert_eq!(f["shared"]["scope"], "users");
     assert_ne!(f["eTag"].as_str().unwrap(), folder.etag);
 
     let (plain, _, _) = c.delta_all(&delta, &[]);
-    let f = plain.iter().rfind(|v| v["id"] == folder.id.as_str()).unwrap();
+    let f = plain
+        .iter()
+        .rfind(|v| v["id"] == folder.id.as_str())
+        .unwrap();
     assert!(f.get("@microsoft.graph.sharedChanged").is_none());
 
     // Without hierarchicalsharing the child shows the inherited facet, with it not.
-    let flat = c.get(&format!("{}/drives/{drive}/items/{}", sim.graph_url(), child.id)).json();
+    let flat = c
+        .get(&format!(
+            "{}/drives/{drive}/items/{}",
+            sim.graph_url(),
+            child.id
+        ))
+        .json();
     assert_eq!(flat["shared"]["scope"], "users");
     let hier = c
-        .get_with(&format!("{}/drives/{drive}/items/{}", sim.graph_url(), child.id), &[("Prefer", "hierarchicalsharing")])
+        .get_with(
+            &format!("{}/drives/{drive}/items/{}", sim.graph_url(), child.id),
+            &[("Prefer", "hierarchicalsharing")],
+        )
         .json();
     assert!(hier.get("shared").is_none());
 
     let (_, delta2, _) = c.delta_all(&delta, &prefer);
-    let r = control(&sim, "DELETE", &format!("/_sim/drives/{drive}/items/{}/share", folder.id), None);
+    let r = control(
+        &sim,
+        "DELETE",
+        &format!("/_sim/drives/{drive}/items/{}/share", folder.id),
+        None,
+    );
     assert_eq!(r.status, 200);
     let (items, _, _) = c.delta_all(&delta2, &prefer);
-    let f = items.iter().rfind(|v| v["id"] == folder.id.as_str()).unwrap();
+    let f = items
+        .iter()
+        .rfind(|v| v["id"] == folder.id.as_str())
+        .unwrap();
     assert_eq!(f["shared"], serde_json::json!({}));
     assert_eq!(f["@microsoft.graph.sharedChanged"], "True");
 }

@@ -44,8 +44,15 @@ fn counts_follow_the_flags() {
     let drives = sim.drives();
     assert_eq!(drives.len(), 3 * 2 + (5 - 2));
     assert_eq!(drives.iter().filter(|d| d.kind == "business").count(), 3);
-    let live: usize = drives.iter().map(|d| sim.snapshot(&d.id).unwrap().len()).sum();
-    assert_eq!(live as u64, 777 + drives.len() as u64, "--items excludes the roots");
+    let live: usize = drives
+        .iter()
+        .map(|d| sim.snapshot(&d.id).unwrap().len())
+        .sum();
+    assert_eq!(
+        live as u64,
+        777 + drives.len() as u64,
+        "--items excludes the roots"
+    );
     assert_eq!(sim.item_count(), live as u64);
     for d in &drives {
         for item in sim.snapshot(&d.id).unwrap() {
@@ -62,7 +69,15 @@ fn counts_follow_the_flags() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|u| c.get(&format!("{}/users/{}/drive", sim.graph_url(), u["id"].as_str().unwrap())).status == 404)
+        .filter(|u| {
+            c.get(&format!(
+                "{}/users/{}/drive",
+                sim.graph_url(),
+                u["id"].as_str().unwrap()
+            ))
+            .status
+                == 404
+        })
         .collect();
     assert_eq!(without.len(), 2);
 }

@@ -150,7 +150,10 @@ fn serve_one(mut rq: tiny_http::Request, handler: &Handler) {
     };
     match outcome {
         Outcome::Reply(resp) => {
-            let mut out = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
+            // Content-Length rather than chunks: one large write per body.
+            let mut out = tiny_http::Response::from_data(resp.body)
+                .with_status_code(resp.status)
+                .with_chunked_threshold(usize::MAX);
             for (k, v) in &resp.headers {
                 if k.eq_ignore_ascii_case("content-length") {
                     continue;

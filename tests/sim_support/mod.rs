@@ -71,7 +71,7 @@ fn into_reply(r: ureq::Response) -> Reply {
 }
 
 /// Sends a request; HTTP error statuses are returned, transport errors are `Err`.
-pub fn send(req: ureq::Request, body: Option<&[u8]>) -> Result<Reply, ureq::Error> {
+pub fn send(req: ureq::Request, body: Option<&[u8]>) -> Result<Reply, Box<ureq::Error>> {
     let result = match body {
         Some(b) => req.send_bytes(b),
         None => req.call(),
@@ -79,7 +79,7 @@ pub fn send(req: ureq::Request, body: Option<&[u8]>) -> Result<Reply, ureq::Erro
     match result {
         Ok(r) => Ok(into_reply(r)),
         Err(ureq::Error::Status(_, r)) => Ok(into_reply(r)),
-        Err(e) => Err(e),
+        Err(e) => Err(Box::new(e)),
     }
 }
 
@@ -91,12 +91,17 @@ pub fn fetch_token(agent: &ureq::Agent, sim: &Simulator) -> String {
         sim.client_secret()
     );
     let r = send(
-        agent.post(&url).set("Content-Type", "application/x-www-form-urlencoded"),
+        agent
+            .post(&url)
+            .set("Content-Type", "application/x-www-form-urlencoded"),
         Some(form.as_bytes()),
     )
     .expect("token request");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["access_token"].as_str().expect("access_token").to_string()
+    r.json()["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 impl Client {
@@ -133,7 +138,10 @@ impl Client {
             let v = r.json();
             pages += 1;
             items.extend(v["value"].as_array().expect("value").iter().cloned());
-            match (v["@odata.nextLink"].as_str(), v["@odata.deltaLink"].as_str()) {
+            match (
+                v["@odata.nextLink"].as_str(),
+                v["@odata.deltaLink"].as_str(),
+            ) {
                 (Some(next), None) => url = next.to_string(),
                 (None, Some(delta)) => return (items, delta.to_string(), pages),
                 other => panic!("a page needs exactly one link, got {other:?}"),

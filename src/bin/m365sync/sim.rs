@@ -87,7 +87,9 @@ impl SimArgs {
             items: self.items.unwrap_or(d.items),
             depth: self.depth.unwrap_or(d.depth),
             seed: self.seed.unwrap_or(d.seed),
-            delta_token_max_age_secs: self.delta_token_max_age.unwrap_or(d.delta_token_max_age_secs),
+            delta_token_max_age_secs: self
+                .delta_token_max_age
+                .unwrap_or(d.delta_token_max_age_secs),
             throttle: ThrottleConfig {
                 ru_per_minute: self.throttle_ru_per_min.unwrap_or(d.throttle.ru_per_minute),
                 retry_after_secs: self.retry_after.unwrap_or(d.throttle.retry_after_secs),
