@@ -110,4 +110,13 @@ mod tests {
         assert!(!verify(5, "b!d", "01Y", sig));
         assert!(!verify(6, "b!d", "01X", sig));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn ranges_never_panic_and_stay_inside_the_file(h in "bytes=[-0-9,]{0,12}", len in 0u64..10_000) {
+            if let Ok(Some((a, b))) = parse_range(&h, len) {
+                proptest::prop_assert!(a <= b && b < len);
+            }
+        }
+    }
 }

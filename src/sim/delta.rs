@@ -420,4 +420,19 @@ mod tests {
         }
         assert!(s.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_token_string_is_refused_or_parsed_without_panic(s in ".*") {
+            let _ = DeltaToken::decode(&s, 1);
+        }
+
+        #[test]
+        fn every_cursor_round_trips(drive in 0u32.., since in 0u64.., bound in 0u32.., next in 0u32..) {
+            for cursor in [Cursor::Changes { since }, Cursor::Full { start_seq: since, bound, next }] {
+                let t = DeltaToken { drive, epoch: 2, issued: 3, cursor };
+                proptest::prop_assert_eq!(DeltaToken::decode(&t.encode(9), 9), Some(t));
+            }
+        }
+    }
 }

@@ -345,4 +345,11 @@ mod tests {
         assert_eq!(render(&d, folder, hier)["shared"], serde_json::json!({}));
         assert!(render(&d, folder, flat).get("shared").is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn select_parsing_never_panics(s in ".*") {
+            let _ = Props::parse(&s);
+        }
+    }
 }

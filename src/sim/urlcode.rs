@@ -62,4 +62,13 @@ mod tests {
         assert_eq!(pairs[1], ("$select".to_string(), "id,name".to_string()));
         assert_eq!(pairs[2], ("x".to_string(), String::new()));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_never_panics_and_round_trips_plain_text(s in ".*", plain in "[A-Za-z0-9_.~-]*") {
+            let _ = decode(&s, true);
+            let _ = parse_pairs(&s);
+            proptest::prop_assert_eq!(decode(&plain, false), Some(plain.clone()));
+        }
+    }
 }
