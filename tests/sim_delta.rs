@@ -123,9 +123,12 @@ fn enumeration_stays_parents_first_while_the_tenant_changes() {
     let newdir = sim
         .create_item(&drive, "root", "New during crawl", true, b"")
         .unwrap();
+    // A file the crawl has not reached yet, moved under a folder newer than the crawl:
+    // the folder must come before it.
+    let emitted = ids(first["value"].as_array().unwrap());
     let early = snap
         .iter()
-        .find(|s| !s.is_folder && s.parent_id.is_some())
+        .find(|s| !s.is_folder && !emitted.contains(&s.id) && s.id != late_file && s.id != doomed)
         .unwrap()
         .id
         .clone();
@@ -145,6 +148,9 @@ fn enumeration_stays_parents_first_while_the_tenant_changes() {
     assert_parents_first(&all);
     assert!(!ids(&rest).contains(&doomed));
     assert!(ids(&all).contains(&late_file));
+    let rest_ids = ids(&rest);
+    let pos = |id: &str| rest_ids.iter().position(|x| x == id).unwrap();
+    assert!(pos(&newdir.id) < pos(&early), "the new parent comes first");
     // The changes made during the crawl come in the next round.
     let (changes, _, _) = c.delta_all(&delta, &[]);
     let changed = ids(&changes);
