@@ -1,6 +1,8 @@
 //! The `m365sync` command-line tool.
 
+mod demo;
 mod run;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -16,20 +18,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Simulator and engine in one process: crawl, live change events, summary.
+    Demo(demo::DemoArgs),
     /// Run the engine with a configuration file until Ctrl-C.
     Run(run::RunArgs),
     /// Show drives, cursors, errors and the journal position of a database.
     Status(run::StatusArgs),
     /// Print journal events of a database.
     Events(run::EventsArgs),
+    /// Run the Graph simulator until interrupted.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let result = match Cli::parse().command {
+        Command::Demo(args) => demo::demo(args),
         Command::Run(args) => run::run(args),
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),
+        Command::Sim(args) => sim::run(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

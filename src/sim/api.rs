@@ -1,0 +1,80 @@
+//! Public value types of the simulator's control API.
+
+use serde::{Deserialize, Serialize};
+
+/// A drive as the control API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimDrive {
+    /// Drive id (`b!...`).
+    pub id: String,
+    /// `documentLibrary` for a site library, `business` for a user's OneDrive.
+    pub kind: String,
+    /// Library name, or "OneDrive".
+    pub name: String,
+    /// The site holding a library.
+    pub site_id: Option<String>,
+    /// The user owning a OneDrive.
+    pub owner_user_id: Option<String>,
+    /// Id of the drive's root item.
+    pub root_id: String,
+}
+
+/// Ground truth about one live item (the root included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotItem {
+    /// Item id, unique within the drive.
+    pub id: String,
+    /// Name (`root` for the root).
+    pub name: String,
+    /// Parent id; `None` for the root.
+    pub parent_id: Option<String>,
+    /// Path from the root: `/` for the root, `/Folder/file.txt` below it.
+    pub path: String,
+    /// Whether the item is a folder (the root is one).
+    pub is_folder: bool,
+    /// Size in bytes (0 for folders).
+    pub size: u64,
+    /// cTag as delta reports it; `None` for folders.
+    pub ctag: Option<String>,
+    /// eTag as delta reports it.
+    pub etag: String,
+    /// Whether sharing was set explicitly on this item (not inherited).
+    pub shared: bool,
+}
+
+/// An item returned by the mutation methods: the same facts as a snapshot entry.
+pub type SimItem = SnapshotItem;
+
+/// Changes to apply to an item; `None` fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemPatch {
+    /// New name (rename).
+    pub name: Option<String>,
+    /// New parent folder id (move).
+    pub parent_id: Option<String>,
+    /// New content (files only); bumps cTag and eTag.
+    pub content: Option<Vec<u8>>,
+}
+
+/// Counters of the simulator, as `GET /_sim/stats` returns them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SimStats {
+    /// Requests received (all routes, control API included).
+    pub requests: u64,
+    /// Requests per route label, e.g. `GET /drives/{id}/root/delta`.
+    pub requests_by_route: std::collections::BTreeMap<String, u64>,
+    /// Responses 429 sent.
+    pub throttled: u64,
+    /// Requests sent while a Retry-After was in force.
+    pub violations: u64,
+    /// Resource units charged (throttled requests included).
+    pub ru_used: u64,
+    /// Connections dropped on purpose.
+    pub resets_injected: u64,
+    /// 500/503 responses injected on purpose.
+    pub errors_injected: u64,
+    /// Live items across all drives, roots included.
+    pub items: u64,
+    /// The subscriptions module's counters (sent, failed, active subscriptions, ...).
+    pub notifications: serde_json::Value,
+}

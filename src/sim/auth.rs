@@ -1,0 +1,190 @@
+//! The token endpoint (client credentials) and bearer-token checks on Graph calls.
+
+use serde_json::json;
+
+use crate::sim::ids;
+use crate::sim::request::SimRequest;
+use crate::sim::response::SimResponse;
+use crate::sim::urlcode;
+
+/// Issues and verifies access tokens for the one configured app.
+#[derive(Debug)]
+pub(crate) struct Auth {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub lifetime_secs: u64,
+    /// Signing key, random per simulator: tokens of another run are forged.
+    pub key: u64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> SimResponse {
+    SimResponse::json(
+        status,
+        &json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {description}"),
+            "error_codes": [code],
+            "timestamp": ids::iso8601(ids::unix_now()),
+            "trace_id": "00000000-0000-0000-0000-000000000000",
+            "correlation_id": "00000000-0000-0000-0000-000000000000",
+        }),
+    )
+}
+
+fn unauthorized(message: &str) -> SimResponse {
+    SimResponse::graph_error(401, "InvalidAuthenticationToken", message).with_header(
+        "WWW-Authenticate",
+        "Bearer realm=\"\", error=\"invalid_token\"",
+    )
+}
+
+impl Auth {
+    fn sign(&self, expiry_ms: u64) -> u64 {
+        ids::mix(ids::mix(self.key, expiry_ms), self.client_id.len() as u64)
+    }
+
+    /// `POST /{tenant}/oauth2/v2.0/token`.
+    pub fn token(&self, tenant: &str, req: &SimRequest) -> SimResponse {
+        let form = std::str::from_utf8(&req.body)
+            .ok()
+            .and_then(urlcode::parse_pairs);
+        let Some(form) = form else {
+            return oauth_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must be a valid form.",
+            );
+        };
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        if tenant != self.tenant_id {
+            return oauth_error(
+                400,
+                "invalid_request",
+                90002,
+                &format!("Tenant '{tenant}' not found."),
+            );
+        }
+        match field("grant_type") {
+            None => {
+                return oauth_error(
+                    400,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the parameter 'grant_type'.",
+                );
+            }
+            Some("client_credentials") => {}
+            Some(other) => {
+                return oauth_error(
+                    400,
+                    "unsupported_grant_type",
+                    70003,
+                    &format!("The grant type '{other}' is not supported."),
+                );
+            }
+        }
+        match field("client_id") {
+            None => {
+                return oauth_error(
+                    400,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the parameter 'client_id'.",
+                );
+            }
+            Some(c) if c != self.client_id => {
+                return oauth_error(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    &format!("Application with identifier '{c}' was not found in the directory."),
+                );
+            }
+            Some(_) => {}
+        }
+        if field("client_secret") != Some(self.client_secret.as_str()) {
+            return oauth_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided.",
+            );
+        }
+        match field("scope") {
+            None => {
+                return oauth_error(
+                    400,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the parameter 'scope'.",
+                );
+            }
+            Some(s) if !s.ends_with("/.default") => {
+                return oauth_error(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
+                );
+            }
+            Some(_) => {}
+        }
+        let expiry = now_ms() + self.lifetime_secs * 1000;
+        let token = format!("sim1.{expiry:x}.{:x}", self.sign(expiry));
+        SimResponse::json(
+            200,
+            &json!({
+                "token_type": "Bearer",
+                "expires_in": self.lifetime_secs,
+                "ext_expires_in": self.lifetime_secs,
+                "access_token": token,
+            }),
+        )
+    }
+
+    /// Checks the bearer token of a Graph call; the error is the 401 to send.
+    pub fn check(&self, req: &SimRequest) -> Result<(), SimResponse> {
+        let header = req.header("authorization").unwrap_or("").trim();
+        let token = match header.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+            _ => "",
+        };
+        if token.is_empty() {
+            return Err(unauthorized("Access token is empty."));
+        }
+        let parsed = token.strip_prefix("sim1.").and_then(|rest| {
+            let (exp, mac) = rest.split_once('.')?;
+            Some((
+                u64::from_str_radix(exp, 16).ok()?,
+                u64::from_str_radix(mac, 16).ok()?,
+            ))
+        });
+        match parsed {
+            Some((exp, mac)) if mac == self.sign(exp) => {
+                if exp <= now_ms() {
+                    Err(unauthorized(
+                        "Lifetime validation failed, the token is expired.",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err(unauthorized(
+                "Invalid signature: the access token was not issued by this tenant.",
+            )),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The tenant: sites, users and drives, with lookups by id.
+
+use std::collections::HashMap;
+
+use crate::sim::api::SimDrive;
+use crate::sim::drive::{Drive, DriveKind};
+use crate::sim::fault::SimError;
+use crate::sim::ids;
+
+/// Host name used in site ids and web URLs.
+pub(crate) const HOST: &str = "sim.sharepoint.com";
+
+/// A SharePoint site collection.
+#[derive(Debug)]
+pub(crate) struct Site {
+    pub id: String,
+    pub name: String,
+    pub web_url: String,
+    pub is_root: bool,
+    pub drives: Vec<usize>,
+    /// Tenant-wide site sequence number at creation (for `/sites/delta`).
+    pub seq: u64,
+    pub created: u32,
+}
+
+/// A directory user.
+#[derive(Debug)]
+pub(crate) struct User {
+    pub id: String,
+    pub upn: String,
+    pub display_name: String,
+    pub drive: Option<usize>,
+}
+
+/// Everything the simulator serves.
+#[derive(Debug)]
+pub(crate) struct Tenant {
+    seed: u64,
+    pub sites: Vec<Site>,
+    pub users: Vec<User>,
+    pub drives: Vec<Drive>,
+    site_index: HashMap<String, usize>,
+    user_index: HashMap<String, usize>,
+    drive_index: HashMap<String, usize>,
+    pub site_seq: u64,
+    /// Bumped by "expire delta tokens": tokens of older epochs get 410.
+    pub epoch: u64,
+}
+
+fn check_label(what: &str, s: &str) -> Result<(), SimError> {
+    if s.trim().is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
+        return Err(SimError::Invalid(format!("invalid {what} {s:?}")));
+    }
+    Ok(())
+}
+
+impl Tenant {
+    /// A tenant with its root site and that site's "Documents" library.
+    pub fn new(seed: u64, now: u32) -> Tenant {
+        let mut t = Tenant {
+            seed,
+            sites: Vec::new(),
+            users: Vec::new(),
+            drives: Vec::new(),
+            site_index: HashMap::new(),
+            user_index: HashMap::new(),
+            drive_index: HashMap::new(),
+            site_seq: 0,
+            epoch: 0,
+        };
+        t.push_site("root", true, now);
+        t
+    }
+
+    fn push_site(&mut self, name: &str, is_root: bool, now: u32) -> usize {
+        let n = self.sites.len() as u64;
+        let id = format!(
+            "{HOST},{},{}",
+            ids::guid(ids::mix(self.seed, 0x5173 << 32 | n)),
+            ids::guid(ids::mix(self.seed, 0x5174 << 32 | n))
+        );
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let web_url = if is_root {
+            format!("https://{HOST}")
+        } else {
+            format!("https://{HOST}/sites/{slug}")
+        };
+        self.site_seq += 1;
+        self.site_index.insert(id.clone(), self.sites.len());
+        self.sites.push(Site {
+            id,
+            name: name.to_string(),
+            web_url,
+            is_root,
+            drives: Vec::new(),
+            seq: self.site_seq,
+            created: now,
+        });
+        let site = self.sites.len() - 1;
+        self.push_drive(
+            DriveKind::Library,
+            "Documents".into(),
+            Some(site),
+            None,
+            now,
+        );
+        site
+    }
+
+    fn push_drive(
+        &mut self,
+        kind: DriveKind,
+        name: String,
+        site: Option<usize>,
+        owner: Option<usize>,
+        now: u32,
+    ) -> usize {
+        let n = self.drives.len() as u64;
+        let id = ids::drive_id(self.seed, n);
+        let salt = ids::mix(self.seed, 0xD0 << 40 | n);
+        let idx = self.drives.len();
+        self.drive_index.insert(id.clone(), idx);
+        self.drives
+            .push(Drive::new(id, salt, kind, name, site, owner, now));
+        if let Some(s) = site {
+            self.sites[s].drives.push(idx);
+        }
+        idx
+    }
+
+    /// Adds a site (with a "Documents" library); returns its index.
+    pub fn add_site(&mut self, name: &str, now: u32) -> Result<usize, SimError> {
+        check_label("site name", name)?;
+        Ok(self.push_site(name, false, now))
+    }
+
+    /// Adds a document library to a site; returns the drive index.
+    pub fn add_library(&mut self, site: usize, name: &str, now: u32) -> Result<usize, SimError> {
+        check_label("library name", name)?;
+        let clash = self.sites[site]
+            .drives
+            .iter()
+            .any(|&d| self.drives[d].name.eq_ignore_ascii_case(name));
+        if clash {
+            return Err(SimError::Conflict(format!(
+                "the site already has a library named {name:?}"
+            )));
+        }
+        Ok(self.push_drive(DriveKind::Library, name.to_string(), Some(site), None, now))
+    }
+
+    /// Adds a user, with or without a OneDrive; returns the user index.
+    pub fn add_user(&mut self, upn: &str, with_drive: bool, now: u32) -> Result<usize, SimError> {
+        check_label("user principal name", upn)?;
+        if !upn.contains('@') || upn.contains(char::is_whitespace) || upn.contains('/') {
+            return Err(SimError::Invalid(format!(
+                "{upn:?} is not a user principal name"
+            )));
+        }
+        let key = upn.to_ascii_lowercase();
+        if self.user_index.contains_key(&key) {
+            return Err(SimError::Conflict(format!("user {upn} already exists")));
+        }
+        let n = self.users.len() as u64;
+        let id = ids::guid(ids::mix(self.seed, 0x05E5 << 32 | n)).to_ascii_lowercase();
+        let idx = self.users.len();
+        let display_name = upn.split('@').next().unwrap_or(upn).to_string();
+        self.users.push(User {
+            id: id.clone(),
+            upn: upn.to_string(),
+            display_name,
+            drive: None,
+        });
+        self.user_index.insert(id, idx);
+        self.user_index.insert(key, idx);
+        if with_drive {
+            let d = self.push_drive(DriveKind::Business, "OneDrive".into(), None, Some(idx), now);
+            self.users[idx].drive = Some(d);
+        }
+        Ok(idx)
+    }
+
+    /// A drive's index by id.
+    pub fn drive(&self, id: &str) -> Result<usize, SimError> {
+        self.drive_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| SimError::NotFound(format!("drive {id} not found")))
+    }
+
+    /// A site's index by id (`root` names the root site).
+    pub fn site(&self, id: &str) -> Result<usize, SimError> {
+        if id == "root" {
+            return Ok(0);
+        }
+        self.site_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| SimError::NotFound(format!("site {id} not found")))
+    }
+
+    /// A user's index by id or user principal name.
+    pub fn user(&self, id: &str) -> Result<usize, SimError> {
+        self.user_index
+            .get(id)
+            .or_else(|| self.user_index.get(&id.to_ascii_lowercase()))
+            .copied()
+            .ok_or_else(|| SimError::NotFound(format!("user {id} not found")))
+    }
+
+    /// A user's OneDrive, or 404 when the user has none.
+    pub fn user_drive(&self, id: &str) -> Result<usize, SimError> {
+        let u = self.user(id)?;
+        self.users[u]
+            .drive
+            .ok_or_else(|| SimError::NotFound(format!("user {id} has no OneDrive")))
+    }
+
+    /// A site's default library.
+    pub fn site_drive(&self, id: &str) -> Result<usize, SimError> {
+        let s = self.site(id)?;
+        self.sites[s]
+            .drives
+            .first()
+            .copied()
+            .ok_or_else(|| SimError::NotFound(format!("site {id} has no library")))
+    }
+
+    /// The drive id a subscription resource watches, if it exists.
+    pub fn resolve_resource(&self, resource: &str) -> Option<String> {
+        let parts: Vec<&str> = resource.trim_matches('/').split('/').collect();
+        let d = match parts.as_slice() {
+            ["drives", id, "root"] => self.drive(id).ok()?,
+            ["users", id, "drive", "root"] => self.user_drive(id).ok()?,
+            ["sites", id, "drive", "root"] => self.site_drive(id).ok()?,
+            _ => return None,
+        };
+        Some(self.drives[d].id.clone())
+    }
+
+    /// The control API's view of a drive.
+    pub fn sim_drive(&self, d: usize) -> SimDrive {
+        let drive = &self.drives[d];
+        SimDrive {
+            id: drive.id.clone(),
+            kind: drive.kind.as_str().to_string(),
+            name: drive.name.clone(),
+            site_id: drive.site.map(|s| self.sites[s].id.clone()),
+            owner_user_id: drive.owner.map(|u| self.users[u].id.clone()),
+            root_id: drive.item_id(0),
+        }
+    }
+
+    /// Live items across all drives, roots included.
+    pub fn item_count(&self) -> u64 {
+        self.drives.iter().map(|d| d.live_count() as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_and_resources_resolve() {
+        let mut t = Tenant::new(1, 0);
+        let s = t.add_site("Team", 0).unwrap();
+        let lib = t.add_library(s, "Archive", 0).unwrap();
+        assert!(matches!(
+            t.add_library(s, "archive", 0),
+            Err(SimError::Conflict(_))
+        ));
+        let u = t.add_user("ann@x.test", true, 0).unwrap();
+        let n = t.add_user("bob@x.test", false, 0).unwrap();
+        assert!(t.add_user("ANN@x.test", true, 0).is_err());
+        assert!(t.add_user("nobody", true, 0).is_err());
+        let site_id = t.sites[s].id.clone();
+        assert_eq!(t.site(&site_id).unwrap(), s);
+        assert_eq!(t.user("Ann@X.test").unwrap(), u);
+        assert!(t.user_drive(&t.users[n].id.clone()).is_err());
+        let drive_id = t.drives[lib].id.clone();
+        assert_eq!(
+            t.resolve_resource(&format!("/drives/{drive_id}/root")),
+            Some(drive_id)
+        );
+        let ud = t.users[u].drive.unwrap();
+        assert_eq!(
+            t.resolve_resource(&format!("/users/{}/drive/root", t.users[u].id)),
+            Some(t.drives[ud].id.clone())
+        );
+        assert_eq!(t.resolve_resource("/me/drive/root"), None);
+        assert_eq!(t.sim_drive(ud).kind, "business");
+        assert_eq!(t.drives.len(), 4);
+    }
+}

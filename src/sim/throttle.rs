@@ -1,0 +1,169 @@
+//! Resource-unit budget per app per tenant, with growing Retry-After and violations.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::sim::config::ThrottleConfig;
+
+const WINDOW: Duration = Duration::from_secs(60);
+/// Retry-After never grows beyond this many times the configured base.
+const MAX_GROWTH: u64 = 8;
+
+/// The outcome of charging a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Serve it; the headers (RateLimit-*) go on the response.
+    Allow(Vec<(String, String)>),
+    /// Answer 429 with this Retry-After; `violation` when a Retry-After was already in force.
+    Throttle {
+        retry_after_secs: u64,
+        violation: bool,
+    },
+}
+
+#[derive(Debug)]
+struct State {
+    window_start: Instant,
+    used: u64,
+    blocked_until: Option<Instant>,
+    strikes: u64,
+}
+
+/// The tenant's meter.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    config: ThrottleConfig,
+    state: Mutex<State>,
+}
+
+impl Throttle {
+    /// A meter with a fresh window.
+    pub fn new(config: ThrottleConfig) -> Throttle {
+        Throttle {
+            config,
+            state: Mutex::new(State {
+                window_start: Instant::now(),
+                used: 0,
+                blocked_until: None,
+                strikes: 0,
+            }),
+        }
+    }
+
+    /// The configured costs.
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.config
+    }
+
+    /// Charges `cost` RU at `now` and decides.
+    pub fn charge(&self, cost: u64, now: Instant) -> Verdict {
+        let budget = self.config.ru_per_minute;
+        if budget == 0 {
+            return Verdict::Allow(Vec::new());
+        }
+        let mut s = self.state.lock();
+        if now.duration_since(s.window_start) >= WINDOW {
+            s.window_start = now;
+            s.used = 0;
+        }
+        s.used += cost;
+        let base = self.config.retry_after_secs.max(1);
+        if let Some(until) = s.blocked_until {
+            if now < until {
+                s.strikes += 1;
+                let secs = base * (1 + s.strikes).min(MAX_GROWTH);
+                s.blocked_until = Some(now + Duration::from_secs(secs));
+                return Verdict::Throttle {
+                    retry_after_secs: secs,
+                    violation: true,
+                };
+            }
+            s.blocked_until = None;
+            s.strikes = 0;
+        }
+        if s.used > budget {
+            s.blocked_until = Some(now + Duration::from_secs(base));
+            return Verdict::Throttle {
+                retry_after_secs: base,
+                violation: false,
+            };
+        }
+        let mut headers = Vec::new();
+        if s.used * 10 >= budget * 8 {
+            let reset = WINDOW.saturating_sub(now.duration_since(s.window_start));
+            headers.push(("RateLimit-Limit".to_string(), budget.to_string()));
+            headers.push((
+                "RateLimit-Remaining".to_string(),
+                (budget - s.used).to_string(),
+            ));
+            headers.push((
+                "RateLimit-Reset".to_string(),
+                reset.as_secs().max(1).to_string(),
+            ));
+        }
+        Verdict::Allow(headers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meter(ru: u64) -> Throttle {
+        Throttle::new(ThrottleConfig {
+            ru_per_minute: ru,
+            retry_after_secs: 5,
+            ..ThrottleConfig::default()
+        })
+    }
+
+    #[test]
+    fn budget_headers_429_and_growing_retry_after() {
+        let t = meter(10);
+        let now = Instant::now();
+        for _ in 0..7 {
+            assert_eq!(t.charge(1, now), Verdict::Allow(Vec::new()));
+        }
+        let Verdict::Allow(h) = t.charge(1, now) else {
+            panic!("allowed")
+        };
+        assert!(
+            h.iter()
+                .any(|(k, v)| k == "RateLimit-Remaining" && v == "2")
+        );
+        t.charge(2, now);
+        assert_eq!(
+            t.charge(1, now),
+            Verdict::Throttle {
+                retry_after_secs: 5,
+                violation: false
+            }
+        );
+        assert_eq!(
+            t.charge(1, now),
+            Verdict::Throttle {
+                retry_after_secs: 10,
+                violation: true
+            }
+        );
+        assert_eq!(
+            t.charge(1, now),
+            Verdict::Throttle {
+                retry_after_secs: 15,
+                violation: true
+            }
+        );
+        // After the window resets and the Retry-After has passed, requests go through.
+        let later = now + WINDOW + Duration::from_secs(20);
+        assert_eq!(t.charge(1, later), Verdict::Allow(Vec::new()));
+    }
+
+    #[test]
+    fn zero_budget_never_throttles() {
+        let t = meter(0);
+        for _ in 0..1000 {
+            assert_eq!(t.charge(5, Instant::now()), Verdict::Allow(Vec::new()));
+        }
+    }
+}
