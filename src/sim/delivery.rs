@@ -550,3 +550,175 @@ fn post(agent: &ureq::Agent, batch: &Batch) -> Result<(), String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::subscriptions::test_receiver::Endpoint;
+
+    fn numbers(post: &Value) -> Vec<u64> {
+        post["value"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|n| n["n"].as_u64()).collect())
+            .unwrap_or_default()
+    }
+
+    fn send(d: &Delivery, hook: &Endpoint, n: u64) {
+        d.enqueue(hook.url(), Kind::Change, "sub", json!({ "n": n }));
+    }
+
+    /// Holds the endpoint's replies; POST 0 goes out and blocks, then 1..=count queue up.
+    fn queue_behind_a_blocked_post(
+        d: &Delivery,
+        hook: &Endpoint,
+        count: u64,
+    ) -> crossbeam_channel::Sender<()> {
+        let (release, gate) = crossbeam_channel::unbounded();
+        hook.configure(|b| b.gate = Some(gate));
+        send(d, hook, 0);
+        hook.wait_until("the first POST", |p| !p.is_empty());
+        for n in 1..=count {
+            send(d, hook, n);
+        }
+        release
+    }
+
+    #[test]
+    fn notifications_queued_behind_a_post_go_out_together() {
+        let hook = Endpoint::start();
+        let d = Delivery::new(NotificationConfig::default());
+        let release = queue_behind_a_blocked_post(&d, &hook, 5);
+        drop(release);
+        let posts = hook.wait_until("6 notifications", |p| {
+            p.iter().map(|x| numbers(x).len()).sum::<usize>() == 6
+        });
+        let batches: Vec<Vec<u64>> = posts.iter().map(numbers).collect();
+        assert_eq!(batches, vec![vec![0], vec![1, 2, 3, 4, 5]]);
+    }
+
+    #[test]
+    fn batches_respect_max_batch() {
+        let hook = Endpoint::start();
+        let d = Delivery::new(NotificationConfig {
+            max_batch: 2,
+            ..NotificationConfig::default()
+        });
+        drop(queue_behind_a_blocked_post(&d, &hook, 5));
+        let posts = hook.wait_until("4 POSTs", |p| p.len() == 4);
+        let batches: Vec<Vec<u64>> = posts.iter().map(numbers).collect();
+        assert_eq!(batches, vec![vec![0], vec![1, 2], vec![3, 4], vec![5]]);
+    }
+
+    #[test]
+    fn reorder_reverses_batches_or_swaps_single_notifications() {
+        let hook = Endpoint::start();
+        let d = Delivery::new(NotificationConfig {
+            reorder: 1.0,
+            ..NotificationConfig::default()
+        });
+        drop(queue_behind_a_blocked_post(&d, &hook, 3));
+        let posts = hook.wait_until("2 POSTs", |p| p.len() == 2);
+        assert_eq!(numbers(&posts[1]), vec![3, 2, 1]);
+
+        let hook = Endpoint::start();
+        let d = Delivery::new(NotificationConfig {
+            reorder: 1.0,
+            max_batch: 1,
+            ..NotificationConfig::default()
+        });
+        drop(queue_behind_a_blocked_post(&d, &hook, 2));
+        let posts = hook.wait_until("3 POSTs", |p| p.len() == 3);
+        let order: Vec<Vec<u64>> = posts.iter().map(numbers).collect();
+        assert_eq!(order, vec![vec![0], vec![2], vec![1]]);
+        assert_eq!(d.stats().reordered, 1);
+    }
+
+    #[test]
+    fn a_blocked_endpoint_does_not_stall_others() {
+        let slow = Endpoint::start();
+        let fast = Endpoint::start();
+        let d = Delivery::new(NotificationConfig {
+            response_deadline_ms: 60_000,
+            ..NotificationConfig::default()
+        });
+        let release = queue_behind_a_blocked_post(&d, &slow, 1);
+        send(&d, &fast, 7);
+        // Arrives while the slow endpoint still holds its POST.
+        let posts = fast.wait_until("the other endpoint's POST", |p| !p.is_empty());
+        assert_eq!(numbers(&posts[0]), vec![7]);
+        assert_eq!(slow.posts().len(), 1);
+        drop(release);
+        slow.wait_until("the queued POST", |p| p.len() == 2);
+    }
+
+    #[test]
+    fn delayed_notifications_wait_and_can_be_cancelled() {
+        let d = Delivery::new(NotificationConfig {
+            delay_ms: 3_600_000,
+            ..NotificationConfig::default()
+        });
+        d.enqueue("http://127.0.0.1:9/never", Kind::Change, "a", json!({}));
+        d.enqueue("http://127.0.0.1:9/never", Kind::Change, "b", json!({}));
+        d.enqueue("http://127.0.0.1:9/never", Kind::Lifecycle, "a", json!({}));
+        assert_eq!(d.stats().pending, 3);
+        d.cancel("a");
+        let stats = d.stats();
+        assert_eq!((stats.pending, stats.cancelled), (2, 1));
+    }
+
+    #[test]
+    fn shutdown_is_idempotent_and_refuses_new_work() {
+        for _ in 0..10 {
+            let d = Delivery::new(NotificationConfig::default());
+            d.shutdown();
+            d.shutdown();
+            d.enqueue("http://127.0.0.1:9/x", Kind::Change, "a", json!({}));
+            assert_eq!(d.stats().queued, 0);
+        }
+    }
+
+    #[test]
+    fn config_defaults_parsing_and_validation() {
+        let c: NotificationConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, NotificationConfig::default());
+        assert_eq!(c.response_deadline_ms, 3000);
+        assert_eq!(c.lifecycle_lead_secs, 600);
+        assert!(c.validate().is_ok());
+        let c: NotificationConfig = serde_json::from_str(r#"{"drop":0.5,"seed":7}"#).unwrap();
+        assert_eq!((c.drop, c.seed), (0.5, Some(7)));
+        assert!(serde_json::from_str::<NotificationConfig>(r#"{"dorp":0.5}"#).is_err());
+        for bad in [
+            NotificationConfig {
+                drop: 1.5,
+                ..NotificationConfig::default()
+            },
+            NotificationConfig {
+                reorder: f64::NAN,
+                ..NotificationConfig::default()
+            },
+            NotificationConfig {
+                max_batch: 0,
+                ..NotificationConfig::default()
+            },
+            NotificationConfig {
+                delay_ms: u64::MAX,
+                ..NotificationConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+            assert!(bad.sanitized().validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let c = NotificationConfig {
+            retry_base_ms: 100,
+            retry_max_ms: 1000,
+            ..NotificationConfig::default()
+        };
+        let ms: Vec<u128> = (1..=6).map(|f| c.backoff(f).as_millis()).collect();
+        assert_eq!(ms, vec![100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(c.backoff(u32::MAX).as_millis(), 1000);
+    }
+}

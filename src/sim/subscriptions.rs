@@ -45,13 +45,16 @@ pub enum ChangeOrigin {
     Permissions,
 }
 
+/// Maps a subscription resource to the id of the drive it watches (see [`SubscriptionContext`]).
+pub type DriveResolver = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// What the subscriptions module needs from the tenant.
 pub struct SubscriptionContext {
     /// The tenant id put in every notification.
     pub tenant_id: String,
     /// Maps a subscription resource ("/drives/{id}/root", "/users/{id}/drive/root", "/sites/{id}/drive/root"
     /// or "/me/drive/root") to the drive id it watches, or None when it does not exist.
-    pub resolve_drive: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub resolve_drive: DriveResolver,
     /// Delivery knobs at start.
     pub config: NotificationConfig,
 }
@@ -69,7 +72,7 @@ struct Counters {
 /// State shared with the timer thread.
 struct Core {
     tenant_id: String,
-    resolve_drive: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    resolve_drive: DriveResolver,
     clock: Clock,
     table: Mutex<HashMap<String, Subscription>>,
     counters: Mutex<Counters>,
