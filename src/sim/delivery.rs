@@ -652,6 +652,27 @@ mod tests {
     }
 
     #[test]
+    fn the_batch_window_gathers_notifications() {
+        let hook = Endpoint::start();
+        let hour = NotificationConfig {
+            batch_window_ms: 3_600_000,
+            ..NotificationConfig::default()
+        };
+        let d = Delivery::new(hour);
+        for n in 1..=3 {
+            send(&d, &hook, n);
+        }
+        assert_eq!(
+            d.stats().pending,
+            3,
+            "nothing leaves before the window closes"
+        );
+        d.set_config(NotificationConfig::default());
+        let posts = hook.wait_until("the gathered POST", |p| !p.is_empty());
+        assert_eq!(numbers(&posts[0]), vec![1, 2, 3]);
+    }
+
+    #[test]
     fn delayed_notifications_wait_and_can_be_cancelled() {
         let d = Delivery::new(NotificationConfig {
             delay_ms: 3_600_000,

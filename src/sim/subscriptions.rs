@@ -150,11 +150,11 @@ impl Subscriptions {
         self.core.sweep();
         let table = self.core.table.lock();
         for sub in table.values() {
-            if sub.drive_id == drive_id
+            if sub.spec.drive_id == drive_id
                 && (origin == ChangeOrigin::Content || sub.security_webhooks)
             {
                 self.core.delivery.enqueue(
-                    &sub.notification_url,
+                    &sub.spec.notification_url,
                     Kind::Change,
                     &sub.id,
                     sub.change_notification(&self.core.tenant_id),
@@ -175,7 +175,7 @@ impl Subscriptions {
             let mut table = self.core.table.lock();
             for sub in table.values_mut() {
                 if id.is_none_or(|id| id == sub.id) {
-                    sub.expires_ms = sub.expires_ms.min(now);
+                    sub.spec.expires_ms = sub.spec.expires_ms.min(now);
                 }
             }
         }
@@ -263,7 +263,7 @@ impl Core {
         let mut table = self.table.lock();
         let mut expired = 0;
         table.retain(|_, sub| {
-            if sub.expires_ms <= now {
+            if sub.spec.expires_ms <= now {
                 expired += 1;
                 self.delivery.cancel(&sub.id);
                 if config.send_removed_on_expire {
@@ -271,11 +271,11 @@ impl Core {
                 }
                 return false;
             }
-            if sub.lifecycle_url.is_some()
-                && sub.lifecycle_notified_for != Some(sub.expires_ms)
-                && now >= sub.expires_ms.saturating_sub(lead_ms)
+            if sub.spec.lifecycle_url.is_some()
+                && sub.lifecycle_notified_for != Some(sub.spec.expires_ms)
+                && now >= sub.spec.expires_ms.saturating_sub(lead_ms)
             {
-                sub.lifecycle_notified_for = Some(sub.expires_ms);
+                sub.lifecycle_notified_for = Some(sub.spec.expires_ms);
                 self.send_lifecycle(sub, LifecycleEvent::ReauthorizationRequired);
             }
             true
@@ -287,7 +287,7 @@ impl Core {
     }
 
     fn send_lifecycle(&self, sub: &Subscription, event: LifecycleEvent) {
-        if let Some(url) = &sub.lifecycle_url {
+        if let Some(url) = &sub.spec.lifecycle_url {
             let body = sub.lifecycle_notification(&self.tenant_id, event);
             self.delivery.enqueue(url, Kind::Lifecycle, &sub.id, body);
         }
@@ -354,7 +354,7 @@ impl Core {
         };
         match expires {
             Ok(ms) => {
-                sub.expires_ms = ms;
+                sub.spec.expires_ms = ms;
                 SimResponse::json(200, &sub.to_json())
             }
             Err(message) => invalid_request(&message),

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::time::format_iso;
-use super::validate::NewSubscription;
+use super::validate::SubscriptionSpec;
 
 /// The application id the simulator reports as owner of every subscription.
 const APPLICATION_ID: &str = "5f1c5a1e-5a1e-4a1e-8a1e-5a1e5a1e5a1e";
@@ -45,13 +45,8 @@ pub(crate) fn new_guid() -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct Subscription {
     pub id: String,
-    pub resource: String,
-    pub drive_id: String,
-    pub notification_url: String,
-    pub lifecycle_url: Option<String>,
-    pub expires_ms: i64,
-    pub client_state: Option<String>,
-    pub tls_version: String,
+    /// What was asked for (with the expiry of the latest renewal).
+    pub spec: SubscriptionSpec,
     /// Created with `Prefer: includesecuritywebhooks`: permission changes notify too.
     pub security_webhooks: bool,
     /// The expiry for which `reauthorizationRequired` was already queued.
@@ -60,16 +55,10 @@ pub(crate) struct Subscription {
 
 impl Subscription {
     /// A subscription with a fresh id from a validated create request.
-    pub(crate) fn new(new: NewSubscription, security_webhooks: bool) -> Subscription {
+    pub(crate) fn new(spec: SubscriptionSpec, security_webhooks: bool) -> Subscription {
         Subscription {
             id: new_guid(),
-            resource: new.resource,
-            drive_id: new.drive_id,
-            notification_url: new.notification_url,
-            lifecycle_url: new.lifecycle_url,
-            expires_ms: new.expires_ms,
-            client_state: new.client_state,
-            tls_version: new.tls_version,
+            spec,
             security_webhooks,
             lifecycle_notified_for: None,
         }
@@ -80,15 +69,15 @@ impl Subscription {
         json!({
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscriptions/$entity",
             "id": self.id,
-            "resource": self.resource,
+            "resource": self.spec.resource,
             "applicationId": APPLICATION_ID,
             "changeType": "updated",
-            "clientState": self.client_state,
-            "notificationUrl": self.notification_url,
-            "lifecycleNotificationUrl": self.lifecycle_url,
-            "expirationDateTime": format_iso(self.expires_ms),
+            "clientState": self.spec.client_state,
+            "notificationUrl": self.spec.notification_url,
+            "lifecycleNotificationUrl": self.spec.lifecycle_url,
+            "expirationDateTime": format_iso(self.spec.expires_ms),
             "creatorId": APPLICATION_ID,
-            "latestSupportedTlsVersion": self.tls_version,
+            "latestSupportedTlsVersion": self.spec.tls_version,
             "includeResourceData": false,
         })
     }
@@ -97,10 +86,10 @@ impl Subscription {
     pub(crate) fn change_notification(&self, tenant_id: &str) -> Value {
         json!({
             "subscriptionId": self.id,
-            "subscriptionExpirationDateTime": format_iso(self.expires_ms),
-            "clientState": self.client_state,
+            "subscriptionExpirationDateTime": format_iso(self.spec.expires_ms),
+            "clientState": self.spec.client_state,
             "changeType": "updated",
-            "resource": self.resource,
+            "resource": self.spec.resource,
             "tenantId": tenant_id,
         })
     }
@@ -109,11 +98,11 @@ impl Subscription {
     pub(crate) fn lifecycle_notification(&self, tenant_id: &str, event: LifecycleEvent) -> Value {
         json!({
             "subscriptionId": self.id,
-            "subscriptionExpirationDateTime": format_iso(self.expires_ms),
-            "clientState": self.client_state,
+            "subscriptionExpirationDateTime": format_iso(self.spec.expires_ms),
+            "clientState": self.spec.client_state,
             "lifecycleEvent": event.as_str(),
             "tenantId": tenant_id,
-            "resource": self.resource,
+            "resource": self.spec.resource,
         })
     }
 }

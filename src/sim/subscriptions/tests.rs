@@ -101,6 +101,13 @@ fn wait_stat(s: &Subscriptions, name: &str, pred: impl Fn(u64) -> bool) {
 }
 
 #[test]
+fn subscriptions_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Subscriptions>();
+    assert_send_sync::<SubscriptionContext>();
+}
+
+#[test]
 fn create_validates_the_endpoint_then_returns_the_subscription() {
     let hook = Endpoint::start();
     let s = subs(fast());

@@ -11,9 +11,9 @@ const MAX_CLIENT_STATE_CHARS: usize = 128;
 /// TLS versions Graph accepts in `latestSupportedTlsVersion`.
 const TLS_VERSIONS: [&str; 4] = ["v1_0", "v1_1", "v1_2", "v1_3"];
 
-/// A create request that passed every check but the validation handshake.
+/// What a create request asks for, once it passed every check but the validation handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NewSubscription {
+pub(crate) struct SubscriptionSpec {
     /// The resource as the client wrote it (echoed in replies and notifications).
     pub resource: String,
     /// The drive the resource resolves to.
@@ -22,7 +22,7 @@ pub(crate) struct NewSubscription {
     pub notification_url: String,
     /// Where lifecycle notifications go, if anywhere.
     pub lifecycle_url: Option<String>,
-    /// Expiry, milliseconds since the epoch.
+    /// Expiry, milliseconds since the epoch (changed by renewals).
     pub expires_ms: i64,
     /// Secret echoed in every notification.
     pub client_state: Option<String>,
@@ -119,7 +119,7 @@ pub(crate) fn parse_create(
     body: &[u8],
     now_ms: i64,
     resolve_drive: &dyn Fn(&str) -> Option<String>,
-) -> Result<NewSubscription, String> {
+) -> Result<SubscriptionSpec, String> {
     let body = parse_object(body)?;
     let change_type = required_str(&body, "changeType")?;
     if !change_type.eq_ignore_ascii_case("updated") {
@@ -154,7 +154,7 @@ pub(crate) fn parse_create(
             "'latestSupportedTlsVersion' must be one of {TLS_VERSIONS:?}"
         ));
     }
-    Ok(NewSubscription {
+    Ok(SubscriptionSpec {
         resource: resource.to_string(),
         drive_id,
         notification_url: notification_url.to_string(),
