@@ -169,26 +169,17 @@ impl Config {
         }
         match (&self.client_secret, &self.client_secret_env) {
             (Some(_), Some(_)) => {
-                return fail(
-                    "client_secret",
-                    "set either client_secret or client_secret_env, not both",
-                );
+                return fail("client_secret", "set either client_secret or client_secret_env, not both");
             }
             (None, None) => {
-                return fail(
-                    "client_secret",
-                    "missing; set client_secret or client_secret_env",
-                );
+                return fail("client_secret", "missing; set client_secret or client_secret_env");
             }
             (None, Some(var)) if var.trim().is_empty() => {
                 return fail("client_secret_env", "must name an environment variable");
             }
             _ => {}
         }
-        for (field, url) in [
-            ("graph_url", &self.graph_url),
-            ("login_url", &self.login_url),
-        ] {
+        for (field, url) in [("graph_url", &self.graph_url), ("login_url", &self.login_url)] {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return fail(field, "must start with https:// or http://");
             }
@@ -216,10 +207,7 @@ impl Config {
             return fail("throttle.max_attempts", "must be at least 1");
         }
         if !(t.requests_per_second >= 0.0 && t.requests_per_second.is_finite()) {
-            return fail(
-                "throttle.requests_per_second",
-                "must be a finite number >= 0",
-            );
+            return fail("throttle.requests_per_second", "must be a finite number >= 0");
         }
         if t.max_backoff_secs == 0 {
             return fail("throttle.max_backoff_secs", "must be at least 1");
@@ -270,36 +258,21 @@ mod tests {
         assert_eq!(c.page_size, 1000);
         assert!(!c.emit_initial_items);
         assert_eq!(c.throttle, ThrottleConfig::default());
-        assert_eq!(
-            c.token_url(),
-            "https://login.microsoftonline.com/t/oauth2/v2.0/token"
-        );
+        assert_eq!(c.token_url(), "https://login.microsoftonline.com/t/oauth2/v2.0/token");
     }
 
     #[test]
     fn errors_name_the_field() {
-        assert!(
-            err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s"}"#).contains("database")
-        );
-        let e = err(
-            r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","workerz":1}"#,
-        );
+        assert!(err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s"}"#).contains("database"));
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","workerz":1}"#);
         assert!(e.contains("workerz"), "{e}");
-        let e = err(
-            r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","workers":"4"}"#,
-        );
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","workers":"4"}"#);
         assert!(e.contains("workers"), "{e}");
-        let e = err(
-            r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","throttle":{"max_attempts":"x"}}"#,
-        );
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","throttle":{"max_attempts":"x"}}"#);
         assert!(e.contains("throttle.max_attempts"), "{e}");
-        let e = err(
-            r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","page_size":5000}"#,
-        );
+        let e = err(r#"{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x","page_size":5000}"#);
         assert!(e.contains("page_size"), "{e}");
-        assert!(
-            err(r#"{"tenant_id":"t","client_id":"c","database":"x"}"#).contains("client_secret")
-        );
+        assert!(err(r#"{"tenant_id":"t","client_id":"c","database":"x"}"#).contains("client_secret"));
         assert!(err("not json").contains("invalid configuration"));
     }
 

@@ -58,10 +58,7 @@ impl fmt::Display for Error {
             ),
             Error::Graph(e) => write!(f, "{e}"),
             Error::ResyncRequired { .. } => {
-                write!(
-                    f,
-                    "delta token expired (410 Gone); the drive will be re-enumerated"
-                )
+                write!(f, "delta token expired (410 Gone); the drive will be re-enumerated")
             }
             Error::Transport(m) => write!(f, "network error talking to Graph: {m}"),
             Error::Protocol(m) => write!(f, "unexpected response from Graph: {m}"),

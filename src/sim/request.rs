@@ -52,10 +52,7 @@ mod tests {
             method: "GET".into(),
             path: "/v1.0/sites".into(),
             query: vec![("$top".into(), "5".into())],
-            headers: vec![(
-                "prefer".into(),
-                "hierarchicalsharing, deltashowsharingchanges".into(),
-            )],
+            headers: vec![("prefer".into(), "hierarchicalsharing, deltashowsharingchanges".into())],
             body: Vec::new(),
         };
         assert_eq!(r.query("$top"), Some("5"));
