@@ -18,6 +18,7 @@ pub mod ffi;
 pub mod graph;
 pub mod sim;
 pub mod store;
+pub mod verify;
 
 pub use config::Config;
 pub use engine::{Ack, Engine, EventHandler, Status};

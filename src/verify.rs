@@ -3,12 +3,17 @@
 //! Used by `demo`, the integration tests and `chaos`.
 
 use crate::error::Result;
-use crate::sim::{SnapshotItem, Simulator};
+use crate::sim::{Simulator, SnapshotItem};
 use crate::store::{MirrorItem, Store};
 
 /// Differences between one drive's mirror and the truth, as readable lines
 /// (empty when they match). At most `limit` lines are returned.
-pub fn mirror_diff(store: &Store, sim: &Simulator, drive: &str, limit: usize) -> Result<Vec<String>> {
+pub fn mirror_diff(
+    store: &Store,
+    sim: &Simulator,
+    drive: &str,
+    limit: usize,
+) -> Result<Vec<String>> {
     let mut mirror = store.mirror(drive)?;
     let mut truth = sim.snapshot(drive)?;
     mirror.sort_by(|a, b| a.id.cmp(&b.id));
@@ -33,7 +38,10 @@ pub fn mirror_diff(store: &Store, sim: &Simulator, drive: &str, limit: usize) ->
                 i += 1;
             }
             (_, Some(t)) => {
-                diffs.push(format!("{drive}/{}: missing from the mirror ({})", t.id, t.path));
+                diffs.push(format!(
+                    "{drive}/{}: missing from the mirror ({})",
+                    t.id, t.path
+                ));
                 j += 1;
             }
             (None, None) => break,

@@ -10,6 +10,7 @@ mod auth;
 pub mod config;
 mod content;
 mod control;
+pub mod delivery;
 mod delta;
 mod drive;
 mod fault;

@@ -43,17 +43,20 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
         "items": args.items, "depth": 4, "seed": 7,
         "token_lifetime_secs": 120,
         "throttle": {"ru_per_minute": 6000},
-        "faults": {"error_503_probability": 0.02, "reset_probability": 0.01}
+        "faults": {"error_503_rate": 0.02, "reset_rate": 0.01}
     }))
     .map_err(|e| format!("demo simulator config: {e}"))?;
     let sim = Simulator::start(sim_config).map_err(err)?;
     let drives: Vec<String> = sim.drives().into_iter().map(|d| d.id).collect();
-    say(args, &format!(
-        "simulator at {} with {} drives and {} items",
-        sim.url(),
-        drives.len(),
-        sim.item_count()
-    ));
+    say(
+        args,
+        &format!(
+            "simulator at {} with {} drives and {} items",
+            sim.url(),
+            drives.len(),
+            sim.item_count()
+        ),
+    );
 
     let database = dir.join("demo.db");
     let config = Config::from_json(
@@ -78,10 +81,18 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     engine.start().map_err(err)?;
     crawl_with_progress(args, &engine, sim.item_count(), drives.len())?;
     let crawl_secs = started.elapsed().as_secs_f64();
-    say(args, &format!("crawl finished in {crawl_secs:.1} s; now changing files:"));
+    say(
+        args,
+        &format!("crawl finished in {crawl_secs:.1} s; now changing files:"),
+    );
     while events.try_recv().is_ok() {}
 
-    let mut script = Script { sim: &sim, events: &events, args, seen: BTreeMap::new() };
+    let mut script = Script {
+        sim: &sim,
+        events: &events,
+        args,
+        seen: BTreeMap::new(),
+    };
     script.run(&drives[0])?;
 
     engine.stop();
@@ -129,8 +140,17 @@ fn say(args: &DemoArgs, line: &str) {
 }
 
 /// Shows a progress bar until every drive has finished its first crawl.
-fn crawl_with_progress(args: &DemoArgs, engine: &Engine, items: u64, drives: usize) -> Result<(), String> {
-    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(items) };
+fn crawl_with_progress(
+    args: &DemoArgs,
+    engine: &Engine,
+    items: u64,
+    drives: usize,
+) -> Result<(), String> {
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(items)
+    };
     bar.set_style(
         ProgressStyle::with_template("crawl [{bar:40}] {pos}/{len} items  {per_sec}  {msg}")
             .map_err(|e| e.to_string())?
@@ -167,21 +187,44 @@ impl Script<'_> {
         let err = |e: m365sync::Error| e.to_string();
         let sim = self.sim;
         let root = sim.root_id(drive).map_err(err)?;
-        let folder = sim.create_item(drive, &root, "Demo", true, b"").map_err(err)?;
+        let folder = sim
+            .create_item(drive, &root, "Demo", true, b"")
+            .map_err(err)?;
         self.expect("create a folder", EventKind::Created)?;
         let file = sim
             .create_item(drive, &folder.id, "report.docx", false, b"first draft")
             .map_err(err)?;
         self.expect("create a file", EventKind::Created)?;
-        sim.update_item(drive, &file.id, ItemPatch { content: Some(b"final version".to_vec()), ..Default::default() })
-            .map_err(err)?;
+        sim.update_item(
+            drive,
+            &file.id,
+            ItemPatch {
+                content: Some(b"final version".to_vec()),
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
         self.expect("edit the file", EventKind::ContentChanged)?;
         let big = largest_folder(sim, drive)?;
-        sim.update_item(drive, &big.0, ItemPatch { name: Some(format!("{} (renamed)", big.1)), ..Default::default() })
-            .map_err(err)?;
+        sim.update_item(
+            drive,
+            &big.0,
+            ItemPatch {
+                name: Some(format!("{} (renamed)", big.1)),
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
         self.expect("rename a folder", EventKind::Renamed)?;
-        sim.update_item(drive, &file.id, ItemPatch { parent_id: Some(big.0.clone()), ..Default::default() })
-            .map_err(err)?;
+        sim.update_item(
+            drive,
+            &file.id,
+            ItemPatch {
+                parent_id: Some(big.0.clone()),
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
         self.expect("move the file into it", EventKind::Moved)?;
         sim.share_item(drive, &file.id).map_err(err)?;
         self.expect("share the file", EventKind::PermissionsChanged)?;
@@ -200,8 +243,16 @@ impl Script<'_> {
                 .events
                 .recv_timeout(left)
                 .map_err(|_| format!("no {kind} event within {CHANGE_TIMEOUT:?} after: {what}"))?;
-            *self.seen.entry(event.kind.as_str().to_string()).or_default() += 1;
-            let mut line = format!("  event {:>6} {:<20} {}", event.seq, event.kind.as_str(), event.path);
+            *self
+                .seen
+                .entry(event.kind.as_str().to_string())
+                .or_default() += 1;
+            let mut line = format!(
+                "  event {:>6} {:<20} {}",
+                event.seq,
+                event.kind.as_str(),
+                event.path
+            );
             if !event.old_path.is_empty() {
                 line.push_str(&format!("  (was {})", event.old_path));
             }
@@ -217,9 +268,15 @@ impl Script<'_> {
 fn largest_folder(sim: &Simulator, drive: &str) -> Result<(String, String), String> {
     let snapshot = sim.snapshot(drive).map_err(|e| e.to_string())?;
     let mut best: Option<(usize, String, String)> = None;
-    for f in snapshot.iter().filter(|i| i.is_folder && i.path.matches('/').count() == 1 && i.path != "/") {
+    for f in snapshot
+        .iter()
+        .filter(|i| i.is_folder && i.path.matches('/').count() == 1 && i.path != "/")
+    {
         let prefix = format!("{}/", f.path);
-        let n = snapshot.iter().filter(|i| i.path.starts_with(&prefix)).count();
+        let n = snapshot
+            .iter()
+            .filter(|i| i.path.starts_with(&prefix))
+            .count();
         if best.as_ref().is_none_or(|b| n > b.0) {
             best = Some((n, f.id.clone(), f.name.clone()));
         }
