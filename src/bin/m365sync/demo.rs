@@ -103,7 +103,7 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     }
     let status = engine.status().map_err(err)?;
     let stats = sim.stats();
-    let throttle = status.throttle.clone().unwrap_or_default();
+    let throttle = status.throttle.unwrap_or_default();
     let summary = json!({
         "items": status.total_items(),
         "drives": drives.len(),

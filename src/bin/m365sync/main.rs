@@ -27,17 +27,25 @@ enum Command {
     /// Print journal events of a database.
     Events(run::EventsArgs),
     /// Run the Graph simulator until interrupted.
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    // The demo's output is the show; engine chatter below warnings would drown it.
+    let default_level = if matches!(cli.command, Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
+    let result = match cli.command {
         Command::Demo(args) => demo::demo(args),
         Command::Run(args) => run::run(args),
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),
-        Command::Sim(args) => sim::run(args).map_err(|e| e.to_string()),
+        Command::Sim(args) => sim::run(*args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
