@@ -101,7 +101,9 @@ fn throttling_sends_ratelimit_headers_then_429_and_counts_violations() {
     let r = first_429.expect("a 429 once the budget is spent");
     assert_eq!(r.header("Retry-After"), Some("300"));
     assert_eq!(r.json()["error"]["innerError"]["code"], "throttledRequest");
-    // Calling again inside the Retry-After window is a violation and the wait grows.
+    // Calling again inside the Retry-After window (once the 429 cannot be in flight
+    // any more) is a violation and the wait grows.
+    std::thread::sleep(Duration::from_millis(600));
     let again = c.get(&url);
     assert_eq!(again.status, 429);
     assert!(again.header("Retry-After").unwrap().parse::<u64>().unwrap() > 300);

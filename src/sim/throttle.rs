@@ -9,6 +9,10 @@ use crate::sim::config::ThrottleConfig;
 const WINDOW: Duration = Duration::from_secs(60);
 /// Retry-After never grows beyond this many times the configured base.
 const MAX_GROWTH: u64 = 8;
+/// Requests arriving this soon after the 429 that opened a Retry-After window may
+/// have been sent before the client could read that 429: they are throttled too,
+/// but they are in flight, not violations, and do not make Retry-After grow.
+pub(crate) const IN_FLIGHT_GRACE: Duration = Duration::from_millis(500);
 
 /// The outcome of charging a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,7 @@ struct State {
     window_start: Instant,
     used: u64,
     blocked_until: Option<Instant>,
+    blocked_at: Instant,
     strikes: u64,
 }
 
@@ -46,6 +51,7 @@ impl Throttle {
                 window_start: Instant::now(),
                 used: 0,
                 blocked_until: None,
+                blocked_at: Instant::now(),
                 strikes: 0,
             }),
         }
@@ -70,6 +76,12 @@ impl Throttle {
         s.used += cost;
         let base = self.config.retry_after_secs.max(1);
         if let Some(until) = s.blocked_until {
+            if now < until && now < s.blocked_at + IN_FLIGHT_GRACE {
+                return Verdict::Throttle {
+                    retry_after_secs: ceil_secs(until.saturating_duration_since(now)),
+                    violation: false,
+                };
+            }
             if now < until {
                 s.strikes += 1;
                 let secs = base * (1 + s.strikes).min(MAX_GROWTH);
@@ -84,6 +96,7 @@ impl Throttle {
         }
         if s.used > budget {
             s.blocked_until = Some(now + Duration::from_secs(base));
+            s.blocked_at = now;
             return Verdict::Throttle {
                 retry_after_secs: base,
                 violation: false,
@@ -104,6 +117,11 @@ impl Throttle {
         }
         Verdict::Allow(headers)
     }
+}
+
+/// Whole seconds, rounded up, at least 1.
+fn ceil_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 #[cfg(test)]
@@ -140,15 +158,24 @@ mod tests {
                 violation: false
             }
         );
+        // Within the grace the request may have been in flight: throttled, not a violation.
         assert_eq!(
-            t.charge(1, now),
+            t.charge(1, now + Duration::from_millis(100)),
+            Verdict::Throttle {
+                retry_after_secs: 5,
+                violation: false
+            }
+        );
+        let after_grace = now + IN_FLIGHT_GRACE;
+        assert_eq!(
+            t.charge(1, after_grace),
             Verdict::Throttle {
                 retry_after_secs: 10,
                 violation: true
             }
         );
         assert_eq!(
-            t.charge(1, now),
+            t.charge(1, after_grace),
             Verdict::Throttle {
                 retry_after_secs: 15,
                 violation: true
