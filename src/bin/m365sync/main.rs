@@ -1,5 +1,6 @@
 //! The `m365sync` command-line tool.
 
+mod bench_crawl;
 mod demo;
 mod run;
 mod sim;
@@ -26,8 +27,17 @@ enum Command {
     Status(run::StatusArgs),
     /// Print journal events of a database.
     Events(run::EventsArgs),
+    /// Benchmarks against the simulator.
+    #[command(subcommand)]
+    Bench(Bench),
     /// Run the Graph simulator until interrupted.
     Sim(Box<sim::SimArgs>),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// First crawl of one large drive: engine vs the raw feed, items/s and peak memory.
+    Crawl(bench_crawl::CrawlBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +55,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),
+        Command::Bench(Bench::Crawl(args)) => bench_crawl::crawl(args),
         Command::Sim(args) => sim::run(*args).map_err(|e| e.to_string()),
     };
     match result {

@@ -1,0 +1,277 @@
+//! `m365sync bench crawl`: first-crawl throughput and memory against a simulator
+//! running as a separate process, compared with the raw limit of following the
+//! same delta feed and discarding the bodies.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use m365sync::store::{DriveState, Store};
+use serde_json::json;
+
+/// Flags of `m365sync bench crawl`.
+#[derive(Args)]
+pub struct CrawlBenchArgs {
+    /// Items of the large drive.
+    #[arg(long, default_value_t = 1_000_000)]
+    items: u64,
+    /// Items of the small drive used to show that memory does not grow with the drive.
+    #[arg(long, default_value_t = 100_000)]
+    small_items: u64,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+const TENANT: &str = "bench-tenant";
+const CLIENT: &str = "bench-client";
+const SECRET: &str = "bench-secret";
+const SELECT: &str =
+    "id,name,parentReference,eTag,cTag,size,file,folder,root,deleted,shared,lastModifiedDateTime";
+
+/// Figures of one drive size.
+struct Figures {
+    items: u64,
+    raw_secs: f64,
+    engine_secs: f64,
+    peak_rss_mb: f64,
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
+    let small = measure(args.small_items)?;
+    let large = measure(args.items)?;
+    let rate = |n: u64, s: f64| (n as f64 / s).round();
+    let ratio = |f: &Figures| (f.engine_secs / f.raw_secs * 100.0).round() / 100.0;
+    let summary = json!({
+        "items": large.items,
+        "raw_secs": round2(large.raw_secs),
+        "raw_items_per_sec": rate(large.items, large.raw_secs),
+        "engine_secs": round2(large.engine_secs),
+        "engine_items_per_sec": rate(large.items, large.engine_secs),
+        "ratio_to_raw": ratio(&large),
+        "peak_rss_mb": round2(large.peak_rss_mb),
+        "small_items": small.items,
+        "small_engine_secs": round2(small.engine_secs),
+        "small_ratio_to_raw": ratio(&small),
+        "small_peak_rss_mb": round2(small.peak_rss_mb),
+        "rss_growth": round2(large.peak_rss_mb / small.peak_rss_mb - 1.0),
+    });
+    println!(
+        "{:>10} {:>9} {:>12} {:>9} {:>12} {:>7} {:>9}",
+        "items", "raw s", "raw items/s", "engine s", "engine it/s", "ratio", "RSS MB"
+    );
+    for f in [&small, &large] {
+        println!(
+            "{:>10} {:>9.2} {:>12} {:>9.2} {:>12} {:>7.2} {:>9.1}",
+            f.items,
+            f.raw_secs,
+            rate(f.items, f.raw_secs),
+            f.engine_secs,
+            rate(f.items, f.engine_secs),
+            ratio(f),
+            f.peak_rss_mb
+        );
+    }
+    if args.json {
+        println!("{summary}");
+    }
+    Ok(())
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Starts a one-drive simulator child, measures the raw crawl, then the engine's.
+fn measure(items: u64) -> Result<Figures, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut sim = ChildGuard(
+        Command::new(&exe)
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--sites",
+                "1",
+                "--libraries-per-site",
+                "1",
+            ])
+            .args([
+                "--users",
+                "0",
+                "--users-without-drive",
+                "0",
+                "--depth",
+                "6",
+                "--seed",
+                "1",
+            ])
+            .args(["--items", &items.to_string(), "--tenant", TENANT])
+            .args(["--client-id", CLIENT, "--client-secret", SECRET])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the simulator: {e}"))?,
+    );
+    let url = read_listen_line(&mut sim.0)?;
+    let graph = format!("{url}/v1.0");
+    let drives: serde_json::Value = ureq::get(&format!("{url}/_sim/drives"))
+        .call()
+        .map_err(|e| e.to_string())?
+        .into_json()
+        .map_err(|e| e.to_string())?;
+    let drive = drives
+        .as_array()
+        .and_then(|d| d.first())
+        .and_then(|d| d["id"].as_str())
+        .ok_or("the simulator has no drive")?
+        .to_string();
+    let raw_secs = raw_crawl(&url, &graph, &drive)?;
+    let dir = std::env::temp_dir().join(format!("m365sync-bench-{}-{items}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = engine_crawl(&exe, &url, &graph, &drive, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (engine_secs, peak_rss_mb) = result?;
+    Ok(Figures {
+        items,
+        raw_secs,
+        engine_secs,
+        peak_rss_mb,
+    })
+}
+
+/// Follows the feed with one keep-alive connection, reading and discarding bodies.
+fn raw_crawl(url: &str, graph: &str, drive: &str) -> Result<f64, String> {
+    let agent = ureq::AgentBuilder::new().build();
+    let token: serde_json::Value = agent
+        .post(&format!("{url}/{TENANT}/oauth2/v2.0/token"))
+        .send_form(&[
+            ("client_id", CLIENT),
+            ("client_secret", SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .map_err(|e| e.to_string())?
+        .into_json()
+        .map_err(|e| e.to_string())?;
+    let bearer = format!(
+        "Bearer {}",
+        token["access_token"].as_str().unwrap_or_default()
+    );
+    let mut next = Some(format!(
+        "{graph}/drives/{drive}/root/delta?$select={SELECT}&$top=1000"
+    ));
+    let mut body = Vec::with_capacity(1 << 20);
+    let started = Instant::now();
+    while let Some(link) = next.take() {
+        let response = agent
+            .get(&link)
+            .set("Authorization", &bearer)
+            .call()
+            .map_err(|e| format!("raw crawl: {e}"))?;
+        body.clear();
+        response
+            .into_reader()
+            .read_to_end(&mut body)
+            .map_err(|e| e.to_string())?;
+        // Only the link is needed; it sits at the end of the page.
+        next = find_next_link(&body);
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+fn find_next_link(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"@odata.nextLink\":\"";
+    let at = body.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let end = body[at..].iter().position(|&b| b == b'"')? + at;
+    Some(String::from_utf8_lossy(&body[at..end]).replace("\\/", "/"))
+}
+
+/// Runs `m365sync run` as a child until the drive is synced; returns its time and peak RSS.
+fn engine_crawl(
+    exe: &Path,
+    url: &str,
+    graph: &str,
+    drive: &str,
+    dir: &Path,
+) -> Result<(f64, f64), String> {
+    let database = dir.join("bench.db");
+    let config = json!({
+        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET,
+        "graph_url": graph, "login_url": url, "database": database,
+        "drives": [drive], "workers": 4, "poll_interval_secs": 3600,
+        "page_size": 1000, "emit_initial_items": true,
+    });
+    let config_path = dir.join("bench.json");
+    std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut engine = ChildGuard(
+        Command::new(exe)
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .map_err(|e| format!("cannot start the engine: {e}"))?,
+    );
+    let deadline = started + Duration::from_secs(1800);
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(status) = engine.0.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("the engine exited during the crawl: {status}"));
+        }
+        if database.exists() {
+            let synced = Store::open(&database)
+                .and_then(|s| s.drive(drive))
+                .map(|d| d.is_some_and(|d| d.state == DriveState::Synced))
+                .unwrap_or(false);
+            if synced {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("the engine did not finish the crawl in 30 minutes".into());
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rss = peak_rss_mb(engine.0.id())?;
+    Ok((secs, rss))
+}
+
+/// VmHWM (peak resident set) of a process, in MB.
+fn peak_rss_mb(pid: u32) -> Result<f64, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read the engine's memory figures: {e}"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or("no VmHWM line in /proc/PID/status")?;
+    Ok(kb / 1024.0)
+}
+
+fn read_listen_line(child: &mut Child) -> Result<String, String> {
+    let stdout = child.stdout.take().ok_or("no simulator stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line).map_err(|e| e.to_string())?;
+    // Keep reading so that the simulator never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    line.trim()
+        .strip_prefix("listening on ")
+        .map(str::to_string)
+        .ok_or_else(|| format!("unexpected first line from the simulator: {line:?}"))
+}
+
+/// Kills the child when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
