@@ -1,26 +1,16 @@
 //! Builds examples/backup_agent.c with the system C compiler against the cdylib
 //! and runs it, natively and (where installed) under valgrind's memcheck.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod host_support;
 
-/// The directory holding the cdylib built by this `cargo test` run: this test
-/// binary's own `target/<profile>/deps/` (`cargo test` does not copy it up to
-/// `target/<profile>/`, where a stale one from an older `cargo build` may lie).
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().to_path_buf()
-}
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use host_support::{lib_dir, run};
 
 /// Compiles the example into `dir`; returns the executable.
 fn compile(dir: &Path) -> PathBuf {
     let lib_dir = lib_dir();
-    assert!(
-        lib_dir.join("libm365sync.so").exists(),
-        "no cdylib in {}; `cargo test` builds it with the rlib",
-        lib_dir.display()
-    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = dir.join("backup_agent");
     let output = Command::new("cc")
@@ -42,24 +32,6 @@ fn compile(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     exe
-}
-
-/// Runs `command` with a hang guard of ten minutes.
-fn run(mut command: Command) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("{command:?} hung");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// Checks the example's summary line: every change came back as its event.
@@ -100,7 +72,7 @@ fn backup_agent_counts_every_change() {
     let exe = compile(dir.path());
     let mut command = Command::new(&exe);
     command.arg(dir.path().join("agent.db"));
-    assert_summary(&run(command));
+    assert_summary(&run(command, "the C example"));
 }
 
 #[test]
@@ -121,7 +93,7 @@ fn backup_agent_is_clean_under_memcheck() {
         ])
         .arg(&exe)
         .arg(dir.path().join("agent.db"));
-    let output = run(command);
+    let output = run(command, "valgrind");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("ERROR SUMMARY: 0 errors"),
