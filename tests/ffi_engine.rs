@@ -188,13 +188,16 @@ fn stop_from_inside_the_callback_does_not_deadlock() {
     let engine = engine_for(sim, dir.path());
     let recorder = Recorder::default();
     recorder.stop_engine.store(engine, Ordering::SeqCst);
+    // The callback is set after start: Engine::start publishes its running state
+    // only after spawning the dispatcher, so a stop() from a callback before that
+    // would be lost.
     unsafe {
+        ok(m365sync_engine_start(engine));
         ok(m365sync_engine_set_event_callback(
             engine,
             Some(record),
             recorder.as_userdata(),
         ));
-        ok(m365sync_engine_start(engine));
     }
     wait_until("the stop inside the callback", || {
         recorder.stopped_inside.load(Ordering::SeqCst)
