@@ -73,9 +73,8 @@ unsafe extern "C" fn accept(_: *mut c_void, _: *const m365sync_event) -> c_int {
 
 #[test]
 fn null_pointers_are_refused_and_out_params_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(r#"{"items": 5}"#);
-    let engine = engine_for(sim, dir.path());
+    let f = Fixture::new(r#"{"items": 5}"#);
+    let (sim, engine) = (f.sim, f.engine);
     let json = c("{}");
     let mut out_str: *mut c_char = ptr::null_mut();
     let mut out_engine: *mut m365sync_engine = ptr::null_mut();
@@ -167,10 +166,6 @@ fn null_pointers_are_refused_and_out_params_untouched() {
     }
     assert!(out_str.is_null() && out_engine.is_null() && out_sim.is_null());
     assert_eq!(count, 7);
-    unsafe {
-        m365sync_engine_free(engine);
-        m365sync_sim_free(sim);
-    }
 }
 
 fn new_engine(config: &[u8]) -> (m365sync_result, String) {

@@ -85,11 +85,10 @@ fn status(engine: *const m365sync_engine) -> serde_json::Value {
 
 #[test]
 fn callback_receives_changes_and_refused_events_come_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(r#"{"items": 20, "seed": 11}"#);
-    let engine = engine_for(sim, dir.path());
-    let drives = status(engine)["drives"].as_array().unwrap().len();
     let recorder = Recorder::default();
+    let f = Fixture::new(r#"{"items": 20, "seed": 11}"#);
+    let (sim, engine) = (f.sim, f.engine);
+    let drives = status(engine)["drives"].as_array().unwrap().len();
     *recorder.refusals_left.lock() = 1;
     unsafe {
         ok(m365sync_engine_set_event_callback(
@@ -131,18 +130,13 @@ fn callback_receives_changes_and_refused_events_come_again() {
     let status = status(engine);
     assert_eq!(status["running"], false);
     assert_eq!(status["acked_seq"], seen.last().unwrap().seq);
-    unsafe {
-        m365sync_engine_free(engine);
-        m365sync_sim_free(sim);
-    }
 }
 
 #[test]
 fn pull_delivery_waits_for_an_ack() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(r#"{"items": 5}"#);
-    let engine = engine_for(sim, dir.path());
     let recorder = Recorder::default();
+    let f = Fixture::new(r#"{"items": 5}"#);
+    let engine = f.engine;
     let pull = |after: i64, max: usize, cb: m365sync_event_callback| {
         let mut count = 0;
         ok(unsafe {
@@ -175,18 +169,13 @@ fn pull_delivery_waits_for_an_ack() {
     let last = recorder.seen().last().unwrap().seq;
     ok(unsafe { m365sync_engine_ack(engine, last) });
     assert_eq!(pull(-1, 100, Some(record)), 0);
-    unsafe {
-        m365sync_engine_free(engine);
-        m365sync_sim_free(sim);
-    }
 }
 
 #[test]
 fn stop_from_inside_the_callback_does_not_deadlock() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(r#"{"items": 5}"#);
-    let engine = engine_for(sim, dir.path());
     let recorder = Recorder::default();
+    let f = Fixture::new(r#"{"items": 5}"#);
+    let engine = f.engine;
     recorder.stop_engine.store(engine, Ordering::SeqCst);
     // The callback is set after start: Engine::start publishes its running state
     // only after spawning the dispatcher, so a stop() from a callback before that
@@ -206,18 +195,13 @@ fn stop_from_inside_the_callback_does_not_deadlock() {
     wait_until("the engine to report stopped", || {
         status(engine)["running"] == false
     });
-    unsafe {
-        m365sync_engine_free(engine);
-        m365sync_sim_free(sim);
-    }
 }
 
 #[test]
 fn free_while_running_stops_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(r#"{"items": 50}"#);
-    let engine = engine_for(sim, dir.path());
     let recorder = Recorder::default();
+    let mut f = Fixture::new(r#"{"items": 50}"#);
+    let engine = f.engine;
     unsafe {
         ok(m365sync_engine_set_event_callback(
             engine,
@@ -227,20 +211,18 @@ fn free_while_running_stops_first() {
         ok(m365sync_engine_start(engine));
     }
     wait_until("a first event", || !recorder.seen().is_empty());
-    unsafe { m365sync_engine_free(engine) };
+    f.free_engine();
     // The dispatcher was joined: nothing calls the callback any more.
     let after_free = recorder.seen().len();
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(recorder.seen().len(), after_free);
-    unsafe { m365sync_sim_free(sim) };
 }
 
 #[test]
 fn removing_the_callback_leaves_events_for_pulling() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = start_sim(r#"{"items": 5}"#);
-    let engine = engine_for(sim, dir.path());
     let recorder = Recorder::default();
+    let f = Fixture::new(r#"{"items": 5}"#);
+    let engine = f.engine;
     unsafe {
         ok(m365sync_engine_set_event_callback(
             engine,
@@ -267,8 +249,4 @@ fn removing_the_callback_leaves_events_for_pulling() {
         )
     });
     assert_eq!(count, 1);
-    unsafe {
-        m365sync_engine_free(engine);
-        m365sync_sim_free(sim);
-    }
 }

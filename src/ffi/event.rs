@@ -7,6 +7,9 @@ use crate::event::{Event, EventKind};
 use crate::ffi::strings::to_cstring;
 
 /// What happened; mirrors the Rust `EventKind` numbers, which only grow.
+// A mirror rather than cbindgen reading src/event.rs: the header then depends
+// only on src/ffi/, and the exhaustive `From` below fails to compile when a kind
+// is added without its C twin.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum m365sync_event_kind {

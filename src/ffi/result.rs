@@ -211,3 +211,55 @@ pub extern "C" fn m365sync_last_error() -> *const c_char {
 pub extern "C" fn m365sync_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn last_error() -> String {
+        // SAFETY: never NULL and NUL-terminated.
+        let message = unsafe { CStr::from_ptr(m365sync_last_error()) };
+        message.to_str().unwrap().to_string()
+    }
+
+    fn panicking_call() -> m365sync_result {
+        ffi_panic_boundary! {
+            let v: Vec<u8> = Vec::new();
+            if v.is_empty() {
+                panic!("boom {}", 42);
+            }
+            m365sync_result::Ok
+        }
+    }
+
+    fn panicking_getter() -> *const c_char {
+        ffi_panic_boundary! {
+            panic!("static boom")
+        }
+    }
+
+    #[test]
+    fn a_panic_becomes_a_result_code_and_a_message() {
+        assert_eq!(panicking_call(), m365sync_result::Panic);
+        assert!(last_error().contains("boom 42"), "{}", last_error());
+        assert!(panicking_getter().is_null());
+        assert!(last_error().contains("static boom"), "{}", last_error());
+    }
+
+    #[test]
+    fn crate_errors_map_to_their_codes() {
+        let code = |e: Error| failed::<m365sync_result>(e);
+        assert_eq!(
+            code(Error::Config("x".into())),
+            m365sync_result::InvalidConfig
+        );
+        assert_eq!(code(Error::Stopped), m365sync_result::Stopped);
+        assert_eq!(last_error(), Error::Stopped.to_string());
+        assert_eq!(code(Error::State("y".into())), m365sync_result::State);
+        assert_eq!(
+            code(Error::Io(std::io::Error::other("z"))),
+            m365sync_result::Io
+        );
+    }
+}

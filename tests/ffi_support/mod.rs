@@ -74,6 +74,40 @@ pub fn engine_for(sim: *const m365sync_sim, dir: &std::path::Path) -> *mut m365s
     engine
 }
 
+/// A simulator and an engine (not started) mirroring it, freed on drop.
+pub struct Fixture {
+    pub sim: *mut m365sync_sim,
+    pub engine: *mut m365sync_engine,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Starts a simulator from `sim_config` and opens an engine for it.
+    pub fn new(sim_config: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = start_sim(sim_config);
+        let engine = engine_for(sim, dir.path());
+        Fixture {
+            sim,
+            engine,
+            _dir: dir,
+        }
+    }
+
+    /// Frees the engine now (stopping it if it runs).
+    pub fn free_engine(&mut self) {
+        unsafe { m365sync_engine_free(self.engine) };
+        self.engine = ptr::null_mut();
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.free_engine();
+        unsafe { m365sync_sim_free(self.sim) };
+    }
+}
+
 /// Polls `done` until it holds; panics after a minute (a hang guard, not a timing check).
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
