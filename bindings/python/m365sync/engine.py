@@ -6,6 +6,7 @@ import ctypes
 import json
 import logging
 import threading
+import weakref
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 from . import _lib
@@ -89,10 +90,22 @@ class Engine:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - e.g. at interpreter shutdown
+            pass
 
-    def _entered(self, inside: bool) -> None:
-        self._callback_thread = threading.get_ident() if inside else None
+    def _tracker(self) -> Callable[[bool], None]:
+        """Records which thread runs this engine's callback, through a weak
+        reference so the trampoline does not keep the engine alive."""
+        engine = weakref.ref(self)
+
+        def entered(inside: bool) -> None:
+            target = engine()
+            if target is not None:
+                target._callback_thread = threading.get_ident() if inside else None
+
+        return entered
 
     def set_event_callback(self, callback: Optional[EventCallback]) -> None:
         """Delivers every event, in order, to `callback` on the dispatcher
@@ -100,7 +113,7 @@ class Engine:
         if callback is None:
             check(_lib.lib().m365sync_engine_set_event_callback(self._h(), _lib.EVENT_CALLBACK(), None))
             return
-        trampoline = _event_trampoline(callback, self._entered)
+        trampoline = _event_trampoline(callback, self._tracker())
         self._trampolines.append(trampoline)
         check(_lib.lib().m365sync_engine_set_event_callback(self._h(), trampoline, None))
 

@@ -40,7 +40,10 @@ class Simulator:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - e.g. at interpreter shutdown
+            pass
 
     @property
     def url(self) -> str:

@@ -57,6 +57,24 @@ class Lifecycle(SimTestCase):
         self.assertEqual(len(seen), count)
 
 
+class Collection(SimTestCase):
+    def test_a_dropped_engine_with_a_callback_is_freed(self) -> None:
+        import gc
+        import weakref
+
+        engine = m365sync.Engine(self.sim.engine_config(database=f"{self.tmp.name}/gc.db"))
+        engine.set_event_callback(lambda _event: None)
+        engine.start()
+        alive = weakref.ref(engine)
+        # Freed by reference counting alone: the callback does not keep it alive.
+        gc.disable()
+        try:
+            del engine
+            self.assertIsNone(alive())
+        finally:
+            gc.enable()
+
+
 class PushDelivery(SimTestCase):
     def test_refused_and_failing_events_are_delivered_again(self) -> None:
         engine = self.engine()
