@@ -1,0 +1,71 @@
+"""Events as Python values."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Union
+
+from . import _lib
+
+
+class EventKind(enum.IntEnum):
+    """`m365sync_event_kind`: what happened."""
+
+    CREATED = 1
+    CONTENT_CHANGED = 2
+    METADATA_CHANGED = 3
+    RENAMED = 4
+    MOVED = 5
+    DELETED = 6
+    PERMISSIONS_CHANGED = 7
+    RESYNC_STARTED = 8
+    RESYNC_COMPLETED = 9
+    CRAWL_COMPLETED = 10
+    SUBSCRIPTION_CREATED = 11
+    SUBSCRIPTION_RENEWED = 12
+    SUBSCRIPTION_LOST = 13
+    DRIVE_ADDED = 14
+    DRIVE_REMOVED = 15
+    ERROR = 16
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journal event, copied out of the borrowed C struct."""
+
+    seq: int
+    #: An `EventKind`, or a plain int for kinds newer than these bindings.
+    kind: Union[EventKind, int]
+    drive_id: str
+    item_id: str
+    path: str
+    old_path: str
+    ctag: str
+    etag: str
+    size: int
+    is_folder: bool
+    at_ms: int
+    detail: str
+
+    @classmethod
+    def from_c(cls, event: _lib.CEvent) -> "Event":
+        """Copies a borrowed `m365sync_event`."""
+        try:
+            kind: Union[EventKind, int] = EventKind(event.kind)
+        except ValueError:
+            kind = int(event.kind)
+        return cls(
+            seq=event.seq,
+            kind=kind,
+            drive_id=_lib.text(event.drive_id),
+            item_id=_lib.text(event.item_id),
+            path=_lib.text(event.path),
+            old_path=_lib.text(event.old_path),
+            ctag=_lib.text(event.ctag),
+            etag=_lib.text(event.etag),
+            size=event.size,
+            is_folder=bool(event.is_folder),
+            at_ms=event.at_ms,
+            detail=_lib.text(event.detail),
+        )

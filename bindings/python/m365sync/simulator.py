@@ -1,0 +1,115 @@
+"""`Simulator`: the Graph simulator, for testing hosts offline."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from typing import Any, Dict, List, Mapping, Optional
+
+from . import _lib
+from .errors import check
+
+
+class Simulator:
+    """A Graph simulator on 127.0.0.1 with a generated tenant. `config` takes
+    the simulator's settings (`items`, `seed`, `sites`, `users`, ...), also as
+    keyword arguments. Use it as a context manager, or call `close()`."""
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, **settings: Any) -> None:
+        self._handle: Optional[Any] = None
+        merged = dict(config or {}, **settings)
+        handle = _lib.SIM_P()
+        check(_lib.lib().m365sync_sim_start(json.dumps(merged).encode(), ctypes.byref(handle)))
+        self._handle = handle
+
+    def _h(self) -> Any:
+        if self._handle is None:
+            raise ValueError("the simulator is closed")
+        return self._handle
+
+    def close(self) -> None:
+        """Stops the simulator and frees it. Idempotent."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _lib.lib().m365sync_sim_free(handle)
+
+    def __enter__(self) -> "Simulator":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - e.g. at interpreter shutdown
+            pass
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:PORT`."""
+        return _lib.text(_lib.lib().m365sync_sim_url(self._h()))
+
+    def _owned(self, function: Any, *args: Any) -> str:
+        out = ctypes.c_void_p()
+        check(function(self._h(), *args, ctypes.byref(out)))
+        return _lib.take_string(out)
+
+    def drives(self) -> List[Dict[str, Any]]:
+        """Every drive: `id`, `kind`, `name`, `site_id`, `owner_user_id`, `root_id`."""
+        return json.loads(self._owned(_lib.lib().m365sync_sim_drives_json))
+
+    def drive_ids(self) -> List[str]:
+        """The ids of every drive."""
+        return [drive["id"] for drive in self.drives()]
+
+    def engine_config(self, **extra: Any) -> Dict[str, Any]:
+        """An engine configuration for this simulator and all its drives; `extra`
+        adds or overrides keys (`database` is required)."""
+        text = self._owned(_lib.lib().m365sync_sim_engine_config_json, json.dumps(extra).encode())
+        return json.loads(text)
+
+    def apply(self, command: Mapping[str, Any]) -> Any:
+        """Runs one control command (`{"op": ...}`, see `m365sync_sim_apply`)."""
+        return json.loads(self._owned(_lib.lib().m365sync_sim_apply, json.dumps(dict(command)).encode()))
+
+    def create(self, drive: str, parent_id: str, name: str, *, folder: bool = False, content: str = "") -> Dict[str, Any]:
+        """Creates a file or folder (`parent_id` may be "root"); returns the item."""
+        return self.apply({"op": "create", "drive": drive, "parent_id": parent_id, "name": name,
+                           "folder": folder, "content": content})
+
+    def update(self, drive: str, item: str, *, name: Optional[str] = None, parent_id: Optional[str] = None,
+               content: Optional[str] = None) -> Dict[str, Any]:
+        """Renames, moves and/or rewrites an item; returns the item."""
+        changes = {"name": name, "parent_id": parent_id, "content": content}
+        command = {"op": "update", "drive": drive, "item": item}
+        command.update({k: v for k, v in changes.items() if v is not None})
+        return self.apply(command)
+
+    def delete(self, drive: str, item: str) -> None:
+        """Deletes an item (a folder with everything below it)."""
+        self.apply({"op": "delete", "drive": drive, "item": item})
+
+    def share(self, drive: str, item: str) -> Dict[str, Any]:
+        """Shares an item (a permission change); returns the item."""
+        return self.apply({"op": "share", "drive": drive, "item": item})
+
+    def unshare(self, drive: str, item: str) -> Dict[str, Any]:
+        """Removes an item's explicit sharing; returns the item."""
+        return self.apply({"op": "unshare", "drive": drive, "item": item})
+
+    def set_faults(self, **knobs: Any) -> None:
+        """Sets injected failures: `error_503_rate`, `error_500_rate`, `reset_rate`, `seed`."""
+        self.apply(dict(knobs, op="faults"))
+
+    def expire_delta_tokens(self) -> None:
+        """Makes every delta token issued so far answer 410 Gone."""
+        self.apply({"op": "expire_delta_tokens"})
+
+    def stats(self) -> Dict[str, Any]:
+        """Request, throttling and fault counters."""
+        return self.apply({"op": "stats"})
+
+    def snapshot(self, drive: str) -> List[Dict[str, Any]]:
+        """Every live item of a drive, parents first."""
+        return self.apply({"op": "snapshot", "drive": drive})

@@ -1,0 +1,61 @@
+"""Simulator over ctypes: control commands and their errors."""
+
+from __future__ import annotations
+
+import unittest
+
+import m365sync
+
+from support import SimTestCase
+
+
+class Commands(SimTestCase):
+    def test_items_can_be_created_changed_and_deleted(self) -> None:
+        self.assertTrue(self.sim.url.startswith("http://127.0.0.1:"))
+        drive = self.sim.drive_ids()[0]
+        folder = self.sim.create(drive, "root", "Docs", folder=True)
+        item = self.sim.create(drive, folder["id"], "a.txt", content="abc")
+        self.assertEqual((item["path"], item["size"]), ("/Docs/a.txt", 3))
+        moved = self.sim.update(drive, item["id"], name="b.txt", parent_id="root", content="abcdef")
+        self.assertEqual((moved["path"], moved["size"]), ("/b.txt", 6))
+        self.assertTrue(self.sim.share(drive, item["id"])["shared"])
+        self.assertFalse(self.sim.unshare(drive, item["id"])["shared"])
+        self.assertIn("/b.txt", [i["path"] for i in self.sim.snapshot(drive)])
+        self.sim.delete(drive, item["id"])
+        self.assertNotIn("/b.txt", [i["path"] for i in self.sim.snapshot(drive)])
+        self.sim.expire_delta_tokens()
+        self.sim.set_faults(error_503_rate=0.0)
+        self.assertGreaterEqual(self.sim.stats()["requests_by_route"]["POST /_sim/drives/{id}/items"], 2)
+        site = self.sim.apply({"op": "add_site", "name": "Projects"})
+        self.assertIn(site["drive_id"], self.sim.drive_ids())
+
+    def test_refusals_raise_with_the_reason(self) -> None:
+        drive = self.sim.drive_ids()[0]
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "404"):
+            self.sim.delete(drive, "no-such-item")
+        self.sim.create(drive, "root", "same.txt")
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "409"):
+            self.sim.create(drive, "root", "same.txt")
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "teleport"):
+            self.sim.apply({"op": "teleport"})
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "between 0 and 1"):
+            self.sim.set_faults(error_503_rate=2)
+
+    def test_bad_settings_and_close(self) -> None:
+        with self.assertRaisesRegex(m365sync.InvalidConfigError, "itemz"):
+            m365sync.Simulator(itemz=3)
+        sim = m365sync.Simulator(items=1)
+        sim.close()
+        sim.close()
+        with self.assertRaisesRegex(ValueError, "closed"):
+            sim.drives()
+
+    def test_engine_config_merges_extra_keys(self) -> None:
+        config = self.sim.engine_config(database="x.db", workers=3)
+        self.assertEqual((config["database"], config["workers"]), ("x.db", 3))
+        self.assertEqual(config["graph_url"], self.sim.url + "/v1.0")
+        self.assertEqual(sorted(config["drives"]), sorted(self.sim.drive_ids()))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,216 @@
+/*
+ * backup_agent.c: a C host of m365sync.
+ *
+ * Starts the Graph simulator and an engine mirroring its drives, then changes
+ * one file step by step (create, rewrite, rename, share, delete) and waits for
+ * each change to come back as an event. Events are counted by kind on the
+ * engine's dispatcher thread; a summary is printed at the end.
+ *
+ * Build (from the crate root, after `cargo build`):
+ *   cc -std=c11 -Wall -Wextra -Werror -Iinclude examples/backup_agent.c \
+ *      -Ltarget/debug -lm365sync -Wl,-rpath,target/debug -o backup_agent
+ * Run:
+ *   ./backup_agent /tmp/backup_agent.db
+ */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "m365sync.h"
+
+/* Event kinds are small numbers that only grow; larger ones are not counted. */
+#define MAX_KIND 64
+/* A hang guard, generous enough for valgrind on a busy machine. */
+#define WAIT_SECONDS 300
+
+struct agent {
+    atomic_long counts[MAX_KIND];
+};
+
+/* Runs on the engine's dispatcher thread; `event` is borrowed for this call. */
+static int on_event(void *userdata, const m365sync_event *event) {
+    struct agent *agent = userdata;
+    if (event->kind < MAX_KIND) {
+        atomic_fetch_add(&agent->counts[event->kind], 1);
+    }
+    if (event->kind <= M365SYNC_EVENT_KIND_PERMISSIONS_CHANGED) {
+        const char *kind = m365sync_event_kind_str(event->kind);
+        if (event->old_path[0] != '\0') {
+            printf("event %lld %s %s (was %s)\n", (long long)event->seq, kind, event->path,
+                   event->old_path);
+        } else {
+            printf("event %lld %s %s\n", (long long)event->seq, kind, event->path);
+        }
+    }
+    return 0; /* acknowledged: never delivered again */
+}
+
+/* May run on any m365sync thread. */
+static void on_log(void *userdata, m365sync_log_level level, const char *target,
+                   const char *message) {
+    (void)userdata;
+    fprintf(stderr, "[%s] %s: %s\n", level == M365SYNC_LOG_LEVEL_ERROR ? "error" : "warn",
+            target, message);
+}
+
+static int check(m365sync_result rc, const char *what) {
+    if (rc != M365SYNC_RESULT_OK) {
+        fprintf(stderr, "%s failed: %s: %s\n", what, m365sync_result_str(rc),
+                m365sync_last_error());
+        return 0;
+    }
+    return 1;
+}
+
+/* Waits until `kind` was seen at least `count` times. */
+static int wait_for(struct agent *agent, m365sync_event_kind kind, long count) {
+    const struct timespec tick = {0, 10 * 1000 * 1000};
+    time_t deadline = time(NULL) + WAIT_SECONDS;
+    while (atomic_load(&agent->counts[kind]) < count) {
+        if (time(NULL) > deadline) {
+            fprintf(stderr, "timed out waiting for %ld %s events\n", count,
+                    m365sync_event_kind_str(kind));
+            return 0;
+        }
+        nanosleep(&tick, NULL);
+    }
+    return 1;
+}
+
+/*
+ * Copies the string value of "key" from a flat JSON object into `out`. Enough
+ * for the simulator's item ids, which have no escapes; a real host would use a
+ * JSON parser.
+ */
+static int json_string(const char *json, const char *key, char *out, size_t cap) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    const char *start = strstr(json, pattern);
+    if (start == NULL) {
+        return 0;
+    }
+    start += strlen(pattern);
+    const char *end = strchr(start, '"');
+    if (end == NULL || (size_t)(end - start) >= cap) {
+        return 0;
+    }
+    memcpy(out, start, (size_t)(end - start));
+    out[end - start] = '\0';
+    return 1;
+}
+
+/* Applies a simulator command; copies the resulting item's id into `id` if given. */
+static int mutate(m365sync_sim *sim, const char *command, char *id, size_t cap) {
+    char *result = NULL;
+    if (!check(m365sync_sim_apply(sim, command, &result), command)) {
+        return 0;
+    }
+    int ok = id == NULL || json_string(result, "id", id, cap);
+    m365sync_string_free(result);
+    return ok;
+}
+
+/* One change to the simulator and the event it must produce. */
+static int step(m365sync_sim *sim, struct agent *agent, const char *command, char *id,
+                m365sync_event_kind expected) {
+    long before = atomic_load(&agent->counts[expected]);
+    printf("change: %s\n", command);
+    fflush(stdout);
+    return mutate(sim, command, id, 128) && wait_for(agent, expected, before + 1);
+}
+
+int main(int argc, char **argv) {
+    const char *database = argc > 1 ? argv[1] : "backup_agent.db";
+    static struct agent agent; /* zero-initialised counters */
+    m365sync_sim *sim = NULL;
+    m365sync_engine *engine = NULL;
+    char *drive = NULL;
+    char *config = NULL;
+    char command[1024];
+    char folder[128], file[128];
+    int ok = 0;
+
+    printf("m365sync %s (header %s)\n", m365sync_version(), M365SYNC_VERSION);
+    if (!check(m365sync_set_log_callback(M365SYNC_LOG_LEVEL_WARN, on_log, NULL), "log") ||
+        !check(m365sync_sim_start("{\"items\": 40, \"seed\": 7}", &sim), "sim_start") ||
+        !check(m365sync_sim_drive_id(sim, 0, &drive), "sim_drive_id")) {
+        goto done;
+    }
+    size_t drives = 1;
+    for (char *id = NULL; m365sync_sim_drive_id(sim, drives, &id) == M365SYNC_RESULT_OK;
+         drives++) {
+        m365sync_string_free(id);
+        id = NULL;
+    }
+    printf("simulator at %s with %zu drives\n", m365sync_sim_url(sim), drives);
+
+    /* The database path goes into JSON as is: keep it free of quotes and backslashes. */
+    snprintf(command, sizeof command, "{\"database\": \"%s\", \"poll_interval_secs\": 1}",
+             database);
+    if (!check(m365sync_sim_engine_config_json(sim, command, &config), "engine config") ||
+        !check(m365sync_engine_new(config, &engine), "engine_new") ||
+        !check(m365sync_engine_set_event_callback(engine, on_event, &agent), "callback") ||
+        !check(m365sync_engine_start(engine), "engine_start") ||
+        !wait_for(&agent, M365SYNC_EVENT_KIND_CRAWL_COMPLETED, (long)drives)) {
+        goto done;
+    }
+    printf("first crawl of %zu drives done\n", drives);
+
+    snprintf(command, sizeof command,
+             "{\"op\":\"create\",\"drive\":\"%s\",\"parent_id\":\"root\",\"name\":\"Backups\","
+             "\"folder\":true}",
+             drive);
+    if (!step(sim, &agent, command, folder, M365SYNC_EVENT_KIND_CREATED)) {
+        goto done;
+    }
+    snprintf(command, sizeof command,
+             "{\"op\":\"create\",\"drive\":\"%s\",\"parent_id\":\"%s\",\"name\":\"report.txt\","
+             "\"content\":\"first draft\"}",
+             drive, folder);
+    if (!step(sim, &agent, command, file, M365SYNC_EVENT_KIND_CREATED)) {
+        goto done;
+    }
+    snprintf(command, sizeof command,
+             "{\"op\":\"update\",\"drive\":\"%s\",\"item\":\"%s\",\"content\":\"final text\"}",
+             drive, file);
+    if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_CONTENT_CHANGED)) {
+        goto done;
+    }
+    snprintf(command, sizeof command,
+             "{\"op\":\"update\",\"drive\":\"%s\",\"item\":\"%s\",\"name\":\"report-final.txt\"}",
+             drive, file);
+    if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_RENAMED)) {
+        goto done;
+    }
+    snprintf(command, sizeof command, "{\"op\":\"share\",\"drive\":\"%s\",\"item\":\"%s\"}",
+             drive, file);
+    if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_PERMISSIONS_CHANGED)) {
+        goto done;
+    }
+    snprintf(command, sizeof command, "{\"op\":\"delete\",\"drive\":\"%s\",\"item\":\"%s\"}",
+             drive, file);
+    if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_DELETED)) {
+        goto done;
+    }
+    ok = check(m365sync_engine_stop(engine), "engine_stop");
+
+    printf("summary:");
+    for (uint32_t kind = 1; kind < MAX_KIND; kind++) {
+        long n = atomic_load(&agent.counts[kind]);
+        if (n > 0) {
+            printf(" %s=%ld", m365sync_event_kind_str(kind), n);
+        }
+    }
+    printf("\n");
+
+done:
+    m365sync_engine_free(engine); /* stops and joins the engine's threads */
+    m365sync_string_free(config);
+    m365sync_string_free(drive);
+    m365sync_sim_free(sim);
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,1 +1,0 @@
-//! The C ABI (see issue: C ABI). Nothing is exported yet.

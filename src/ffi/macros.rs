@@ -1,0 +1,57 @@
+//! The few macros every exported function is built from: one panic boundary and
+//! small checks that turn bad pointers into `M365SYNC_RESULT_INVALID_ARGUMENT`.
+
+/// Runs the body of an exported function; a panic becomes the function's failure
+/// value (`M365SYNC_RESULT_PANIC`, NULL, or nothing) with the panic message as the
+/// thread's last error. `return` inside the body returns from the function.
+macro_rules! ffi_panic_boundary {
+    ($($body:tt)*) => {
+        match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| { $($body)* })) {
+            Ok(value) => value,
+            Err(payload) => $crate::ffi::result::panicked(payload),
+        }
+    };
+}
+
+/// Borrows the Rust object behind a handle pointer, or returns INVALID_ARGUMENT
+/// (or NULL) from the function when the pointer is NULL.
+macro_rules! try_ref {
+    ($ptr:ident) => {
+        match unsafe { $crate::ffi::handle::Handle::as_inner($ptr) } {
+            Some(inner) => inner,
+            None => return $crate::ffi::result::null_argument(stringify!($ptr)),
+        }
+    };
+}
+
+/// Borrows a NUL-terminated UTF-8 string argument as `&str`; NULL or invalid UTF-8
+/// returns INVALID_ARGUMENT from the function.
+macro_rules! try_str {
+    ($ptr:ident) => {
+        match unsafe { $crate::ffi::strings::borrow_str($ptr, stringify!($ptr)) } {
+            Ok(s) => s,
+            Err(failure) => return failure,
+        }
+    };
+}
+
+/// Borrows an out-parameter as `&mut T`; NULL returns INVALID_ARGUMENT from the function.
+macro_rules! try_out {
+    ($ptr:ident) => {
+        match unsafe { $ptr.as_mut() } {
+            Some(out) => out,
+            None => return $crate::ffi::result::null_argument(stringify!($ptr)),
+        }
+    };
+}
+
+/// Unwraps a `Result` whose error converts into `FfiError`; an error becomes the thread's last error and its
+/// result code is returned from the function.
+macro_rules! try_rust {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(e) => return $crate::ffi::result::failed(e),
+        }
+    };
+}
