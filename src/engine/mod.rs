@@ -119,6 +119,9 @@ impl Engine {
 
     /// Starts the scheduler, the workers and the dispatcher. An engine starts once.
     pub fn start(&self) -> Result<()> {
+        // Held until the threads are registered, so that a `stop` from an early
+        // callback waits for them instead of finding nothing to stop.
+        let mut running = self.running.lock();
         if self.started.swap(true, Ordering::SeqCst) {
             return Err(Error::State("the engine was already started".into()));
         }
@@ -157,7 +160,7 @@ impl Engine {
             dispatcher::run(dispatcher_store, handler, journal)
         })?;
         *self.dispatcher_thread.lock() = Some(dispatcher.thread().id());
-        *self.running.lock() = Some(Running {
+        *running = Some(Running {
             scheduler_tx,
             threads,
             dispatcher: Some(dispatcher),
