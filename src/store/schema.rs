@@ -25,7 +25,8 @@ CREATE TABLE sites (
     removed  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE drives (
-    id                  TEXT PRIMARY KEY NOT NULL,
+    key                 INTEGER PRIMARY KEY,
+    id                  TEXT NOT NULL UNIQUE,
     site_id             TEXT,
     name                TEXT,
     kind                TEXT,
@@ -40,7 +41,7 @@ CREATE TABLE drives (
     removed             INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE items (
-    drive_id       TEXT NOT NULL,
+    drive_key      INTEGER NOT NULL,
     id             TEXT NOT NULL,
     parent_id      TEXT,
     name           TEXT NOT NULL,
@@ -55,10 +56,10 @@ CREATE TABLE items (
     shared_json    TEXT,
     deleted        INTEGER NOT NULL DEFAULT 0,
     seen_gen       INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (drive_id, id)
-) WITHOUT ROWID;
-CREATE INDEX items_by_path ON items (drive_id, path);
-CREATE INDEX items_by_parent ON items (drive_id, parent_id);
+    UNIQUE (drive_key, id)
+);
+CREATE INDEX items_by_path ON items (drive_key, path);
+CREATE INDEX items_by_parent ON items (drive_key, parent_id, deleted);
 CREATE TABLE subscriptions (
     id                 TEXT PRIMARY KEY NOT NULL,
     drive_id           TEXT NOT NULL,
