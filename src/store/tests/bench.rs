@@ -4,14 +4,18 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-const PAGES: usize = 100;
+const PAGES: usize = 1_000;
 const PER_PAGE: usize = 1_000;
 /// A real business drive id is this long; it is in every event row.
 const BENCH_DRIVE: &str = "b!-RIj2DuyvEyV1T4NlOaMHk8XkS_I8MdFlUCq1BlcjgmhRfAj3-Z8RY2VpuvV_tpd";
 
-/// Graph-like item ids (34 characters).
+/// Graph-like item ids: 34 characters, a constant drive prefix, then scattered like real
+/// ids (so index inserts land at random places, as in a real crawl).
 fn graph_id(n: usize) -> String {
-    format!("01BYE5RZ{n:026}")
+    let scattered = (n as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29);
+    format!("01BYE5RZ{scattered:020X}{n:06}")
 }
 
 /// Page `p` of a crawl: a folder below the previous page's folder (every 20th at the
@@ -63,7 +67,9 @@ fn crawl(emit: bool, pages: usize) -> Duration {
             Cursor::Next(&link)
         };
         let start = Instant::now();
-        store.apply_page(BENCH_DRIVE, &items, cursor, &opts).unwrap();
+        store
+            .apply_page(BENCH_DRIVE, &items, cursor, &opts)
+            .unwrap();
         spent += start.elapsed();
     }
     let d = store.drive(BENCH_DRIVE).unwrap().unwrap();
