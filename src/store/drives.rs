@@ -41,6 +41,8 @@ fn drive_from_row(row: &Row) -> rusqlite::Result<DriveRecord> {
 /// The bookkeeping of a drive's enumeration that one page reads and writes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Progress {
+    /// The drive's integer key in the items table.
+    pub key: i64,
     pub state: DriveState,
     /// Generation of the current (or last) full enumeration.
     pub enum_gen: i64,
@@ -53,14 +55,15 @@ pub(super) struct Progress {
 /// Reads a drive's enumeration bookkeeping; an unknown drive is an error.
 pub(super) fn progress(conn: &Connection, drive: &str) -> Result<Progress> {
     conn.prepare_cached(
-        "SELECT state, enum_gen, resync_changes, item_count FROM drives WHERE id = ?1",
+        "SELECT key, state, enum_gen, resync_changes, item_count FROM drives WHERE id = ?1",
     )?
     .query_row([drive], |r| {
         Ok(Progress {
-            state: state_column(r, 0)?,
-            enum_gen: r.get(1)?,
-            resync_changes: r.get(2)?,
-            item_count: r.get(3)?,
+            key: r.get(0)?,
+            state: state_column(r, 1)?,
+            enum_gen: r.get(2)?,
+            resync_changes: r.get(3)?,
+            item_count: r.get(4)?,
         })
     })
     .optional()?

@@ -1,6 +1,6 @@
 //! The item mirror: row access and the set-based subtree statements.
 //!
-//! Subtrees are found by following `parent_id` (recursive CTEs on the `(drive_id,
+//! Subtrees are found by following `parent_id` (recursive CTEs on the `(drive_key,
 //! parent_id)` index), not by path prefix: that is correct by construction even when two
 //! items briefly share a path in the middle of a feed, and needs no escaping of `%`/`_`.
 //! The page logic keeps the live parent graph acyclic, so the recursion always ends.
@@ -46,14 +46,14 @@ pub(super) struct ItemRow<'a> {
 }
 
 /// Reads an item (live or deleted).
-pub(super) fn read(conn: &Connection, drive: &str, id: &str) -> Result<Option<StoredItem>> {
+pub(super) fn read(conn: &Connection, drive: i64, id: &str) -> Result<Option<StoredItem>> {
     let mut stmt = conn.prepare_cached(
         "SELECT parent_id, name, path, is_folder, is_root, size, etag, ctag, hash,
                 last_modified, shared_json, deleted
-         FROM items WHERE drive_id = ?1 AND id = ?2",
+         FROM items WHERE drive_key = ?1 AND id = ?2",
     )?;
     Ok(stmt
-        .query_row([drive, id], |r| {
+        .query_row(params![drive, id], |r| {
             Ok(StoredItem {
                 parent_id: r.get(0)?,
                 name: r.get(1)?,
@@ -73,39 +73,39 @@ pub(super) fn read(conn: &Connection, drive: &str, id: &str) -> Result<Option<St
 }
 
 /// The path of a live item.
-pub(super) fn live_path(conn: &Connection, drive: &str, id: &str) -> Result<Option<String>> {
+pub(super) fn live_path(conn: &Connection, drive: i64, id: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached("SELECT path FROM items WHERE drive_id = ?1 AND id = ?2 AND deleted = 0")?
-        .query_row([drive, id], |r| r.get(0))
+        .prepare_cached("SELECT path FROM items WHERE drive_key = ?1 AND id = ?2 AND deleted = 0")?
+        .query_row(params![drive, id], |r| r.get(0))
         .optional()?)
 }
 
 /// The stored parent of any item row, live or deleted (`None` when unknown or parentless).
-pub(super) fn stored_parent(conn: &Connection, drive: &str, id: &str) -> Result<Option<String>> {
+pub(super) fn stored_parent(conn: &Connection, drive: i64, id: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached("SELECT parent_id FROM items WHERE drive_id = ?1 AND id = ?2")?
-        .query_row([drive, id], |r| r.get(0))
+        .prepare_cached("SELECT parent_id FROM items WHERE drive_key = ?1 AND id = ?2")?
+        .query_row(params![drive, id], |r| r.get(0))
         .optional()?
         .flatten())
 }
 
 /// Whether any live item names `id` as its parent.
-pub(super) fn has_live_children(conn: &Connection, drive: &str, id: &str) -> Result<bool> {
+pub(super) fn has_live_children(conn: &Connection, drive: i64, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM items
-                            WHERE drive_id = ?1 AND parent_id = ?2 AND deleted = 0)",
+                            WHERE drive_key = ?1 AND parent_id = ?2 AND deleted = 0)",
         )?
-        .query_row([drive, id], |r| r.get(0))?)
+        .query_row(params![drive, id], |r| r.get(0))?)
 }
 
 /// Inserts or replaces an item as live.
-pub(super) fn write(conn: &Connection, drive: &str, row: &ItemRow) -> Result<()> {
+pub(super) fn write(conn: &Connection, drive: i64, row: &ItemRow) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO items (drive_id, id, parent_id, name, path, is_folder, is_root, size, etag,
+        "INSERT INTO items (drive_key, id, parent_id, name, path, is_folder, is_root, size, etag,
                             ctag, hash, last_modified, shared_json, deleted, seen_gen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)
-         ON CONFLICT (drive_id, id) DO UPDATE SET
+         ON CONFLICT (drive_key, id) DO UPDATE SET
              parent_id = excluded.parent_id, name = excluded.name, path = excluded.path,
              is_folder = excluded.is_folder, is_root = excluded.is_root, size = excluded.size,
              etag = excluded.etag, ctag = excluded.ctag, hash = excluded.hash,
@@ -133,39 +133,39 @@ pub(super) fn write(conn: &Connection, drive: &str, row: &ItemRow) -> Result<()>
 
 /// Marks a live item and all its live descendants deleted in one statement; returns how
 /// many rows changed. The root is never marked.
-pub(super) fn delete_subtree(conn: &Connection, drive: &str, id: &str) -> Result<usize> {
+pub(super) fn delete_subtree(conn: &Connection, drive: i64, id: &str) -> Result<usize> {
     Ok(conn
         .prepare_cached(
             "WITH RECURSIVE sub (id) AS (
                  SELECT ?2
                  UNION
-                 SELECT c.id FROM sub JOIN items c ON c.drive_id = ?1 AND c.parent_id = sub.id
+                 SELECT c.id FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
                  WHERE c.deleted = 0
              )
              UPDATE items SET deleted = 1
-             WHERE drive_id = ?1 AND id IN (SELECT id FROM sub) AND deleted = 0 AND is_root = 0",
+             WHERE drive_key = ?1 AND id IN (SELECT id FROM sub) AND deleted = 0 AND is_root = 0",
         )?
-        .execute([drive, id])?)
+        .execute(params![drive, id])?)
 }
 
 /// Recomputes the paths of every live descendant of `id` from the parent chain, in one
 /// statement; returns how many rows changed.
-pub(super) fn repath_subtree(conn: &Connection, drive: &str, id: &str) -> Result<usize> {
+pub(super) fn repath_subtree(conn: &Connection, drive: i64, id: &str) -> Result<usize> {
     Ok(conn
         .prepare_cached(
             "WITH RECURSIVE sub (id, path) AS (
-                 SELECT id, path FROM items WHERE drive_id = ?1 AND id = ?2
+                 SELECT id, path FROM items WHERE drive_key = ?1 AND id = ?2
                  UNION ALL
                  SELECT c.id, CASE WHEN sub.path = '/' THEN '/' || c.name
                                    ELSE sub.path || '/' || c.name END
-                 FROM sub JOIN items c ON c.drive_id = ?1 AND c.parent_id = sub.id
+                 FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
                  WHERE c.deleted = 0
              )
              UPDATE items SET path = sub.path FROM sub
-             WHERE items.drive_id = ?1 AND items.id = sub.id AND items.id <> ?2
+             WHERE items.drive_key = ?1 AND items.id = sub.id AND items.id <> ?2
                AND items.path <> sub.path",
         )?
-        .execute([drive, id])?)
+        .execute(params![drive, id])?)
 }
 
 /// Ends a full enumeration: marks deleted every live non-root item not seen in generation
@@ -174,7 +174,8 @@ pub(super) fn repath_subtree(conn: &Connection, drive: &str, id: &str) -> Result
 /// move to the top, like items of unknown parent. Returns (events, items swept).
 pub(super) fn sweep_unseen(
     conn: &Connection,
-    drive: &str,
+    drive: i64,
+    drive_id: &str,
     enum_gen: i64,
     announce: bool,
     at_ms: i64,
@@ -183,23 +184,23 @@ pub(super) fn sweep_unseen(
         conn.prepare_cached(
             "INSERT INTO events (kind, drive_id, item_id, path, old_path, ctag, etag, size,
                                  is_folder, at_ms, detail)
-             SELECT 'deleted', i.drive_id, i.id, i.path, '', COALESCE(i.ctag, ''),
+             SELECT 'deleted', ?4, i.id, i.path, '', COALESCE(i.ctag, ''),
                     COALESCE(i.etag, ''), COALESCE(i.size, 0), i.is_folder, ?3, ''
              FROM items i
-             WHERE i.drive_id = ?1 AND i.deleted = 0 AND i.is_root = 0 AND i.seen_gen < ?2
+             WHERE i.drive_key = ?1 AND i.deleted = 0 AND i.is_root = 0 AND i.seen_gen < ?2
                AND NOT EXISTS (SELECT 1 FROM items p
-                               WHERE p.drive_id = ?1 AND p.id = i.parent_id AND p.deleted = 0
+                               WHERE p.drive_key = ?1 AND p.id = i.parent_id AND p.deleted = 0
                                  AND p.is_root = 0 AND p.seen_gen < ?2)
              ORDER BY i.path, i.id",
         )?
-        .execute(params![drive, enum_gen, at_ms])?
+        .execute(params![drive, enum_gen, at_ms, drive_id])?
     } else {
         0
     };
     let swept = conn
         .prepare_cached(
             "UPDATE items SET deleted = 1
-             WHERE drive_id = ?1 AND deleted = 0 AND is_root = 0 AND seen_gen < ?2",
+             WHERE drive_key = ?1 AND deleted = 0 AND is_root = 0 AND seen_gen < ?2",
         )?
         .execute(params![drive, enum_gen])?;
     // Graph lists parents before children, so a seen item below a swept one means the
@@ -208,20 +209,20 @@ pub(super) fn sweep_unseen(
         .prepare_cached(
             "WITH RECURSIVE sub (id, path) AS (
                  SELECT c.id, '/' || c.name
-                 FROM items p JOIN items c ON c.drive_id = ?1 AND c.parent_id = p.id
-                 WHERE p.drive_id = ?1 AND p.deleted = 1 AND p.seen_gen < ?2 AND c.deleted = 0
+                 FROM items p JOIN items c ON c.drive_key = ?1 AND c.parent_id = p.id
+                 WHERE p.drive_key = ?1 AND p.deleted = 1 AND p.seen_gen < ?2 AND c.deleted = 0
                  UNION ALL
                  SELECT c.id, sub.path || '/' || c.name
-                 FROM sub JOIN items c ON c.drive_id = ?1 AND c.parent_id = sub.id
+                 FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
                  WHERE c.deleted = 0
              )
              UPDATE items SET path = sub.path FROM sub
-             WHERE items.drive_id = ?1 AND items.id = sub.id AND items.path <> sub.path",
+             WHERE items.drive_key = ?1 AND items.id = sub.id AND items.path <> sub.path",
         )?
         .execute(params![drive, enum_gen])?;
     if orphaned > 0 {
         log::warn!(
-            "drive {drive}: {orphaned} items seen below items the enumeration did not list; \
+            "drive {drive_id}: {orphaned} items seen below items the enumeration did not list; \
              placed at the top"
         );
     }
@@ -250,7 +251,8 @@ impl Store {
     /// The live items of a drive, root included, sorted by id.
     pub fn mirror(&self, drive: &str) -> Result<Vec<MirrorItem>> {
         let sql = format!(
-            "SELECT {MIRROR_COLUMNS} FROM items WHERE drive_id = ?1 AND deleted = 0 ORDER BY id"
+            "SELECT {MIRROR_COLUMNS} FROM items
+             WHERE drive_key = (SELECT key FROM drives WHERE id = ?1) AND deleted = 0 ORDER BY id"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([drive], mirror_from_row)?;
@@ -261,7 +263,8 @@ impl Store {
     pub fn item_by_path(&self, drive: &str, path: &str) -> Result<Option<MirrorItem>> {
         let sql = format!(
             "SELECT {MIRROR_COLUMNS} FROM items
-             WHERE drive_id = ?1 AND path = ?2 AND deleted = 0 ORDER BY id LIMIT 1"
+             WHERE drive_key = (SELECT key FROM drives WHERE id = ?1) AND path = ?2 AND deleted = 0
+             ORDER BY id LIMIT 1"
         );
         Ok(self
             .conn

@@ -76,6 +76,5 @@ fn sql_count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-#[allow(dead_code)]
 const fn assert_send<T: Send>() {}
 const _: () = assert_send::<Store>();

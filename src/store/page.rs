@@ -41,6 +41,7 @@ impl Store {
         let mut page = Page {
             conn: &tx,
             drive,
+            key: progress.key,
             enum_gen: progress.enum_gen,
             at_ms: now_ms(),
             announce: progress.state != DriveState::Crawling || opts.emit_initial_items,
@@ -86,6 +87,8 @@ impl Store {
 struct Page<'c> {
     conn: &'c Connection,
     drive: &'c str,
+    /// The drive's key in the items table.
+    key: i64,
     enum_gen: i64,
     at_ms: i64,
     /// Whether item events are journaled (false during a crawl without initial items).
@@ -127,14 +130,14 @@ impl Page<'_> {
     }
 
     fn apply_tombstone(&mut self, item: &DriveItem) -> Result<()> {
-        let Some(old) = items::read(self.conn, self.drive, &item.id)?.filter(|s| !s.deleted) else {
+        let Some(old) = items::read(self.conn, self.key, &item.id)?.filter(|s| !s.deleted) else {
             return Ok(()); // unknown or already deleted: nothing to report
         };
         if old.is_root {
             log::warn!("drive {}: ignoring a delete of the root item", self.drive);
             return Ok(());
         }
-        let removed = items::delete_subtree(self.conn, self.drive, &item.id)?;
+        let removed = items::delete_subtree(self.conn, self.key, &item.id)?;
         self.live_delta -= removed as i64;
         // Any cached path may belong to the removed subtree (even a file can be a parent
         // in a malformed feed).
@@ -158,7 +161,7 @@ impl Page<'_> {
         if let Some(p) = self.parent_paths.get(id) {
             return Ok(Some(p.clone()));
         }
-        let path = items::live_path(self.conn, self.drive, id)?;
+        let path = items::live_path(self.conn, self.key, id)?;
         if let Some(p) = &path {
             self.parent_paths.insert(id.to_owned(), p.clone());
         }
@@ -173,7 +176,7 @@ impl Page<'_> {
             if current == target {
                 return Ok(true);
             }
-            let Some(parent) = items::stored_parent(self.conn, self.drive, &current)? else {
+            let Some(parent) = items::stored_parent(self.conn, self.key, &current)? else {
                 return Ok(false);
             };
             if !seen.insert(current) {
@@ -185,7 +188,7 @@ impl Page<'_> {
 
     fn apply_live(&mut self, item: &DriveItem) -> Result<()> {
         let id = item.id.as_str();
-        let stored = items::read(self.conn, self.drive, id)?;
+        let stored = items::read(self.conn, self.key, id)?;
         let live = stored.as_ref().filter(|s| !s.deleted);
         let is_root = item.root.is_some() || live.is_some_and(|s| s.is_root);
         let name = match (item.name.as_deref(), &stored) {
@@ -227,7 +230,7 @@ impl Page<'_> {
         // when it gets a new parent; the loop check walks the new parent's ancestors.
         let relinked = live.is_none_or(|s| s.parent_id.as_deref() != parent_id);
         let has_children = (relinked || live.is_some_and(|s| s.path != path))
-            && items::has_live_children(self.conn, self.drive, id)?;
+            && items::has_live_children(self.conn, self.key, id)?;
         let closes_loop = match parent_id {
             Some(p) if relinked && has_children => self.is_ancestor_or_self(id, p)?,
             _ => false,
@@ -270,7 +273,7 @@ impl Page<'_> {
 
         items::write(
             self.conn,
-            self.drive,
+            self.key,
             &ItemRow {
                 id,
                 parent_id,
@@ -288,7 +291,7 @@ impl Page<'_> {
             },
         )?;
         if has_children && live.is_none_or(|s| s.path != path) {
-            items::repath_subtree(self.conn, self.drive, id)?;
+            items::repath_subtree(self.conn, self.key, id)?;
             self.parent_paths.clear();
         }
         if incoming.is_folder {
@@ -335,6 +338,7 @@ impl Page<'_> {
         if state.is_enumerating() {
             let (swept_events, swept) = items::sweep_unseen(
                 self.conn,
+                self.key,
                 self.drive,
                 progress.enum_gen,
                 self.announce,

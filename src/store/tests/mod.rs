@@ -1,5 +1,6 @@
 //! Scenario tests of the store: they are its specification.
 
+mod bench;
 mod durability;
 mod enumeration;
 mod feed;
