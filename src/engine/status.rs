@@ -37,7 +37,7 @@ impl DriveStatus {
     fn from_record(d: DriveRecord) -> DriveStatus {
         let cursor = match d.cursor.as_deref() {
             None => "none",
-            Some(_) if d.state.as_str() == "synced" && d.last_delta_ms.is_some() => "delta",
+            Some(_) if d.cursor_is_delta => "delta",
             Some(_) => "next",
         };
         DriveStatus {

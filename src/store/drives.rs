@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::EventKind;
 
 const DRIVE_COLUMNS: &str = "id, site_id, name, kind, state, cursor, last_full_crawl_ms, \
-                             last_delta_ms, last_error, item_count, removed";
+                             last_delta_ms, last_error, item_count, removed, cursor_is_delta";
 
 fn state_column(row: &Row, idx: usize) -> rusqlite::Result<DriveState> {
     let name: String = row.get(idx)?;
@@ -35,6 +35,7 @@ fn drive_from_row(row: &Row) -> rusqlite::Result<DriveRecord> {
         last_error: row.get(8)?,
         item_count: row.get(9)?,
         removed: row.get(10)?,
+        cursor_is_delta: row.get(11)?,
     })
 }
 
@@ -77,7 +78,7 @@ fn unknown_drive(drive: &str) -> Error {
 /// Starts a full enumeration from scratch: new generation, no cursor.
 fn restart_enumeration(conn: &Connection, drive: &str, state: DriveState) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE drives SET state = ?2, enum_gen = enum_gen + 1, cursor = NULL, resync_changes = 0
+        "UPDATE drives SET state = ?2, enum_gen = enum_gen + 1, cursor = NULL, cursor_is_delta = 0, resync_changes = 0
          WHERE id = ?1",
     )?
     .execute(params![drive, state.as_str()])?;

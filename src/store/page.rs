@@ -56,7 +56,8 @@ impl Store {
         let finished = matches!(cursor, Cursor::Delta(_));
         let (events, completed_crawl) = page.finish(&mut progress, finished)?;
         tx.prepare_cached(
-            "UPDATE drives SET state = ?2, enum_gen = ?3, cursor = ?4, item_count = ?5,
+            "UPDATE drives SET state = ?2, enum_gen = ?3, cursor = ?4, cursor_is_delta = ?9,
+                 item_count = ?5,
                  resync_changes = ?6,
                  last_full_crawl_ms = COALESCE(?7, last_full_crawl_ms),
                  last_delta_ms = COALESCE(?8, last_delta_ms)
@@ -71,6 +72,7 @@ impl Store {
             progress.resync_changes,
             completed_crawl.then_some(page.at_ms),
             finished.then_some(page.at_ms),
+            finished,
         ])?;
         let last_seq = journal::last_seq(&tx)?;
         tx.commit()?;

@@ -66,6 +66,8 @@ pub struct DriveRecord {
     /// The link to fetch next: a nextLink mid-round, the deltaLink between rounds, or
     /// `None` when an enumeration starts from scratch.
     pub cursor: Option<String>,
+    /// Whether `cursor` is a deltaLink (the drive is between rounds) rather than a nextLink.
+    pub cursor_is_delta: bool,
     /// When the first full crawl completed.
     pub last_full_crawl_ms: Option<i64>,
     /// When a delta round (crawl, resync or incremental) last completed.

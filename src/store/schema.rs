@@ -32,6 +32,7 @@ CREATE TABLE drives (
     kind                TEXT,
     state               TEXT NOT NULL DEFAULT 'new',
     cursor              TEXT,
+    cursor_is_delta     INTEGER NOT NULL DEFAULT 0,
     enum_gen            INTEGER NOT NULL DEFAULT 0,
     resync_changes      INTEGER NOT NULL DEFAULT 0,
     item_count          INTEGER NOT NULL DEFAULT 0,

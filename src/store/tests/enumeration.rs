@@ -23,6 +23,7 @@ fn silent_crawl_reports_only_completion() {
         (d.state, d.cursor.as_deref()),
         (DriveState::Crawling, Some("next-1"))
     );
+    assert!(!d.cursor_is_delta);
     assert_eq!(d.last_full_crawl_ms, None);
 
     let out = h.apply(&p2, Cursor::Delta("delta-1"), false);
@@ -39,6 +40,7 @@ fn silent_crawl_reports_only_completion() {
         (d.state, d.cursor.as_deref()),
         (DriveState::Synced, Some("delta-1"))
     );
+    assert!(d.cursor_is_delta);
     assert_eq!(d.item_count, 4);
     assert!(d.last_full_crawl_ms.is_some() && d.last_delta_ms.is_some());
     assert_eq!(h.path_of("b1").unwrap(), "/A/B/b1.txt");
