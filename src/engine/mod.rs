@@ -312,22 +312,24 @@ fn worker_loop(
             journal: &shared.journal,
         };
         let result = run_delta_job(&mut ctx, &drive);
-        record_job_result(&store, &shared.journal, &drive, &result);
+        record_job_result(&store, &shared.client, &shared.journal, &drive, &result);
         if done.send(SchedulerMsg::JobDone { drive, result }).is_err() {
             break;
         }
     }
 }
 
-/// Keeps the drive's `last_error` current; the first failure after a success also
-/// goes into the journal as an `error` event.
+/// Keeps the drive's `last_error` and the saved throttle counters current; the first
+/// failure after a success also goes into the journal as an `error` event.
 fn record_job_result(
     store: &Store,
+    client: &GraphClient,
     journal: &JournalSignal,
     drive: &str,
     result: &Result<crawl::JobOutcome>,
 ) {
     let outcome = (|| -> Result<()> {
+        status::save_throttle_stats(store, &client.gate().stats())?;
         let had_error = store.drive(drive)?.and_then(|d| d.last_error).is_some();
         match result {
             Ok(_) | Err(Error::Stopped) => {

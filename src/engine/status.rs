@@ -55,6 +55,15 @@ impl DriveStatus {
     }
 }
 
+/// The `meta` key under which the engine saves its throttle counters.
+const THROTTLE_STATS_KEY: &str = "throttle_stats";
+
+/// Saves the throttle counters so that `m365sync status --db` can show them.
+pub fn save_throttle_stats(store: &Store, stats: &ThrottleStats) -> Result<()> {
+    let json = serde_json::to_string(stats).map_err(|e| crate::Error::Protocol(e.to_string()))?;
+    store.set_meta(THROTTLE_STATS_KEY, &json)
+}
+
 /// A snapshot of the engine, as `m365sync status` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -68,7 +77,7 @@ pub struct Status {
     pub acked_seq: i64,
     /// Journal events by kind.
     pub events_by_kind: BTreeMap<String, i64>,
-    /// Throttle counters of the running engine (absent when read from the database alone).
+    /// Throttle counters: live from a running engine, else as last saved in the database.
     pub throttle: Option<ThrottleStats>,
     /// Items applied since start.
     pub items_applied: u64,
@@ -93,7 +102,9 @@ impl Status {
                 .into_iter()
                 .map(|(k, n)| (k.as_str().to_string(), n))
                 .collect(),
-            throttle: None,
+            throttle: store
+                .meta(THROTTLE_STATS_KEY)?
+                .and_then(|json| serde_json::from_str(&json).ok()),
             items_applied: 0,
             pages: 0,
         })

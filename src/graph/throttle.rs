@@ -57,7 +57,7 @@ impl RequestKind {
 }
 
 /// Counters of a [`ThrottleGate`], for status reports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ThrottleStats {
     /// Requests let through the gate.
     pub requests: u64,

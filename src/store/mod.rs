@@ -62,6 +62,28 @@ impl Store {
     pub fn schema_version(&self) -> Result<i64> {
         schema::version(&self.conn)
     }
+
+    /// Stores a small named value (e.g. the engine's throttle counters, so that
+    /// `m365sync status --db` can show them). Never used for secrets.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(rusqlite::params![key, value])?;
+        Ok(())
+    }
+
+    /// A value stored with [`Store::set_meta`].
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
 }
 
 /// Milliseconds since the Unix epoch, as stored in every `*_ms` column.

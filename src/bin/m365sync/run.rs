@@ -80,18 +80,24 @@ pub fn status(args: StatusArgs) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "{:<40} {:<10} {:<8} {:>10} {:<6} last error",
+        "{:<44} {:<10} {:<8} {:>10} {:<6} last error",
         "drive", "state", "mode", "items", "cursor"
     );
     for d in &status.drives {
         println!(
-            "{:<40} {:<10} {:<8} {:>10} {:<6} {}",
+            "{:<44} {:<10} {:<8} {:>10} {:<6} {}",
             d.id,
             d.state,
             if d.removed { "removed" } else { &d.mode },
             d.items,
             d.cursor,
             d.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(t) = &status.throttle {
+        println!(
+            "throttle: {} requests, {} throttled, {} retries, paused {} ms, {} RU",
+            t.requests, t.throttled, t.retries, t.paused_ms, t.ru_spent
         );
     }
     println!(

@@ -128,3 +128,21 @@ fn a_page_that_fails_midway_leaves_nothing() {
         h.store.last_seq().unwrap() - before_seq
     );
 }
+
+#[test]
+fn meta_values_survive_reopening_and_do_not_collide_with_the_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    {
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.meta("throttle_stats").unwrap(), None);
+        s.set_meta("throttle_stats", "{\"requests\":1}").unwrap();
+        s.set_meta("throttle_stats", "{\"requests\":2}").unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(
+        s.meta("throttle_stats").unwrap().as_deref(),
+        Some("{\"requests\":2}")
+    );
+    assert_eq!(s.schema_version().unwrap(), 1);
+}
