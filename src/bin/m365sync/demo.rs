@@ -10,6 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use m365sync::sim::{ItemPatch, SimConfig, Simulator};
 use m365sync::store::Store;
 use m365sync::{Ack, Config, Engine, Event, EventKind, verify};
+
+use crate::run::event_line;
 use serde_json::json;
 
 /// Flags of `m365sync demo`.
@@ -247,16 +249,7 @@ impl Script<'_> {
                 .seen
                 .entry(event.kind.as_str().to_string())
                 .or_default() += 1;
-            let mut line = format!(
-                "  event {:>6} {:<20} {}",
-                event.seq,
-                event.kind.as_str(),
-                event.path
-            );
-            if !event.old_path.is_empty() {
-                line.push_str(&format!("  (was {})", event.old_path));
-            }
-            say(self.args, &line);
+            say(self.args, &format!("  event {}", event_line(&event)));
             if event.kind == kind {
                 return Ok(());
             }

@@ -154,7 +154,7 @@ pub fn event_line(event: &Event) -> String {
     if !event.old_path.is_empty() {
         line.push_str(&format!("  (was {})", event.old_path));
     }
-    if event.path.is_empty() {
+    if !event.kind.is_item_change() {
         line.push_str(&format!("drive {} {}", event.drive_id, event.detail));
     }
     line
