@@ -26,9 +26,16 @@ fn small_crawl_announces_every_item_once_and_mirrors_the_truth() {
     let created = count_by_item(&events, EventKind::Created);
     // Every item but the root is announced exactly once.
     assert_eq!(created.len(), truth.len() - 1);
-    assert!(created.values().all(|n| *n == 1), "duplicate created events");
+    assert!(
+        created.values().all(|n| *n == 1),
+        "duplicate created events"
+    );
     for item in truth.iter().filter(|i| i.path != "/") {
-        assert!(created.contains_key(&item.id), "{} not announced", item.path);
+        assert!(
+            created.contains_key(&item.id),
+            "{} not announced",
+            item.path
+        );
     }
     let completed: Vec<_> = events
         .iter()

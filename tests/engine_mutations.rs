@@ -293,7 +293,12 @@ fn deleting_a_folder_reports_the_folder_once_and_drops_its_subtree() {
     let t = build_tree(&f);
     let (_, got) = f.changes(|sim| sim.delete_item(&f.drive, &t.top.id).expect("delete"));
     assert_eq!(got, [ev(Deleted, &t.top.id, "/Top", "")]);
-    for gone in ["/Top", "/Top/Mid", "/Top/Mid/Leaf/deep.txt", "/Top/Mid/mid.txt"] {
+    for gone in [
+        "/Top",
+        "/Top/Mid",
+        "/Top/Mid/Leaf/deep.txt",
+        "/Top/Mid/mid.txt",
+    ] {
         assert_eq!(f.mirror_path(gone), None, "{gone} is still mirrored");
     }
     assert_eq!(f.mirror_path("/Other"), Some(t.other.id.clone()));
@@ -325,9 +330,16 @@ fn items_repeated_in_a_feed_yield_no_duplicate_events() {
     let events = events_after(&f.db(), before);
     let created = count_by_item(&events, Created);
     assert_eq!(created.len(), files.len());
-    assert!(created.values().all(|n| *n == 1), "duplicate created events");
+    assert!(
+        created.values().all(|n| *n == 1),
+        "duplicate created events"
+    );
     for file in &files {
-        assert!(created.contains_key(&file.id), "{} not announced", file.path);
+        assert!(
+            created.contains_key(&file.id),
+            "{} not announced",
+            file.path
+        );
     }
     // The folder only appears as a parent: it did not change.
     assert!(

@@ -145,7 +145,8 @@ pub fn wait_mirror_matches(db: &Path, sim: &Simulator) {
         }
         assert!(
             Instant::now() < deadline,
-            "mirror still differs from the truth after {HANG_GUARD:?}: {last:?}"
+            "mirror still differs from the truth after {HANG_GUARD:?}: {last:?}; drives: {:?}",
+            store.drives().expect("drives")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -192,7 +193,14 @@ pub fn item_changes(events: &[Event]) -> Vec<(EventKind, String, String, String)
     events
         .iter()
         .filter(|e| e.kind.is_item_change())
-        .map(|e| (e.kind, e.item_id.clone(), e.path.clone(), e.old_path.clone()))
+        .map(|e| {
+            (
+                e.kind,
+                e.item_id.clone(),
+                e.path.clone(),
+                e.old_path.clone(),
+            )
+        })
         .collect()
 }
 
@@ -212,7 +220,10 @@ pub fn assert_no_duplicates(events: &[Event], kind: EventKind) {
         .filter(|(_, n)| *n > 1)
         .take(5)
         .collect();
-    assert!(dups.is_empty(), "items with repeated {kind} events: {dups:?}");
+    assert!(
+        dups.is_empty(),
+        "items with repeated {kind} events: {dups:?}"
+    );
 }
 
 /// The number of events of `kind`.
