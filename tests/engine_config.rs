@@ -35,7 +35,10 @@ fn bad_documents(db: &std::path::Path) -> Vec<(Value, &'static str)> {
         (with(v.clone(), "workers", json!("4")), "workers"),
         (with(v.clone(), "page_size", json!(0)), "page_size"),
         (with(v.clone(), "page_size", json!(5000)), "page_size"),
-        (with(v.clone(), "poll_interval_secs", json!(0)), "poll_interval_secs"),
+        (
+            with(v.clone(), "poll_interval_secs", json!(0)),
+            "poll_interval_secs",
+        ),
         (with(v.clone(), "graph_url", json!("ftp://x")), "graph_url"),
         (with(v.clone(), "drives", json!(["ok", " "])), "drives[1]"),
         (with(v.clone(), "wokers", json!(4)), "wokers"),
@@ -84,7 +87,10 @@ fn engine_open_validates_and_creates_nothing_on_error() {
         Err(e) => panic!("not a config error: {e}"),
         Ok(_) => panic!("an engine with 0 workers opened"),
     }
-    assert!(!db.exists(), "a rejected configuration created the database");
+    assert!(
+        !db.exists(),
+        "a rejected configuration created the database"
+    );
 
     let mut config = Config::from_json(&valid(&db).to_string()).unwrap();
     config.page_size = 1001;

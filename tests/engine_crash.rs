@@ -56,7 +56,12 @@ impl Drop for EngineProcess {
 }
 
 fn live_items(db: &Path) -> i64 {
-    store(db).drives().unwrap().iter().map(|d| d.item_count).sum()
+    store(db)
+        .drives()
+        .unwrap()
+        .iter()
+        .map(|d| d.item_count)
+        .sum()
 }
 
 fn delta_requests(sim: &Simulator) -> u64 {
