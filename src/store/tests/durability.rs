@@ -128,3 +128,27 @@ fn a_page_that_fails_midway_leaves_nothing() {
         h.store.last_seq().unwrap() - before_seq
     );
 }
+
+#[test]
+fn concurrent_opens_of_a_fresh_database_all_succeed() {
+    // Several engines, a CLI and a test may open the same new file at once: the schema
+    // steps must run once, not once per connection.
+    for _ in 0..5 {
+        let (_dir, path) = on_disk();
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Store::open(&path).map(|st| st.schema_version().unwrap())
+                    })
+                })
+                .collect();
+            for h in handles {
+                let version = h.join().unwrap().expect("concurrent open");
+                assert_eq!(version, crate::store::schema::MIGRATIONS.len() as i64);
+            }
+        });
+    }
+}
