@@ -148,7 +148,6 @@ fn killed_engine_resumes_without_duplicate_or_lost_events() {
     );
     let run = EngineProcess::spawn(&config, &log);
     wait_mirror_matches(&db, &sim);
-    run.kill();
 
     let events = events_after(&db, before);
     let counts = count_by_item(&events, EventKind::Created);
@@ -165,4 +164,41 @@ fn killed_engine_resumes_without_duplicate_or_lost_events() {
     let mirrored: usize = drives.iter().map(|d| store.mirror(d).unwrap().len()).sum();
     let truth: usize = drives.iter().map(|d| sim.snapshot(d).unwrap().len()).sum();
     assert_eq!(mirrored, truth, "duplicate or missing items in the mirror");
+
+    // 3. Killed during the re-enumeration after a 410.
+    let before = last_seq(&db);
+    let victim = created.pop().unwrap();
+    sim.delete_item(drives.last().unwrap(), &victim).unwrap();
+    sim.expire_delta_tokens();
+    let requests = delta_requests(&sim);
+    let mut run = run;
+    wait_until("a third of the re-enumeration", || {
+        run.assert_alive(&log);
+        delta_requests(&sim) >= requests + minimum_pages / 3
+    });
+    run.kill();
+    let at_kill = events_after(&db, before);
+    assert_eq!(
+        count_kind(&at_kill, EventKind::ResyncCompleted),
+        0,
+        "the resync finished before the kill; make it longer"
+    );
+    let run = EngineProcess::spawn(&config, &log);
+    wait_until("every drive's resync_completed", || {
+        count_kind(&events_after(&db, before), EventKind::ResyncCompleted) == drives.len()
+    });
+    wait_mirror_matches(&db, &sim);
+    run.kill();
+    let events = events_after(&db, before);
+    // The restart continued the re-enumeration from its stored link: no second start.
+    assert_eq!(count_kind(&events, EventKind::ResyncStarted), drives.len());
+    assert_eq!(
+        item_changes(&events),
+        [(
+            EventKind::Deleted,
+            victim.clone(),
+            format!("/Burst/burst 599.txt"),
+            String::new()
+        )]
+    );
 }
