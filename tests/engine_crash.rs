@@ -197,7 +197,7 @@ fn killed_engine_resumes_without_duplicate_or_lost_events() {
         [(
             EventKind::Deleted,
             victim.clone(),
-            format!("/Burst/burst 599.txt"),
+            "/Burst/burst 599.txt".to_string(),
             String::new()
         )]
     );

@@ -93,7 +93,7 @@ fn injected_5xx_and_resets_do_not_corrupt_the_mirror() {
     wait_mirror_matches(&db, &sim);
     let created = mutate_every_drive(&sim);
     wait_mirror_matches(&db, &sim);
-    wait_rounds(&engine, 6);
+    wait_rounds(&engine, 3);
     engine.stop();
     assert_mirror_matches(&db, &sim);
 
