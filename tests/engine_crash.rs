@@ -190,6 +190,9 @@ fn killed_engine_resumes_without_duplicate_or_lost_events() {
     wait_mirror_matches(&db, &sim);
     run.kill();
     let events = events_after(&db, before);
+    // Restarts register the configured drives once.
+    let all = events_after(&db, 0);
+    assert_eq!(count_kind(&all, EventKind::DriveAdded), drives.len());
     // The restart continued the re-enumeration from its stored link: no second start.
     assert_eq!(count_kind(&events, EventKind::ResyncStarted), drives.len());
     assert_eq!(

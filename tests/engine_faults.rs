@@ -42,6 +42,9 @@ fn a_429_storm_with_8_workers_causes_no_violation() {
     let sim = Simulator::start(sim_config(json!({
         "sites": 4, "libraries_per_site": 2, "users": 2, "users_without_drive": 0,
         "items": 2000, "seed": 5,
+        // A thread per worker and more: a request is metered when it arrives, not
+        // after it waited for a free simulator thread (it may have been sent in time).
+        "threads": 16,
         "throttle": {
             "ru_per_minute": 60, "retry_after_secs": 1,
             "costs": { "delta_without_token": 61 }
