@@ -77,6 +77,10 @@ impl Workdir {
 
 /// An engine configuration (JSON) pointing at `sim` with every drive of it, polling every
 /// second; the fields of `overrides` replace the defaults.
+///
+/// The HTTP timeout is short because tiny_http (under the simulator) sometimes leaves a
+/// new connection unserved while all its pool threads hold kept-alive ones; such a
+/// request then fails and is retried instead of stalling a test (and `stop`) for long.
 pub fn engine_json(sim: &Simulator, db: &Path, overrides: Value) -> Value {
     let mut base = json!({
         "tenant_id": sim.tenant_id(),
@@ -88,7 +92,7 @@ pub fn engine_json(sim: &Simulator, db: &Path, overrides: Value) -> Value {
         "drives": drive_ids(sim),
         "workers": 2,
         "poll_interval_secs": 1,
-        "http_timeout_secs": 20,
+        "http_timeout_secs": 5,
     });
     merge(&mut base, overrides);
     base
