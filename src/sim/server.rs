@@ -34,8 +34,16 @@ pub(crate) struct HttpServer {
 impl HttpServer {
     /// Binds `listen` and starts `threads` workers calling `handler`.
     pub fn start(listen: &str, threads: usize, handler: Handler) -> Result<HttpServer> {
-        let server = tiny_http::Server::http(listen)
-            .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+        let cannot =
+            |e: &dyn std::fmt::Display| Error::Config(format!("cannot listen on {listen}: {e}"));
+        let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot(&e))?;
+        // tiny_http answers in two writes (buffered headers, then the body), so with
+        // Nagle's algorithm every kept-alive response after the first waits for the
+        // client's delayed ACK (~40 ms). Accepted sockets inherit TCP_NODELAY.
+        socket2::SockRef::from(&listener)
+            .set_tcp_nodelay(true)
+            .map_err(|e| cannot(&e))?;
+        let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
         let addr = server
             .server_addr()
             .to_ip()

@@ -131,17 +131,20 @@ pub(super) fn version(conn: &Connection) -> Result<i64> {
 /// Brings the database up to `steps.len()`, applying each missing step in order.
 ///
 /// Refuses (without touching anything) a database whose version is newer than this build.
+/// Safe when several connections (or processes) open a fresh database at once: each step
+/// re-reads the version under the write lock, so no step runs twice.
 pub(super) fn migrate(conn: &mut Connection, steps: &[&str]) -> Result<i64> {
     let target = steps.len() as i64;
-    let current = version(conn)?;
-    if current > target {
-        return Err(Error::State(format!(
-            "the database has schema version {current} but this build of m365sync supports up \
-             to {target}; use a newer m365sync or a fresh database file"
-        )));
+    // Fast path without the write lock: an up-to-date store is opened read-mostly.
+    if check_version(version(conn)?, target)? == target {
+        return Ok(target);
     }
-    for (from, sql) in steps.iter().enumerate().skip(current as usize) {
+    loop {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = check_version(version(&tx)?, target)?;
+        let Some(sql) = steps.get(current as usize) else {
+            return Ok(target); // another connection finished the migration
+        };
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)",
         )?;
@@ -149,12 +152,22 @@ pub(super) fn migrate(conn: &mut Connection, steps: &[&str]) -> Result<i64> {
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [(from as i64 + 1).to_string()],
+            [(current + 1).to_string()],
         )?;
         tx.commit()?;
-        log::info!("store schema migrated to version {}", from + 1);
+        log::info!("store schema migrated to version {}", current + 1);
     }
-    Ok(target)
+}
+
+/// `current`, unless it is newer than this build supports.
+fn check_version(current: i64, target: i64) -> Result<i64> {
+    if current > target {
+        return Err(Error::State(format!(
+            "the database has schema version {current} but this build of m365sync supports up \
+             to {target}; use a newer m365sync or a fresh database file"
+        )));
+    }
+    Ok(current)
 }
 
 #[cfg(test)]

@@ -146,3 +146,27 @@ fn meta_values_survive_reopening_and_do_not_collide_with_the_schema_version() {
     );
     assert_eq!(s.schema_version().unwrap(), 1);
 }
+
+#[test]
+fn concurrent_opens_of_a_fresh_database_all_succeed() {
+    // Several engines, a CLI and a test may open the same new file at once: the schema
+    // steps must run once, not once per connection.
+    for _ in 0..5 {
+        let (_dir, path) = on_disk();
+        let barrier = std::sync::Barrier::new(8);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Store::open(&path).map(|st| st.schema_version().unwrap())
+                    })
+                })
+                .collect();
+            for h in handles {
+                let version = h.join().unwrap().expect("concurrent open");
+                assert_eq!(version, crate::store::schema::MIGRATIONS.len() as i64);
+            }
+        });
+    }
+}
