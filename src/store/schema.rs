@@ -91,8 +91,22 @@ CREATE TABLE consumers (
 /// Applies the connection settings every store connection uses.
 pub(super) fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // In-memory databases answer "memory"; both are fine.
-    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // Switching to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY without
+    // calling the busy handler when another connection is opening the same new file
+    // at that moment: retry until the busy timeout. In-memory databases answer "memory".
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // A crawl inserts item ids at random places of the id index: a 64 MiB page cache and
     // a 64 MiB WAL between checkpoints keep those leaves in memory and rewrite them less.
