@@ -361,7 +361,10 @@ mod tests {
         let lib_id = t.drives[lib].id.clone();
         t.remove_library(s, lib).unwrap();
         assert!(t.drive(&lib_id).is_err());
-        assert!(matches!(t.remove_library(s, lib), Err(SimError::NotFound(_))));
+        assert!(matches!(
+            t.remove_library(s, lib),
+            Err(SimError::NotFound(_))
+        ));
         assert_eq!(t.sites[s].drives, vec![docs]);
         assert_eq!(t.live_drives().count(), 2);
 
