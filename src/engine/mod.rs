@@ -133,10 +133,11 @@ impl Engine {
             worker_stores.push(Store::open(&config.database)?);
         }
         let dispatcher_store = Store::open(&config.database)?;
-        let discover_store = match config.scope.is_active() {
-            true => Some(Store::open(&config.database)?),
-            false => None,
-        };
+        let discover_store = config
+            .scope
+            .is_active()
+            .then(|| Store::open(&config.database))
+            .transpose()?;
         let drives = self.api_store.lock().drives()?;
 
         let (scheduler_tx, scheduler_rx) = crossbeam_channel::unbounded();

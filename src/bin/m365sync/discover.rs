@@ -56,9 +56,10 @@ impl Row {
             site_url,
             owner,
             in_scope: configured || d.verdict.is_included(),
-            rule: match configured {
-                true => CONFIGURED.to_string(),
-                false => d.verdict.reason().to_string(),
+            rule: if configured {
+                CONFIGURED.to_string()
+            } else {
+                d.verdict.reason().to_string()
             },
         }
     }

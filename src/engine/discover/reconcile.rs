@@ -90,10 +90,8 @@ fn removal_reason(
     found: &HashMap<&str, &FoundDrive>,
 ) -> Option<String> {
     if let Some(drive) = found.get(record.id.as_str()) {
-        return match drive.verdict.is_included() {
-            true => None,
-            false => Some(format!("out of scope: {}", drive.verdict.reason())),
-        };
+        let verdict = &drive.verdict;
+        return (!verdict.is_included()).then(|| format!("out of scope: {}", verdict.reason()));
     }
     if let Some(site_id) = record.site_id.as_deref() {
         return match inv.sites {
