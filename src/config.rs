@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::scope::ScopeConfig;
 
 /// Default Graph endpoint.
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
@@ -110,6 +111,13 @@ pub struct Config {
     /// Pacing and retries.
     #[serde(default)]
     pub throttle: ThrottleConfig,
+    /// Which sites' libraries and users' OneDrives discovery brings into scope
+    /// (nothing by default: then only `drives` are mirrored).
+    #[serde(default)]
+    pub scope: ScopeConfig,
+    /// Seconds between two discovery rounds (new and removed sites, libraries, OneDrives).
+    #[serde(default = "default_discover_interval")]
+    pub discover_interval_secs: u64,
 }
 
 fn default_graph_url() -> String {
@@ -132,6 +140,9 @@ fn default_true() -> bool {
 }
 fn default_http_timeout() -> u64 {
     30
+}
+fn default_discover_interval() -> u64 {
+    3600
 }
 
 impl Config {
@@ -224,6 +235,12 @@ impl Config {
         if t.max_backoff_secs == 0 {
             return fail("throttle.max_backoff_secs", "must be at least 1");
         }
+        if let Err((field, why)) = self.scope.validate() {
+            return fail(&field, &why);
+        }
+        if self.discover_interval_secs == 0 {
+            return fail("discover_interval_secs", "must be at least 1");
+        }
         Ok(())
     }
 
@@ -270,6 +287,8 @@ mod tests {
         assert_eq!(c.page_size, 1000);
         assert!(!c.emit_initial_items);
         assert_eq!(c.throttle, ThrottleConfig::default());
+        assert_eq!(c.scope, ScopeConfig::default());
+        assert_eq!(c.discover_interval_secs, 3600);
         assert_eq!(
             c.token_url(),
             "https://login.microsoftonline.com/t/oauth2/v2.0/token"
@@ -301,6 +320,28 @@ mod tests {
             err(r#"{"tenant_id":"t","client_id":"c","database":"x"}"#).contains("client_secret")
         );
         assert!(err("not json").contains("invalid configuration"));
+    }
+
+    #[test]
+    fn scope_and_discover_interval_are_read_and_checked() {
+        let with = |extra: &str| {
+            format!(
+                r#"{{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x"{extra}}}"#
+            )
+        };
+        let c = Config::from_json(&with(
+            r#","scope":{"all_sites":true,"exclude":[{"drive_name":"Preservation Hold Library"}]},"discover_interval_secs":60"#,
+        ))
+        .unwrap();
+        assert!(c.scope.all_sites && !c.scope.all_onedrives);
+        assert_eq!(c.scope.exclude.len(), 1);
+        assert_eq!(c.discover_interval_secs, 60);
+        let e = err(&with(r#","discover_interval_secs":0"#));
+        assert!(e.contains("discover_interval_secs"), "{e}");
+        let e = err(&with(r#","scope":{"include":[{"drive_name":""}]}"#));
+        assert!(e.contains("scope.include[0].drive_name"), "{e}");
+        let e = err(&with(r#","scope":{"all_site":true}"#));
+        assert!(e.contains("scope") && e.contains("all_site"), "{e}");
     }
 
     #[test]

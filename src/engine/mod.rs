@@ -8,6 +8,7 @@
 //! Every Graph request of every thread passes the one [`ThrottleGate`].
 
 pub mod crawl;
+pub mod discover;
 pub mod dispatcher;
 pub mod journal;
 pub mod scheduler;
@@ -132,6 +133,11 @@ impl Engine {
             worker_stores.push(Store::open(&config.database)?);
         }
         let dispatcher_store = Store::open(&config.database)?;
+        let discover_store = config
+            .scope
+            .is_active()
+            .then(|| Store::open(&config.database))
+            .transpose()?;
         let drives = self.api_store.lock().drives()?;
 
         let (scheduler_tx, scheduler_rx) = crossbeam_channel::unbounded();
@@ -152,6 +158,12 @@ impl Engine {
             let done = scheduler_tx.clone();
             threads.push(spawn(&format!("m365sync-worker-{i}"), move || {
                 worker_loop(&shared, store, jobs, done)
+            })?);
+        }
+        if let Some(store) = discover_store {
+            let (shared, tx) = (self.shared.clone(), scheduler_tx.clone());
+            threads.push(spawn("m365sync-discover", move || {
+                discover::run(shared, store, tx)
             })?);
         }
         let handler = self.handler.clone();

@@ -31,6 +31,8 @@ pub enum SchedulerMsg {
     Dirty(String),
     /// A drive came into scope: crawl it.
     AddDrive(String),
+    /// A drive left scope or disappeared: schedule it no more.
+    RemoveDrive(String),
     /// Stop scheduling; workers finish their page in flight.
     Stop,
 }
@@ -41,6 +43,8 @@ struct DriveSlot {
     running: bool,
     rerun: bool,
     failures: u32,
+    /// Removed while its job ran: the slot goes when the job ends.
+    retired: bool,
 }
 
 /// Timing state of every drive; pure logic, driven by [`run`].
@@ -60,8 +64,13 @@ impl Schedule {
 
     /// Adds a drive, due at once. Returns false if it was known.
     pub fn add(&mut self, drive: &str, now: Instant) -> bool {
-        if self.slots.contains_key(drive) {
-            return false;
+        if let Some(slot) = self.slots.get_mut(drive) {
+            if !std::mem::take(&mut slot.retired) {
+                return false;
+            }
+            // Back before its last job ended: run again right after it.
+            slot.rerun = true;
+            return true;
         }
         self.slots.insert(
             drive.to_string(),
@@ -70,14 +79,29 @@ impl Schedule {
                 running: false,
                 rerun: false,
                 failures: 0,
+                retired: false,
             },
         );
         true
     }
 
+    /// Removes a drive; one whose job is running goes when the job ends.
+    pub fn remove(&mut self, drive: &str) {
+        match self.slots.get_mut(drive) {
+            Some(slot) if slot.running => {
+                slot.retired = true;
+                slot.rerun = false;
+            }
+            Some(_) => {
+                self.slots.remove(drive);
+            }
+            None => {}
+        }
+    }
+
     /// Marks a drive dirty: due now, or re-run once its running job ends.
     pub fn mark_dirty(&mut self, drive: &str, now: Instant) {
-        if let Some(slot) = self.slots.get_mut(drive) {
+        if let Some(slot) = self.slots.get_mut(drive).filter(|s| !s.retired) {
             if slot.running {
                 slot.rerun = true;
             } else {
@@ -107,6 +131,10 @@ impl Schedule {
         let Some(slot) = self.slots.get_mut(drive) else {
             return;
         };
+        if slot.retired {
+            self.slots.remove(drive);
+            return;
+        }
         slot.running = false;
         if ok {
             slot.failures = 0;
@@ -165,6 +193,7 @@ pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<S
             Ok(SchedulerMsg::AddDrive(drive)) => {
                 schedule.add(&drive, now);
             }
+            Ok(SchedulerMsg::RemoveDrive(drive)) => schedule.remove(&drive),
             Ok(SchedulerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -228,6 +257,39 @@ mod tests {
         s.take_due(t0 + Duration::from_secs(3600));
         s.job_done("a", true, t0, 1.0);
         assert_eq!(s.next_wake(), Some(t0 + POLL));
+    }
+
+    #[test]
+    fn removed_drives_are_no_longer_handed_out() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(POLL);
+        s.add("idle", t0);
+        s.add("busy", t0);
+        assert_eq!(s.take_due(t0).len(), 2);
+        s.job_done("idle", true, t0, 1.0);
+        s.remove("idle");
+        s.remove("busy");
+        s.remove("unknown");
+        assert_eq!(s.next_wake(), None);
+        s.mark_dirty("busy", t0);
+        s.job_done("busy", true, t0, 1.0);
+        assert!(s.take_due(t0 + POLL * 2).is_empty());
+        assert!(!s.any_running());
+        assert!(s.add("idle", t0), "a removed drive can come back");
+    }
+
+    #[test]
+    fn a_drive_back_while_its_job_runs_runs_again_after_it() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(POLL);
+        s.add("a", t0);
+        s.take_due(t0);
+        s.remove("a");
+        assert!(s.add("a", t0));
+        assert!(!s.add("a", t0));
+        assert!(s.take_due(t0).is_empty(), "its job still runs");
+        s.job_done("a", true, t0, 1.0);
+        assert_eq!(s.take_due(t0), vec!["a".to_string()]);
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub(crate) fn label(method: &str, segs: &[&str]) -> &'static str {
         }
         ("POST", ["sites"]) => "POST /_sim/sites",
         ("POST", ["sites", _, "drives"]) => "POST /_sim/sites/{id}/drives",
+        ("DELETE", ["sites", _]) => "DELETE /_sim/sites/{id}",
+        ("DELETE", ["sites", _, "drives", _]) => "DELETE /_sim/sites/{id}/drives/{id}",
         ("POST", ["users"]) => "POST /_sim/users",
         ("POST", ["expire-delta-tokens"]) => "POST /_sim/expire-delta-tokens",
         ("POST", ["expire-subscriptions"]) => "POST /_sim/expire-subscriptions",
@@ -167,6 +169,14 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                     201,
                     &json!({ "id": shared.add_library(s, &b.name)? }),
                 ))
+            }
+            ("DELETE", ["sites", s]) => {
+                shared.remove_site(s)?;
+                Ok(SimResponse::empty(204))
+            }
+            ("DELETE", ["sites", s, "drives", d]) => {
+                shared.remove_library(s, d)?;
+                Ok(SimResponse::empty(204))
             }
             ("POST", ["users"]) => {
                 let b: NewUser = body(req)?;

@@ -120,6 +120,8 @@ pub(crate) struct Drive {
     pub site: Option<usize>,
     pub owner: Option<usize>,
     pub created: u32,
+    /// The library was removed from its site: lookups by id fail, listings skip it.
+    pub removed: bool,
     pub items: Vec<Item>,
     /// Last change sequence number handed out.
     pub seq: u64,
@@ -182,6 +184,7 @@ impl Drive {
             site,
             owner,
             created: now,
+            removed: false,
             items: vec![root],
             seq: 0,
             log: Vec::new(),

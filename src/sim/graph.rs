@@ -267,9 +267,17 @@ fn sites_delta(shared: &Shared, t: &Tenant, req: &SimRequest, base: &str) -> Sim
             }
         },
     };
+    // A full enumeration lists the live sites; a round with a token also reports
+    // the sites deleted since, as Graph does, with an `@removed` marker.
     let value: Vec<Value> = (0..t.sites.len())
-        .filter(|&s| t.sites[s].seq > since)
-        .map(|s| site_json(t, s))
+        .filter(|&s| t.sites[s].seq > since && (since > 0 || !t.sites[s].removed))
+        .map(|s| {
+            if t.sites[s].removed {
+                json!({ "id": t.sites[s].id, "@removed": { "state": "deleted" } })
+            } else {
+                site_json(t, s)
+            }
+        })
         .collect();
     let token = DeltaToken {
         drive: u32::MAX,
@@ -305,7 +313,7 @@ pub(crate) fn serve(
                 req,
                 base,
                 "/sites",
-                (0..t.sites.len()).map(|s| site_json(&t, s)).collect(),
+                t.live_sites().map(|s| site_json(&t, s)).collect(),
             ),
             Route::SitesDelta => sites_delta(shared, &t, req, base),
             Route::Site(id) => SimResponse::json(200, &site_json(&t, t.site(id)?)),

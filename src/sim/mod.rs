@@ -198,6 +198,18 @@ impl Simulator {
         Ok(self.shared.add_library(site, name)?)
     }
 
+    /// Removes a document library from a site: the drive id stops resolving and
+    /// `/sites/{id}/drives` no longer lists it.
+    pub fn remove_library(&self, site: &str, drive: &str) -> Result<()> {
+        Ok(self.shared.remove_library(site, drive)?)
+    }
+
+    /// Deletes a site (not the root site) with its libraries; `/sites/delta`
+    /// reports it as `@removed`.
+    pub fn remove_site(&self, site: &str) -> Result<()> {
+        Ok(self.shared.remove_site(site)?)
+    }
+
     /// Adds a user, with or without a OneDrive; returns the user id.
     pub fn add_user(&self, upn: &str, with_drive: bool) -> Result<String> {
         Ok(self.shared.add_user(upn, with_drive)?.0)

@@ -159,6 +159,21 @@ impl Shared {
         Ok(t.drives[d].id.clone())
     }
 
+    /// Removes a document library from a site.
+    pub fn remove_library(&self, site: &str, drive: &str) -> Result<(), SimError> {
+        let mut t = self.tenant.write();
+        let s = t.site(site)?;
+        let d = t.drive(drive)?;
+        t.remove_library(s, d)
+    }
+
+    /// Deletes a site and its libraries.
+    pub fn remove_site(&self, site: &str) -> Result<(), SimError> {
+        let mut t = self.tenant.write();
+        let s = t.site(site)?;
+        t.remove_site(s)
+    }
+
     /// Adds a user; returns the user id and the OneDrive id.
     pub fn add_user(
         &self,
@@ -174,7 +189,7 @@ impl Shared {
     /// All drives.
     pub fn drives(&self) -> Vec<SimDrive> {
         let t = self.tenant.read();
-        (0..t.drives.len()).map(|d| t.sim_drive(d)).collect()
+        t.live_drives().map(|d| t.sim_drive(d)).collect()
     }
 
     /// Ground truth of one drive.

@@ -17,8 +17,12 @@ pub(crate) struct Site {
     pub name: String,
     pub web_url: String,
     pub is_root: bool,
+    /// The site was deleted: lookups by id fail, listings skip it, `/sites/delta`
+    /// reports it as `@removed`.
+    pub removed: bool,
     pub drives: Vec<usize>,
-    /// Tenant-wide site sequence number at creation (for `/sites/delta`).
+    /// Tenant-wide site sequence number of the last change, creation or removal
+    /// (for `/sites/delta`).
     pub seq: u64,
     pub created: u32,
 }
@@ -95,6 +99,7 @@ impl Tenant {
             name: name.to_string(),
             web_url,
             is_root,
+            removed: false,
             drives: Vec::new(),
             seq: self.site_seq,
             created: now,
@@ -150,6 +155,53 @@ impl Tenant {
             )));
         }
         Ok(self.push_drive(DriveKind::Library, name.to_string(), Some(site), None, now))
+    }
+
+    /// Removes a document library from its site; its id no longer resolves.
+    pub fn remove_library(&mut self, site: usize, drive: usize) -> Result<(), SimError> {
+        let Some(pos) = self.sites[site].drives.iter().position(|&d| d == drive) else {
+            return Err(SimError::NotFound(format!(
+                "drive {} is not a library of site {}",
+                self.drives[drive].id, self.sites[site].id
+            )));
+        };
+        self.sites[site].drives.remove(pos);
+        self.forget_drive(drive);
+        Ok(())
+    }
+
+    /// Deletes a site with its libraries; the root site cannot be deleted.
+    pub fn remove_site(&mut self, site: usize) -> Result<(), SimError> {
+        if self.sites[site].is_root {
+            return Err(SimError::Invalid("the root site cannot be deleted".into()));
+        }
+        for d in std::mem::take(&mut self.sites[site].drives) {
+            self.forget_drive(d);
+        }
+        self.site_seq += 1;
+        let s = &mut self.sites[site];
+        s.removed = true;
+        s.seq = self.site_seq;
+        self.site_index.remove(&s.id);
+        Ok(())
+    }
+
+    /// Takes a drive out of the id index and flags it removed (its slot stays, so
+    /// indices and generated ids stay stable).
+    fn forget_drive(&mut self, drive: usize) {
+        let d = &mut self.drives[drive];
+        d.removed = true;
+        self.drive_index.remove(&d.id);
+    }
+
+    /// Indices of the sites that exist (deleted ones skipped).
+    pub fn live_sites(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.sites.len()).filter(|&s| !self.sites[s].removed)
+    }
+
+    /// Indices of the drives that exist (removed libraries skipped).
+    pub fn live_drives(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.drives.len()).filter(|&d| !self.drives[d].removed)
     }
 
     /// Adds a user, with or without a OneDrive; returns the user index.
@@ -256,7 +308,11 @@ impl Tenant {
 
     /// Live items across all drives, roots included.
     pub fn item_count(&self) -> u64 {
-        self.drives.iter().map(|d| d.live_count() as u64).sum()
+        self.drives
+            .iter()
+            .filter(|d| !d.removed)
+            .map(|d| d.live_count() as u64)
+            .sum()
     }
 }
 
@@ -294,5 +350,36 @@ mod tests {
         assert_eq!(t.resolve_resource("/me/drive/root"), None);
         assert_eq!(t.sim_drive(ud).kind, "business");
         assert_eq!(t.drives.len(), 4);
+    }
+
+    #[test]
+    fn removed_libraries_and_sites_stop_resolving() {
+        let mut t = Tenant::new(1, 0);
+        let s = t.add_site("Team", 0).unwrap();
+        let docs = t.sites[s].drives[0];
+        let lib = t.add_library(s, "Archive", 0).unwrap();
+        let lib_id = t.drives[lib].id.clone();
+        t.remove_library(s, lib).unwrap();
+        assert!(t.drive(&lib_id).is_err());
+        assert!(matches!(
+            t.remove_library(s, lib),
+            Err(SimError::NotFound(_))
+        ));
+        assert_eq!(t.sites[s].drives, vec![docs]);
+        assert_eq!(t.live_drives().count(), 2);
+
+        let seq_before = t.site_seq;
+        let site_id = t.sites[s].id.clone();
+        t.remove_site(s).unwrap();
+        assert!(t.site(&site_id).is_err());
+        assert!(t.drives[docs].removed);
+        assert_eq!(t.sites[s].seq, seq_before + 1, "a removal is a change");
+        assert_eq!(t.live_sites().collect::<Vec<_>>(), vec![0]);
+        assert!(matches!(t.remove_site(0), Err(SimError::Invalid(_))));
+        // A new library may reuse a removed library's name.
+        let s2 = t.add_site("Other", 0).unwrap();
+        let a = t.add_library(s2, "Archive", 0).unwrap();
+        t.remove_library(s2, a).unwrap();
+        t.add_library(s2, "Archive", 0).unwrap();
     }
 }

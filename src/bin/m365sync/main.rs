@@ -2,6 +2,7 @@
 
 mod bench_crawl;
 mod demo;
+mod discover;
 mod run;
 mod sim;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Simulator and engine in one process: crawl, live change events, summary.
     Demo(demo::DemoArgs),
+    /// List the drives the configuration's scope covers (and the excluded ones), without crawling.
+    Discover(discover::DiscoverArgs),
     /// Run the engine with a configuration file until Ctrl-C.
     Run(run::RunArgs),
     /// Show drives, cursors, errors and the journal position of a database.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Demo(args) => demo::demo(args),
+        Command::Discover(args) => discover::discover(args),
         Command::Run(args) => run::run(args),
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),

@@ -1,0 +1,147 @@
+//! Enumeration against a scripted Graph: a tenant without `/sites/delta` is listed
+//! with `/sites` pages instead, and a site whose libraries cannot be read is
+//! reported, not taken for empty.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use m365sync::Config;
+use m365sync::engine::discover::{Listing, Pager, SitesFeed, enumerate};
+use m365sync::graph::{GraphClient, ThrottleGate};
+use serde_json::json;
+
+/// A fake Graph on 127.0.0.1 that answers from a fixed table and counts requests by path.
+struct FakeGraph {
+    server: Arc<tiny_http::Server>,
+    url: String,
+    hits: Arc<Mutex<BTreeMap<String, u32>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn answer(path: &str, base: &str) -> (u16, String) {
+    let drives = |id: &str| json!({"value": [{"id": id, "name": "Documents", "driveType": "documentLibrary"}]});
+    let body = match path {
+        "/t/oauth2/v2.0/token" => {
+            json!({"token_type": "Bearer", "expires_in": 3600, "access_token": "tok"})
+        }
+        "/v1.0/sites/delta" => {
+            return (
+                400,
+                json!({"error": {"code": "invalidRequest", "message": "delta is not supported"}})
+                    .to_string(),
+            );
+        }
+        "/v1.0/sites" => json!({
+            "value": [{"id": "h,1,1", "webUrl": "https://h/sites/a"}],
+            "@odata.nextLink": format!("{base}/v1.0/sites/page2"),
+        }),
+        "/v1.0/sites/page2" => json!({"value": [
+            {"id": "h,2,2", "webUrl": "https://h/sites/b"},
+            {"id": "h,3,3", "webUrl": "https://h/sites/c"},
+        ]}),
+        "/v1.0/sites/h,1,1/drives" => drives("b!a"),
+        "/v1.0/sites/h,2,2/drives" => drives("b!b"),
+        "/v1.0/sites/h,3,3/drives" => {
+            return (
+                403,
+                json!({"error": {"code": "accessDenied", "message": "no"}}).to_string(),
+            );
+        }
+        _ => return (404, json!({"error": {"code": "itemNotFound"}}).to_string()),
+    };
+    (200, body.to_string())
+}
+
+impl FakeGraph {
+    fn start() -> FakeGraph {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+        let url = format!(
+            "http://{}",
+            server.server_addr().to_ip().expect("ip address")
+        );
+        let hits = Arc::new(Mutex::new(BTreeMap::new()));
+        let (s, h, base) = (server.clone(), hits.clone(), url.clone());
+        let thread = std::thread::spawn(move || {
+            while let Ok(req) = s.recv() {
+                let path = req.url().split('?').next().unwrap_or_default().to_string();
+                *h.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
+                let (status, body) = answer(&path, &base);
+                let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
+                    .expect("header");
+                let _ = req.respond(
+                    tiny_http::Response::from_string(body)
+                        .with_status_code(status)
+                        .with_header(header),
+                );
+            }
+        });
+        FakeGraph {
+            server,
+            url,
+            hits,
+            thread: Some(thread),
+        }
+    }
+
+    fn hits(&self, path: &str) -> u32 {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn without_sites_delta_sites_are_listed_page_by_page_every_round() {
+    let fake = FakeGraph::start();
+    let config = Config::from_json(
+        &json!({
+            "tenant_id": "t", "client_id": "c", "client_secret": "s", "database": "unused.db",
+            "graph_url": format!("{}/v1.0", fake.url), "login_url": fake.url,
+            "http_timeout_secs": 30, "throttle": {"max_attempts": 1},
+            "scope": {"all_sites": true}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let client = GraphClient::new(&config, Arc::new(ThrottleGate::new(&config.throttle))).unwrap();
+    let stopping = AtomicBool::new(false);
+    let pager = Pager {
+        client: &client,
+        page_size: 1,
+        stopping: &stopping,
+    };
+    let mut feed = SitesFeed::delta();
+    for _ in 0..2 {
+        let inv = enumerate(&pager, &config.scope, &mut feed).unwrap();
+        assert_eq!(inv.sites, Listing::Complete);
+        let listed: Vec<(&str, Listing)> = inv
+            .site_list
+            .iter()
+            .map(|s| (s.site.id.as_str(), s.drives))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("h,1,1", Listing::Complete),
+                ("h,2,2", Listing::Complete),
+                ("h,3,3", Listing::Failed)
+            ]
+        );
+        let ids: Vec<&str> = inv.drives.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["b!a", "b!b"]);
+        assert_eq!(inv.problems.len(), 1);
+        assert!(inv.problems[0].contains("h,3,3"), "{:?}", inv.problems);
+    }
+    assert_eq!(fake.hits("/v1.0/sites/delta"), 1, "asked once, then listed");
+    assert_eq!(fake.hits("/v1.0/sites"), 2);
+    assert_eq!(fake.hits("/v1.0/sites/page2"), 2);
+}
