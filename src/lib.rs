@@ -18,7 +18,10 @@ pub mod ffi;
 pub mod graph;
 pub mod sim;
 pub mod store;
+pub mod time;
+pub(crate) mod urlcode;
 pub mod verify;
+pub mod webhook;
 
 pub use config::Config;
 pub use engine::{Ack, Engine, EventHandler, Status};

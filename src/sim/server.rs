@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::sim::request::SimRequest;
 use crate::sim::response::SimResponse;
 use crate::sim::router::Outcome;
-use crate::sim::urlcode;
+use crate::urlcode;
 use crate::{Error, Result};
 
 /// Largest request body accepted.
