@@ -1,9 +1,14 @@
 //! The scheduler thread: decides which drive runs a delta job next.
 //!
-//! It owns every timer (poll interval, error backoff) and the per-drive flags that
-//! guarantee a drive is never processed by two workers at once. Workers report back
-//! when a job ends; a drive marked dirty while its job runs is run once more right
-//! after, however many times it was marked.
+//! It owns every per-drive timer (poll or safety-net interval, error backoff, the
+//! minimum interval between notification-triggered runs) and the flags that guarantee
+//! a drive is never processed by two workers at once. Workers report back when a job
+//! ends; a drive marked dirty while its job runs is run once more right after, however
+//! many times it was marked, so bursts of notifications coalesce into at most two runs.
+//!
+//! Each drive has a [`DriveMode`]: with a live subscription it waits
+//! `safety_interval` between runs (notifications make it dirty in between), otherwise
+//! it is polled every `poll_interval`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,8 +36,34 @@ pub enum SchedulerMsg {
     Dirty(String),
     /// A drive came into scope: crawl it.
     AddDrive(String),
+    /// The drive gained or lost its subscription.
+    SetMode {
+        /// The drive.
+        drive: String,
+        /// How its changes are noticed from now on.
+        mode: DriveMode,
+    },
     /// Stop scheduling; workers finish their page in flight.
     Stop,
+}
+
+/// How a drive's changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriveMode {
+    /// Delta every poll interval.
+    Polling,
+    /// A live subscription; delta on notification, plus the safety net.
+    Webhook,
+}
+
+impl DriveMode {
+    /// `polling` or `webhook`, as status shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriveMode::Polling => "polling",
+            DriveMode::Webhook => "webhook",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,20 +72,33 @@ struct DriveSlot {
     running: bool,
     rerun: bool,
     failures: u32,
+    mode: DriveMode,
+    last_start: Option<Instant>,
+}
+
+/// The intervals a [`Schedule`] applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Intervals {
+    /// Between two runs of a polled drive.
+    pub poll: Duration,
+    /// Between two runs of a drive with a live subscription and no notification.
+    pub safety: Duration,
+    /// Shortest time between the starts of two notification-triggered runs of a drive.
+    pub min_dirty: Duration,
 }
 
 /// Timing state of every drive; pure logic, driven by [`run`].
 pub struct Schedule {
     slots: HashMap<String, DriveSlot>,
-    poll_interval: Duration,
+    intervals: Intervals,
 }
 
 impl Schedule {
-    /// A schedule polling each drive every `poll_interval` (jittered by ±10 %).
-    pub fn new(poll_interval: Duration) -> Schedule {
+    /// A schedule with the given intervals (jittered by ±10 % on success); drives start polled.
+    pub fn new(intervals: Intervals) -> Schedule {
         Schedule {
             slots: HashMap::new(),
-            poll_interval,
+            intervals,
         }
     }
 
@@ -70,19 +114,35 @@ impl Schedule {
                 running: false,
                 rerun: false,
                 failures: 0,
+                mode: DriveMode::Polling,
+                last_start: None,
             },
         );
         true
     }
 
-    /// Marks a drive dirty: due now, or re-run once its running job ends.
+    /// Marks a drive dirty: due now (or once the minimum interval since its last start
+    /// has passed), or re-run once its running job ends.
     pub fn mark_dirty(&mut self, drive: &str, now: Instant) {
+        let min_dirty = self.intervals.min_dirty;
         if let Some(slot) = self.slots.get_mut(drive) {
             if slot.running {
                 slot.rerun = true;
             } else {
-                slot.next_due = slot.next_due.min(now);
+                slot.next_due = slot.next_due.min(slot.earliest_rerun(now, min_dirty));
             }
+        }
+    }
+
+    /// Switches a drive between polling and webhook mode. Going back to polling
+    /// brings its next run within one poll interval.
+    pub fn set_mode(&mut self, drive: &str, mode: DriveMode, now: Instant) {
+        let poll = self.intervals.poll;
+        if let Some(slot) = self.slots.get_mut(drive) {
+            if mode == DriveMode::Polling && slot.mode == DriveMode::Webhook {
+                slot.next_due = slot.next_due.min(now + poll);
+            }
+            slot.mode = mode;
         }
     }
 
@@ -94,6 +154,7 @@ impl Schedule {
             .filter(|(_, s)| !s.running && s.next_due <= now)
             .map(|(id, s)| {
                 s.running = true;
+                s.last_start = Some(now);
                 (s.next_due, id.clone())
             })
             .collect();
@@ -103,17 +164,25 @@ impl Schedule {
 
     /// Records the end of a job and sets the drive's next due time.
     pub fn job_done(&mut self, drive: &str, ok: bool, now: Instant, jitter: f64) {
-        let poll = self.poll_interval;
+        let Intervals {
+            poll,
+            safety,
+            min_dirty,
+        } = self.intervals;
         let Some(slot) = self.slots.get_mut(drive) else {
             return;
         };
         slot.running = false;
         if ok {
             slot.failures = 0;
+            let interval = match slot.mode {
+                DriveMode::Polling => poll,
+                DriveMode::Webhook => safety,
+            };
             slot.next_due = if std::mem::take(&mut slot.rerun) {
-                now
+                slot.earliest_rerun(now, min_dirty)
             } else {
-                now + poll.mul_f64(jitter)
+                now + interval.mul_f64(jitter)
             };
         } else {
             slot.failures = slot.failures.saturating_add(1);
@@ -137,6 +206,13 @@ impl Schedule {
     /// Whether any job is running.
     pub fn any_running(&self) -> bool {
         self.slots.values().any(|s| s.running)
+    }
+}
+
+impl DriveSlot {
+    /// `now`, or later when the last run started less than `min_dirty` ago.
+    fn earliest_rerun(&self, now: Instant, min_dirty: Duration) -> Instant {
+        self.last_start.map_or(now, |start| now.max(start + min_dirty))
     }
 }
 
@@ -165,6 +241,7 @@ pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<S
             Ok(SchedulerMsg::AddDrive(drive)) => {
                 schedule.add(&drive, now);
             }
+            Ok(SchedulerMsg::SetMode { drive, mode }) => schedule.set_mode(&drive, mode, now),
             Ok(SchedulerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -176,11 +253,20 @@ mod tests {
     use super::*;
 
     const POLL: Duration = Duration::from_secs(60);
+    const SAFETY: Duration = Duration::from_secs(86_400);
+
+    fn schedule(min_dirty: Duration) -> Schedule {
+        Schedule::new(Intervals {
+            poll: POLL,
+            safety: SAFETY,
+            min_dirty,
+        })
+    }
 
     #[test]
     fn a_drive_is_never_handed_out_twice() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         assert!(s.add("a", t0));
         assert!(!s.add("a", t0));
         assert_eq!(s.take_due(t0), vec!["a".to_string()]);
@@ -192,7 +278,7 @@ mod tests {
     #[test]
     fn dirty_while_running_reruns_once() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("a", t0);
         s.take_due(t0);
         for _ in 0..1000 {
@@ -208,7 +294,7 @@ mod tests {
     #[test]
     fn success_waits_a_poll_interval_and_failures_back_off() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("a", t0);
         s.take_due(t0);
         s.job_done("a", false, t0, 1.0);
@@ -233,7 +319,7 @@ mod tests {
     #[test]
     fn dirty_idle_drive_is_due_at_once() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("a", t0);
         s.take_due(t0);
         s.job_done("a", true, t0, 1.0);
@@ -241,5 +327,41 @@ mod tests {
         s.mark_dirty("a", t0);
         assert_eq!(s.take_due(t0).len(), 1);
         s.mark_dirty("unknown", t0);
+    }
+
+    #[test]
+    fn webhook_drives_wait_the_safety_interval_and_polling_returns() {
+        let t0 = Instant::now();
+        let mut s = schedule(Duration::ZERO);
+        s.add("a", t0);
+        s.set_mode("a", DriveMode::Webhook, t0);
+        s.take_due(t0);
+        s.job_done("a", true, t0, 1.0);
+        assert_eq!(s.next_wake(), Some(t0 + SAFETY));
+        s.set_mode("a", DriveMode::Polling, t0);
+        assert_eq!(s.next_wake(), Some(t0 + POLL));
+        s.set_mode("unknown", DriveMode::Webhook, t0);
+    }
+
+    #[test]
+    fn minimum_interval_spaces_notification_runs() {
+        let t0 = Instant::now();
+        let gap = Duration::from_secs(5);
+        let mut s = schedule(gap);
+        s.add("a", t0);
+        s.set_mode("a", DriveMode::Webhook, t0);
+        s.take_due(t0);
+        s.mark_dirty("a", t0);
+        let t1 = t0 + Duration::from_secs(1);
+        s.job_done("a", true, t1, 1.0);
+        assert!(s.take_due(t1).is_empty(), "re-run before the minimum interval");
+        assert_eq!(s.next_wake(), Some(t0 + gap));
+        assert_eq!(s.take_due(t0 + gap).len(), 1);
+        let t2 = t0 + gap + Duration::from_secs(1);
+        s.job_done("a", true, t2, 1.0);
+        s.mark_dirty("a", t2);
+        assert_eq!(s.next_wake(), Some(t0 + gap + gap));
+        s.mark_dirty("a", t0 + Duration::from_secs(60));
+        assert_eq!(s.take_due(t0 + Duration::from_secs(60)).len(), 1);
     }
 }

@@ -130,19 +130,9 @@ impl Intake {
         Ok(verified)
     }
 
-    /// The body of the answer to a validation request: the decoded token itself.
-    /// Empty, overlong or non-text tokens are refused; nothing else is ever echoed.
+    /// See [`validation_response`].
     pub fn validation_response(&self, token: &str) -> Result<String, Rejection> {
-        let ok = !token.is_empty()
-            && token.len() <= MAX_VALIDATION_TOKEN_BYTES
-            && !token.chars().any(char::is_control);
-        if ok {
-            self.counters.validation();
-            Ok(token.to_string())
-        } else {
-            self.counters.rejected(Rejection::BadValidationToken);
-            Err(Rejection::BadValidationToken)
-        }
+        validation_response(&self.counters, token)
     }
 
     /// Counts a request refused before its body was looked at.
@@ -190,6 +180,21 @@ impl Intake {
             drive_id: known.drive_id,
             event,
         })
+    }
+}
+
+/// The body of the answer to a validation request: the decoded token itself.
+/// Empty, overlong or non-text tokens are refused; nothing else is ever echoed.
+pub fn validation_response(counters: &IntakeCounters, token: &str) -> Result<String, Rejection> {
+    let ok = !token.is_empty()
+        && token.len() <= MAX_VALIDATION_TOKEN_BYTES
+        && !token.chars().any(char::is_control);
+    if ok {
+        counters.validation();
+        Ok(token.to_string())
+    } else {
+        counters.rejected(Rejection::BadValidationToken);
+        Err(Rejection::BadValidationToken)
     }
 }
 
