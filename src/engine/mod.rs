@@ -59,6 +59,8 @@ struct Shared {
     counters: Arc<IntakeCounters>,
     /// Each drive's subscription, for status.
     board: SubscriptionBoard,
+    /// Where Graph posts notifications, once started.
+    notification_url: Mutex<Option<String>>,
 }
 
 /// Handles of the running threads.
@@ -127,6 +129,7 @@ impl Engine {
                 registry: Arc::default(),
                 counters: Arc::default(),
                 board: Arc::default(),
+                notification_url: Mutex::new(None),
             }),
             handler: Arc::new(Mutex::new(None)),
             api_store: Mutex::new(store),
@@ -187,6 +190,9 @@ impl Engine {
             )?),
             None => None,
         };
+        *self.shared.notification_url.lock() = notifications
+            .as_ref()
+            .map(|n| n.notification_url().to_string());
 
         let mut threads = Vec::new();
         threads.push(spawn("m365sync-scheduler", move || {
@@ -350,6 +356,7 @@ impl Engine {
         status.pages = self.shared.progress.pages.load(Ordering::Relaxed);
         if self.shared.config.webhook.is_some() {
             status.notifications = Some(self.shared.counters.snapshot());
+            status.notification_url = self.shared.notification_url.lock().clone();
             status.apply_subscriptions(&self.shared.board.lock());
         }
         Ok(status)

@@ -64,6 +64,7 @@ pub(crate) struct Notifications {
     manager_tx: Sender<ManagerMsg>,
     manager: Option<JoinHandle<()>>,
     delete_on_shutdown: bool,
+    notification_url: String,
 }
 
 impl Notifications {
@@ -94,8 +95,8 @@ impl Notifications {
             )?),
             None => None,
         };
-        manager.notification_url =
-            notification_url(config, listener.as_ref().map(Listener::local_addr))?;
+        let url = notification_url(config, listener.as_ref().map(Listener::local_addr))?;
+        manager.notification_url = url.clone();
         let handle = std::thread::Builder::new()
             .name("m365sync-subscriptions".into())
             .spawn(move || subscriptions::run(manager, manager_rx))
@@ -106,7 +107,13 @@ impl Notifications {
             manager_tx,
             manager: Some(handle),
             delete_on_shutdown: config.delete_on_shutdown,
+            notification_url: url,
         })
+    }
+
+    /// The URL subscriptions send notifications to.
+    pub(crate) fn notification_url(&self) -> &str {
+        &self.notification_url
     }
 
     /// The checks shared with hosts that serve notifications themselves.

@@ -87,6 +87,8 @@ pub struct Status {
     pub pages: u64,
     /// Notification counters (present when webhooks are configured and the engine is open).
     pub notifications: Option<NotificationStats>,
+    /// The URL Graph posts notifications to (present once started with webhooks).
+    pub notification_url: Option<String>,
 }
 
 impl Status {
@@ -110,6 +112,7 @@ impl Status {
             items_applied: 0,
             pages: 0,
             notifications: None,
+            notification_url: None,
         })
     }
 
