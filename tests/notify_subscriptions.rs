@@ -64,7 +64,9 @@ fn reauthorization_required_is_answered() {
     engine.start().unwrap();
     let drive = drive(&sim);
     wait_webhook(&engine, &drive);
-    wait_until("a reauthorization", || sim_counter(&sim, "reauthorized") >= 1);
+    wait_until("a reauthorization", || {
+        sim_counter(&sim, "reauthorized") >= 1
+    });
     assert!(engine.status().unwrap().notifications.unwrap().lifecycle >= 1);
     assert_eq!(engine.status().unwrap().drives[0].mode, "webhook");
 }
@@ -114,5 +116,8 @@ fn failing_subscriptions_fall_back_to_polling_with_a_status_entry() {
     wait_synced(&engine);
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "polled.txt");
-    assert_eq!(wait_event(&engine, seq, EventKind::Created).path, "/polled.txt");
+    assert_eq!(
+        wait_event(&engine, seq, EventKind::Created).path,
+        "/polled.txt"
+    );
 }

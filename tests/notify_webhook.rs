@@ -83,7 +83,10 @@ fn dropped_notifications_are_caught_by_the_safety_net() {
     wait_webhook(&engine, &drive);
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "lost.txt");
-    assert_eq!(wait_event(&engine, seq, EventKind::Created).path, "/lost.txt");
+    assert_eq!(
+        wait_event(&engine, seq, EventKind::Created).path,
+        "/lost.txt"
+    );
     assert!(sim_counter(&sim, "dropped_by_fault") >= 1);
 }
 
@@ -101,7 +104,10 @@ fn delayed_delivery_still_arrives() {
     wait_webhook(&engine, &drive);
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "late.txt");
-    assert_eq!(wait_event(&engine, seq, EventKind::Created).path, "/late.txt");
+    assert_eq!(
+        wait_event(&engine, seq, EventKind::Created).path,
+        "/late.txt"
+    );
     assert!(engine.status().unwrap().notifications.unwrap().accepted >= 1);
 }
 

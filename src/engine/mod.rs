@@ -159,7 +159,10 @@ impl Engine {
             poll: Duration::from_secs(config.poll_interval_secs),
             safety: Duration::from_secs(config.safety_interval_secs),
             min_dirty: Duration::from_millis(
-                config.webhook.as_ref().map_or(0, |w| w.min_delta_interval_ms),
+                config
+                    .webhook
+                    .as_ref()
+                    .map_or(0, |w| w.min_delta_interval_ms),
             ),
         });
         let now = Instant::now();

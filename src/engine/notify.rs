@@ -73,7 +73,10 @@ impl Notifications {
     /// `manager` carries everything but the notification URL, which is decided here.
     pub(crate) fn start(
         config: &WebhookConfig,
-        intake_parts: (Arc<crate::webhook::Registry>, Arc<crate::webhook::IntakeCounters>),
+        intake_parts: (
+            Arc<crate::webhook::Registry>,
+            Arc<crate::webhook::IntakeCounters>,
+        ),
         mut manager: ManagerContext,
     ) -> Result<Notifications> {
         let (manager_tx, manager_rx) = crossbeam_channel::unbounded();

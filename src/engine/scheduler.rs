@@ -212,7 +212,8 @@ impl Schedule {
 impl DriveSlot {
     /// `now`, or later when the last run started less than `min_dirty` ago.
     fn earliest_rerun(&self, now: Instant, min_dirty: Duration) -> Instant {
-        self.last_start.map_or(now, |start| now.max(start + min_dirty))
+        self.last_start
+            .map_or(now, |start| now.max(start + min_dirty))
     }
 }
 
@@ -354,7 +355,10 @@ mod tests {
         s.mark_dirty("a", t0);
         let t1 = t0 + Duration::from_secs(1);
         s.job_done("a", true, t1, 1.0);
-        assert!(s.take_due(t1).is_empty(), "re-run before the minimum interval");
+        assert!(
+            s.take_due(t1).is_empty(),
+            "re-run before the minimum interval"
+        );
         assert_eq!(s.next_wake(), Some(t0 + gap));
         assert_eq!(s.take_due(t0 + gap).len(), 1);
         let t2 = t0 + gap + Duration::from_secs(1);

@@ -185,7 +185,10 @@ impl Manager {
                     ),
                 );
             } else {
-                info!("subscription {} is gone, stale or a duplicate; dropped", record.id);
+                info!(
+                    "subscription {} is gone, stale or a duplicate; dropped",
+                    record.id
+                );
                 let _ = self.ctx.store.delete_subscription(&record.id);
                 if remote_sub.is_some_and(|s| s.is_some()) {
                     self.delete_remote(&record.id);
@@ -208,7 +211,11 @@ impl Manager {
                     info!("drive {drive}: reusing subscription {id}");
                     DriveTimer {
                         // Unverified (Graph could not be listed): renewing checks it.
-                        due_ms: if remote.is_some() { self.renew_at(expires) } else { now },
+                        due_ms: if remote.is_some() {
+                            self.renew_at(expires)
+                        } else {
+                            now
+                        },
                         live: Some((id, expires)),
                         failures: 0,
                     }
@@ -298,10 +305,10 @@ impl Manager {
             .and_then(parse_iso)
             .unwrap_or(expires);
         let hash = secret.hash();
-        if let Err(e) =
-            self.ctx
-                .store
-                .upsert_subscription(&sub.id, drive, &resource, expires, &hash)
+        if let Err(e) = self
+            .ctx
+            .store
+            .upsert_subscription(&sub.id, drive, &resource, expires, &hash)
         {
             warn!("drive {drive}: cannot store subscription {}: {e}", sub.id);
         }
@@ -334,10 +341,19 @@ impl Manager {
                 if let Err(e) = self.ctx.store.update_subscription_expiry(id, expires) {
                     warn!("drive {drive}: cannot store the new expiry of {id}: {e}");
                 }
-                self.ctx.board.lock().entry(drive.to_string()).or_default().expires_ms =
-                    Some(expires);
+                self.ctx
+                    .board
+                    .lock()
+                    .entry(drive.to_string())
+                    .or_default()
+                    .expires_ms = Some(expires);
                 self.journal(EventKind::SubscriptionRenewed, drive, id);
-                self.set_timer(drive, Some((id.to_string(), expires)), self.renew_at(expires), 0);
+                self.set_timer(
+                    drive,
+                    Some((id.to_string(), expires)),
+                    self.renew_at(expires),
+                    0,
+                );
             }
             Err(Error::Graph(g)) if g.status == 404 => {
                 self.lost(drive, id, "not found on renewal (expired or deleted)");
@@ -404,7 +420,8 @@ impl Manager {
             .get(drive)
             .map_or((None, 0), |t| (t.live.clone(), t.failures));
         let failures = failures.saturating_add(1);
-        let base = i64::try_from(self.ctx.config.retry_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let base =
+            i64::try_from(self.ctx.config.retry_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let wait = base
             .saturating_mul(1 << failures.saturating_sub(1).min(20))
             .min(MAX_RETRY_MS);
@@ -414,8 +431,12 @@ impl Manager {
         match &live {
             Some((_, expires)) => {
                 due = due.min(*expires);
-                self.ctx.board.lock().entry(drive.to_string()).or_default().error =
-                    Some(message.clone());
+                self.ctx
+                    .board
+                    .lock()
+                    .entry(drive.to_string())
+                    .or_default()
+                    .error = Some(message.clone());
             }
             None => self.go_polling(drive, Some(message.clone())),
         }

@@ -23,6 +23,8 @@ pub enum Rejection {
     Timeout,
     /// A validation token that is empty, too long or not text.
     BadValidationToken,
+    /// Too many bodies were being read at once.
+    Busy,
 }
 
 /// Live counters; cheap to bump from any thread.
@@ -31,7 +33,7 @@ pub struct IntakeCounters {
     accepted: AtomicU64,
     lifecycle: AtomicU64,
     validations: AtomicU64,
-    rejected: [AtomicU64; 8],
+    rejected: [AtomicU64; 9],
 }
 
 impl IntakeCounters {
@@ -70,6 +72,7 @@ impl IntakeCounters {
             rejected_too_large: r(Rejection::TooLarge),
             rejected_timeout: r(Rejection::Timeout),
             rejected_validation_token: r(Rejection::BadValidationToken),
+            rejected_busy: r(Rejection::Busy),
         }
     }
 }
@@ -99,6 +102,8 @@ pub struct NotificationStats {
     pub rejected_timeout: u64,
     /// Validation tokens that were empty, too long or not text.
     pub rejected_validation_token: u64,
+    /// Requests refused because too many bodies were being read.
+    pub rejected_busy: u64,
 }
 
 impl NotificationStats {
@@ -112,5 +117,6 @@ impl NotificationStats {
             + self.rejected_too_large
             + self.rejected_timeout
             + self.rejected_validation_token
+            + self.rejected_busy
     }
 }
