@@ -16,6 +16,7 @@ pub mod error;
 pub mod event;
 pub mod ffi;
 pub mod graph;
+pub(crate) mod net;
 pub mod sim;
 pub mod store;
 pub mod time;

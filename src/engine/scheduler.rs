@@ -74,6 +74,8 @@ struct DriveSlot {
     failures: u32,
     mode: DriveMode,
     last_start: Option<Instant>,
+    /// A re-run is already set for when the minimum interval has passed.
+    rerun_scheduled: bool,
 }
 
 /// The intervals a [`Schedule`] applies.
@@ -116,20 +118,21 @@ impl Schedule {
                 failures: 0,
                 mode: DriveMode::Polling,
                 last_start: None,
+                rerun_scheduled: false,
             },
         );
         true
     }
 
-    /// Marks a drive dirty: due now (or once the minimum interval since its last start
-    /// has passed), or re-run once its running job ends.
+    /// Marks a drive dirty: an idle drive is due now (low latency); a running one is
+    /// re-run once its job ends, no earlier than the minimum interval after that
+    /// job's start (so continuous traffic costs one run per interval).
     pub fn mark_dirty(&mut self, drive: &str, now: Instant) {
-        let min_dirty = self.intervals.min_dirty;
         if let Some(slot) = self.slots.get_mut(drive) {
             if slot.running {
                 slot.rerun = true;
-            } else {
-                slot.next_due = slot.next_due.min(slot.earliest_rerun(now, min_dirty));
+            } else if !slot.rerun_scheduled {
+                slot.next_due = slot.next_due.min(now);
             }
         }
     }
@@ -154,6 +157,7 @@ impl Schedule {
             .filter(|(_, s)| !s.running && s.next_due <= now)
             .map(|(id, s)| {
                 s.running = true;
+                s.rerun_scheduled = false;
                 s.last_start = Some(now);
                 (s.next_due, id.clone())
             })
@@ -179,7 +183,8 @@ impl Schedule {
                 DriveMode::Polling => poll,
                 DriveMode::Webhook => safety,
             };
-            slot.next_due = if std::mem::take(&mut slot.rerun) {
+            slot.rerun_scheduled = std::mem::take(&mut slot.rerun);
+            slot.next_due = if slot.rerun_scheduled {
                 slot.earliest_rerun(now, min_dirty)
             } else {
                 now + interval.mul_f64(jitter)
@@ -345,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn minimum_interval_spaces_notification_runs() {
+    fn minimum_interval_spaces_reruns_but_not_idle_runs() {
         let t0 = Instant::now();
         let gap = Duration::from_secs(5);
         let mut s = schedule(gap);
@@ -355,6 +360,7 @@ mod tests {
         s.mark_dirty("a", t0);
         let t1 = t0 + Duration::from_secs(1);
         s.job_done("a", true, t1, 1.0);
+        s.mark_dirty("a", t1);
         assert!(
             s.take_due(t1).is_empty(),
             "re-run before the minimum interval"
@@ -363,9 +369,8 @@ mod tests {
         assert_eq!(s.take_due(t0 + gap).len(), 1);
         let t2 = t0 + gap + Duration::from_secs(1);
         s.job_done("a", true, t2, 1.0);
+        // Idle again: the next notification runs at once.
         s.mark_dirty("a", t2);
-        assert_eq!(s.next_wake(), Some(t0 + gap + gap));
-        s.mark_dirty("a", t0 + Duration::from_secs(60));
-        assert_eq!(s.take_due(t0 + Duration::from_secs(60)).len(), 1);
+        assert_eq!(s.take_due(t2).len(), 1);
     }
 }

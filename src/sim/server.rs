@@ -34,7 +34,9 @@ pub(crate) struct HttpServer {
 impl HttpServer {
     /// Binds `listen` and starts `threads` workers calling `handler`.
     pub fn start(listen: &str, threads: usize, handler: Handler) -> Result<HttpServer> {
-        let server = tiny_http::Server::http(listen)
+        let socket = crate::net::listen_nodelay(listen)
+            .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+        let server = tiny_http::Server::from_listener(socket, None)
             .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
         let addr = server
             .server_addr()

@@ -60,8 +60,10 @@ pub struct Listener {
 impl Listener {
     /// Binds `listen` (e.g. `127.0.0.1:0`) and starts the request threads.
     pub fn start(listen: &str, options: ListenerOptions, intake: Arc<Intake>) -> Result<Listener> {
-        let server = tiny_http::Server::http(listen)
-            .map_err(|e| Error::Config(format!("field `webhook.listen`: {listen}: {e}")))?;
+        let bad = |e: String| Error::Config(format!("field `webhook.listen`: {listen}: {e}"));
+        let socket = crate::net::listen_nodelay(listen).map_err(|e| bad(e.to_string()))?;
+        let server =
+            tiny_http::Server::from_listener(socket, None).map_err(|e| bad(e.to_string()))?;
         let addr = server.server_addr().to_ip().ok_or_else(|| {
             Error::Config(format!(
                 "field `webhook.listen`: {listen} is not an IP address"

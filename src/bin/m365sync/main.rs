@@ -1,5 +1,6 @@
 //! The `m365sync` command-line tool.
 
+mod bench;
 mod demo;
 mod run;
 mod sim;
@@ -28,12 +29,14 @@ enum Command {
     Events(run::EventsArgs),
     /// Run the Graph simulator until interrupted.
     Sim(Box<sim::SimArgs>),
+    /// Benchmarks against the simulator (`bench notify`).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the show; engine chatter below warnings would drown it.
-    let default_level = if matches!(cli.command, Command::Demo(_)) {
+    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
         "warn"
     } else {
         "info"
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),
         Command::Sim(args) => sim::run(*args).map_err(|e| e.to_string()),
+        Command::Bench(args) => bench::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
