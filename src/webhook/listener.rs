@@ -18,19 +18,17 @@
 use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
 use crate::error::{Error, Result};
+use crate::net::RequestPool;
 use crate::urlcode;
 use crate::webhook::intake::Intake;
 use crate::webhook::stats::Rejection;
 
-/// How often idle request threads look at the stop flag.
-const POLL: Duration = Duration::from_millis(200);
 /// Size of each read of a request body.
 const READ_CHUNK: usize = 16 * 1024;
 /// Bodies read at the same time; beyond this, requests get 503 at once.
@@ -51,79 +49,32 @@ pub struct ListenerOptions {
 
 /// A running listener. Dropping it stops it.
 pub struct Listener {
-    server: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
-    addr: SocketAddr,
+    pool: RequestPool,
 }
 
 impl Listener {
     /// Binds `listen` (e.g. `127.0.0.1:0`) and starts the request threads.
     pub fn start(listen: &str, options: ListenerOptions, intake: Arc<Intake>) -> Result<Listener> {
-        let bad = |e: String| Error::Config(format!("field `webhook.listen`: {listen}: {e}"));
-        let socket = crate::net::listen_nodelay(listen).map_err(|e| bad(e.to_string()))?;
-        let server =
-            tiny_http::Server::from_listener(socket, None).map_err(|e| bad(e.to_string()))?;
-        let addr = server.server_addr().to_ip().ok_or_else(|| {
-            Error::Config(format!(
-                "field `webhook.listen`: {listen} is not an IP address"
-            ))
-        })?;
-        let server = Arc::new(server);
         let readers = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
         let options = Arc::new(options);
-        let workers = (0..options.threads.max(1))
-            .map(|i| {
-                let (server, stop) = (server.clone(), stop.clone());
-                let (options, intake) = (options.clone(), intake.clone());
-                let readers = readers.clone();
-                std::thread::Builder::new()
-                    .name(format!("m365sync-webhook-{i}"))
-                    .spawn(move || {
-                        while !stop.load(Ordering::SeqCst) {
-                            match server.recv_timeout(POLL) {
-                                Ok(Some(rq)) => serve(rq, &options, &intake, &readers),
-                                Ok(None) => {}
-                                Err(e) => {
-                                    warn!("webhook listener failed: {e}");
-                                    std::thread::sleep(POLL);
-                                }
-                            }
-                        }
-                    })
-                    .map_err(Error::Io)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        info!("webhook listener on {addr}{}", options.path);
-        Ok(Listener {
-            server,
-            workers,
-            stop,
-            addr,
-        })
+        let handler: crate::net::RequestHandler = {
+            let options = options.clone();
+            Arc::new(move |rq| serve(rq, &options, &intake, &readers))
+        };
+        let pool = RequestPool::start(listen, options.threads, "m365sync-webhook", handler)
+            .map_err(|e| Error::Config(format!("field `webhook.listen`: {listen}: {e}")))?;
+        info!("webhook listener on {}{}", pool.addr, options.path);
+        Ok(Listener { pool })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.pool.addr
     }
 
     /// Stops the request threads and waits for them. Idempotent.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
-        }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.stop();
+        self.pool.stop();
     }
 }
 
