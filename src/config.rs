@@ -65,6 +65,115 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// Graph's longest lifetime of a driveItem subscription: 42,300 minutes.
+pub const MAX_SUBSCRIPTION_SECS: u64 = 42_300 * 60;
+
+/// Change notifications: where Graph posts them and how subscriptions are kept alive.
+///
+/// With `listen` set the engine runs its own listener (tiny_http, plain HTTP: put TLS
+/// in front of it with the host's reverse proxy). Without it the host runs the HTTP
+/// server and feeds requests in through
+/// [`Engine::handle_notification`](crate::Engine::handle_notification) and
+/// [`Engine::validation_response`](crate::Engine::validation_response); then
+/// `public_url` is required.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Address the listener binds, e.g. `127.0.0.1:8443` (port 0 picks a free one).
+    pub listen: Option<String>,
+    /// The URL Graph posts to (usually through a reverse proxy). When absent it is
+    /// derived from the bound address: `http://{addr}{path}` (fine for loopback and
+    /// the simulator, not for real Graph, which needs https).
+    pub public_url: Option<String>,
+    /// Path the listener accepts notifications on.
+    pub path: String,
+    /// Requested subscription lifetime in seconds (at most 42,300 minutes).
+    pub expiry_secs: u64,
+    /// A subscription is renewed this long before it expires.
+    pub renew_margin_secs: u64,
+    /// First wait after a failed subscription request; doubles per failure up to an hour.
+    pub retry_secs: u64,
+    /// Shortest time between the starts of two delta runs of one drive triggered by
+    /// notifications (0 = run as soon as the previous one ends).
+    pub min_delta_interval_ms: u64,
+    /// Delete the subscriptions when the engine stops (else they are reused on restart).
+    pub delete_on_shutdown: bool,
+    /// Largest notification body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Time allowed to read one request (each socket read and the whole body).
+    pub read_timeout_ms: u64,
+    /// Listener threads handling requests.
+    pub threads: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            listen: None,
+            public_url: None,
+            path: "/m365sync/notifications".into(),
+            // Just under the maximum, so clock skew never makes Graph refuse it.
+            expiry_secs: MAX_SUBSCRIPTION_SECS - 3600,
+            renew_margin_secs: 3 * 86_400,
+            retry_secs: 60,
+            min_delta_interval_ms: 0,
+            delete_on_shutdown: false,
+            max_body_bytes: 1024 * 1024,
+            read_timeout_ms: 5000,
+            threads: 4,
+        }
+    }
+}
+
+impl WebhookConfig {
+    fn validate(&self) -> Result<()> {
+        let fail =
+            |field: &str, why: &str| Err(Error::Config(format!("field `webhook.{field}`: {why}")));
+        match (&self.listen, &self.public_url) {
+            (None, None) => {
+                return fail(
+                    "public_url",
+                    "required when webhook.listen is not set (the host serves the notifications)",
+                );
+            }
+            (Some(listen), _) if listen.trim().is_empty() => {
+                return fail("listen", "must be an address such as 127.0.0.1:8443");
+            }
+            _ => {}
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return fail("public_url", "must start with https:// or http://");
+            }
+        }
+        if !self.path.starts_with('/') {
+            return fail("path", "must start with /");
+        }
+        if !(1..=MAX_SUBSCRIPTION_SECS).contains(&self.expiry_secs) {
+            return fail(
+                "expiry_secs",
+                "must be between 1 and 2538000 (42,300 minutes)",
+            );
+        }
+        if self.renew_margin_secs >= self.expiry_secs {
+            return fail("renew_margin_secs", "must be less than expiry_secs");
+        }
+        if self.retry_secs == 0 {
+            return fail("retry_secs", "must be at least 1");
+        }
+        if self.max_body_bytes < 1024 {
+            return fail("max_body_bytes", "must be at least 1024");
+        }
+        if self.read_timeout_ms == 0 {
+            return fail("read_timeout_ms", "must be at least 1");
+        }
+        if !(1..=64).contains(&self.threads) {
+            return fail("threads", "must be between 1 and 64");
+        }
+        Ok(())
+    }
+}
+
 /// The engine's configuration, usually read from a JSON file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +220,13 @@ pub struct Config {
     /// Pacing and retries.
     #[serde(default)]
     pub throttle: ThrottleConfig,
+    /// Change notifications; without them every drive is polled.
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+    /// With a live subscription, a drive that had no delta for this long gets one
+    /// anyway (jittered by up to 10 %), in case notifications were lost.
+    #[serde(default = "default_safety_interval")]
+    pub safety_interval_secs: u64,
     /// Which sites' libraries and users' OneDrives discovery brings into scope
     /// (nothing by default: then only `drives` are mirrored).
     #[serde(default)]
@@ -134,6 +250,9 @@ fn default_poll_interval() -> u64 {
 }
 fn default_page_size() -> u32 {
     1000
+}
+fn default_safety_interval() -> u64 {
+    86_400
 }
 fn default_true() -> bool {
     true
@@ -241,7 +360,13 @@ impl Config {
         if self.discover_interval_secs == 0 {
             return fail("discover_interval_secs", "must be at least 1");
         }
-        Ok(())
+        if self.safety_interval_secs == 0 {
+            return fail("safety_interval_secs", "must be at least 1");
+        }
+        match &self.webhook {
+            Some(w) => w.validate(),
+            None => Ok(()),
+        }
     }
 
     /// The client secret, from the config or from the named environment variable.
@@ -320,6 +445,65 @@ mod tests {
             err(r#"{"tenant_id":"t","client_id":"c","database":"x"}"#).contains("client_secret")
         );
         assert!(err("not json").contains("invalid configuration"));
+    }
+
+    fn with(extra: &str) -> String {
+        format!(r#"{{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x",{extra}}}"#)
+    }
+
+    #[test]
+    fn webhook_section_gets_defaults_and_is_validated() {
+        let c = Config::from_json(MINIMAL).unwrap();
+        assert!(c.webhook.is_none());
+        assert_eq!(c.safety_interval_secs, 86_400);
+        let c = Config::from_json(&with(r#""webhook":{"listen":"127.0.0.1:0"}"#)).unwrap();
+        let w = c.webhook.unwrap();
+        assert!(w.expiry_secs < MAX_SUBSCRIPTION_SECS);
+        assert!(w.renew_margin_secs < w.expiry_secs);
+        assert_eq!(w.path, "/m365sync/notifications");
+        for (extra, field) in [
+            (r#""webhook":{}"#, "webhook.public_url"),
+            (r#""webhook":{"listen":" "}"#, "webhook.listen"),
+            (
+                r#""webhook":{"public_url":"ftp://x"}"#,
+                "webhook.public_url",
+            ),
+            (r#""webhook":{"listen":"a:1","path":"x"}"#, "webhook.path"),
+            (
+                r#""webhook":{"listen":"a:1","expiry_secs":2538001}"#,
+                "webhook.expiry_secs",
+            ),
+            (
+                r#""webhook":{"listen":"a:1","expiry_secs":60,"renew_margin_secs":60}"#,
+                "webhook.renew_margin_secs",
+            ),
+            (
+                r#""webhook":{"listen":"a:1","retry_secs":0}"#,
+                "webhook.retry_secs",
+            ),
+            (
+                r#""webhook":{"listen":"a:1","max_body_bytes":10}"#,
+                "webhook.max_body_bytes",
+            ),
+            (
+                r#""webhook":{"listen":"a:1","read_timeout_ms":0}"#,
+                "webhook.read_timeout_ms",
+            ),
+            (
+                r#""webhook":{"listen":"a:1","threads":0}"#,
+                "webhook.threads",
+            ),
+            (r#""webhook":{"listen":"a:1","bogus":1}"#, "bogus"),
+            (r#""safety_interval_secs":0"#, "safety_interval_secs"),
+        ] {
+            let e = err(&with(extra));
+            assert!(e.contains(field), "{extra}: {e}");
+        }
+        let c = Config::from_json(&with(r#""webhook":{"public_url":"https://h/x"}"#)).unwrap();
+        assert_eq!(
+            c.webhook.unwrap().public_url.as_deref(),
+            Some("https://h/x")
+        );
     }
 
     #[test]

@@ -16,10 +16,14 @@ pub mod error;
 pub mod event;
 pub mod ffi;
 pub mod graph;
+pub(crate) mod net;
 pub mod scope;
 pub mod sim;
 pub mod store;
+pub mod time;
+pub(crate) mod urlcode;
 pub mod verify;
+pub mod webhook;
 
 pub use config::Config;
 pub use engine::{Ack, Engine, EventHandler, Status};

@@ -28,6 +28,7 @@ pub use sites::{SiteInfo, SitesFeed};
 
 use super::Shared;
 use super::scheduler::SchedulerMsg;
+use super::subscriptions::ManagerMsg;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
@@ -47,12 +48,38 @@ pub fn inventory(config: &Config, stopping: &AtomicBool) -> Result<Inventory> {
     enumerate(&pager, &config.scope, &mut SitesFeed::listing())
 }
 
+/// Where discovery reports drives that came or went: the scheduler always, the
+/// subscription manager when webhooks are on.
+pub(super) struct DriveSink {
+    /// Crawls added drives, forgets removed ones.
+    pub scheduler: Sender<SchedulerMsg>,
+    /// Subscribes added drives, unsubscribes removed ones.
+    pub subscriptions: Option<Sender<ManagerMsg>>,
+}
+
+impl DriveSink {
+    // Either receiver may be gone while the engine stops; the store already has it all.
+    fn added(&self, id: String) {
+        if let Some(tx) = &self.subscriptions {
+            let _ = tx.send(ManagerMsg::DriveAdded(id.clone()));
+        }
+        let _ = self.scheduler.send(SchedulerMsg::AddDrive(id));
+    }
+
+    fn removed(&self, id: String) {
+        if let Some(tx) = &self.subscriptions {
+            let _ = tx.send(ManagerMsg::DriveRemoved(id.clone()));
+        }
+        let _ = self.scheduler.send(SchedulerMsg::RemoveDrive(id));
+    }
+}
+
 /// How often a waiting discovery thread looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// The discovery thread: a round at once, then one every `discover_interval_secs`
 /// after the previous round ended, until the engine stops.
-pub(super) fn run(shared: Arc<Shared>, store: Store, scheduler: Sender<SchedulerMsg>) {
+pub(super) fn run(shared: Arc<Shared>, store: Store, sink: DriveSink) {
     let config = &shared.config;
     let configured: HashSet<&str> = config.drives.iter().map(String::as_str).collect();
     let interval = Duration::from_secs(config.discover_interval_secs);
@@ -64,7 +91,7 @@ pub(super) fn run(shared: Arc<Shared>, store: Store, scheduler: Sender<Scheduler
             page_size: config.page_size,
             stopping: &shared.stopping,
         };
-        let problems = match round(&pager, &shared, &store, &configured, &mut feed, &scheduler) {
+        let problems = match round(&pager, &shared, &store, &configured, &mut feed, &sink) {
             Ok(problems) => problems,
             Err(Error::Stopped) => return,
             Err(e) => vec![format!("round failed: {e}")],
@@ -84,7 +111,7 @@ fn round(
     store: &Store,
     configured: &HashSet<&str>,
     feed: &mut SitesFeed,
-    scheduler: &Sender<SchedulerMsg>,
+    sink: &DriveSink,
 ) -> Result<Vec<String>> {
     let inv = enumerate(pager, &shared.config.scope, feed)?;
     let changes = reconcile(store, &inv, configured)?;
@@ -101,12 +128,11 @@ fn round(
         changes.added.len(),
         changes.removed.len()
     );
-    // The scheduler may be gone when the engine stops; the store already has it all.
     for id in changes.removed {
-        let _ = scheduler.send(SchedulerMsg::RemoveDrive(id));
+        sink.removed(id);
     }
     for id in changes.added {
-        let _ = scheduler.send(SchedulerMsg::AddDrive(id));
+        sink.added(id);
     }
     Ok(inv.problems)
 }

@@ -3,7 +3,9 @@
 //! Threads (all synchronous):
 //! - the **scheduler** decides which drive runs a delta job next ([`scheduler`]);
 //! - **workers** run one delta job at a time, each with its own SQLite connection;
-//! - the **dispatcher** delivers journal events to the host's handler in order.
+//! - the **dispatcher** delivers journal events to the host's handler in order;
+//! - with `webhook` configured, the **listener** and the **subscription manager**
+//!   ([`notify`], [`subscriptions`]) turn Graph's notifications into dirty drives.
 //!
 //! Every Graph request of every thread passes the one [`ThrottleGate`].
 
@@ -11,8 +13,10 @@ pub mod crawl;
 pub mod discover;
 pub mod dispatcher;
 pub mod journal;
+pub mod notify;
 pub mod scheduler;
 pub mod status;
+pub mod subscriptions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,12 +35,17 @@ use crate::store::{ApplyOptions, NewDrive, Store};
 
 pub use crawl::Progress;
 pub use dispatcher::{Ack, EventHandler};
+pub use notify::NotificationReceipt;
 pub use status::{DriveStatus, Status};
 
 use crawl::{JobContext, run_delta_job};
 use dispatcher::{DEFAULT_CONSUMER, HandlerSlot};
 use journal::JournalSignal;
-use scheduler::{Schedule, SchedulerMsg};
+use notify::Notifications;
+use scheduler::{Intervals, Schedule, SchedulerMsg};
+use subscriptions::{ManagerContext, SubscriptionBoard};
+
+use crate::webhook::{IntakeCounters, Registry, Rejection};
 
 /// State shared by the engine's threads.
 struct Shared {
@@ -45,6 +54,14 @@ struct Shared {
     journal: Arc<JournalSignal>,
     stopping: AtomicBool,
     progress: Progress,
+    /// Our live subscriptions, checked by every notification.
+    registry: Arc<Registry>,
+    /// Notification counters.
+    counters: Arc<IntakeCounters>,
+    /// Each drive's subscription, for status.
+    board: SubscriptionBoard,
+    /// Where Graph posts notifications, once started.
+    notification_url: Mutex<Option<String>>,
 }
 
 /// Handles of the running threads.
@@ -52,6 +69,7 @@ struct Running {
     scheduler_tx: Sender<SchedulerMsg>,
     threads: Vec<JoinHandle<()>>,
     dispatcher: Option<JoinHandle<()>>,
+    notifications: Option<Notifications>,
 }
 
 /// A change-detection engine for the drives of one tenant.
@@ -109,6 +127,10 @@ impl Engine {
                 journal,
                 stopping: AtomicBool::new(false),
                 progress: Progress::default(),
+                registry: Arc::default(),
+                counters: Arc::default(),
+                board: Arc::default(),
+                notification_url: Mutex::new(None),
             }),
             handler: Arc::new(Mutex::new(None)),
             api_store: Mutex::new(store),
@@ -142,11 +164,47 @@ impl Engine {
 
         let (scheduler_tx, scheduler_rx) = crossbeam_channel::unbounded();
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<String>();
-        let mut schedule = Schedule::new(Duration::from_secs(config.poll_interval_secs));
+        let mut schedule = Schedule::new(Intervals {
+            poll: Duration::from_secs(config.poll_interval_secs),
+            safety: Duration::from_secs(config.safety_interval_secs),
+            min_dirty: Duration::from_millis(
+                config
+                    .webhook
+                    .as_ref()
+                    .map_or(0, |w| w.min_delta_interval_ms),
+            ),
+        });
         let now = Instant::now();
         for drive in drives.iter().filter(|d| !d.removed) {
             schedule.add(&drive.id, now);
         }
+
+        let notifications = match &config.webhook {
+            Some(webhook) => Some(Notifications::start(
+                webhook,
+                (self.shared.registry.clone(), self.shared.counters.clone()),
+                ManagerContext {
+                    client: self.shared.client.clone(),
+                    store: Store::open(&config.database)?,
+                    registry: self.shared.registry.clone(),
+                    board: self.shared.board.clone(),
+                    scheduler: scheduler_tx.clone(),
+                    journal: self.shared.journal.clone(),
+                    config: webhook.clone(),
+                    notification_url: String::new(),
+                    track_permissions: config.track_permissions,
+                    drives: drives
+                        .iter()
+                        .filter(|d| !d.removed)
+                        .map(|d| d.id.clone())
+                        .collect(),
+                },
+            )?),
+            None => None,
+        };
+        *self.shared.notification_url.lock() = notifications
+            .as_ref()
+            .map(|n| n.notification_url().to_string());
 
         let mut threads = Vec::new();
         threads.push(spawn("m365sync-scheduler", move || {
@@ -161,9 +219,13 @@ impl Engine {
             })?);
         }
         if let Some(store) = discover_store {
-            let (shared, tx) = (self.shared.clone(), scheduler_tx.clone());
+            let shared = self.shared.clone();
+            let sink = discover::DriveSink {
+                scheduler: scheduler_tx.clone(),
+                subscriptions: notifications.as_ref().map(Notifications::manager),
+            };
             threads.push(spawn("m365sync-discover", move || {
-                discover::run(shared, store, tx)
+                discover::run(shared, store, sink)
             })?);
         }
         let handler = self.handler.clone();
@@ -176,6 +238,7 @@ impl Engine {
             scheduler_tx,
             threads,
             dispatcher: Some(dispatcher),
+            notifications,
         });
         info!(
             "engine started: {} drives, {} workers",
@@ -192,6 +255,13 @@ impl Engine {
         let Some(mut running) = self.running.lock().take() else {
             return;
         };
+        if let Some(mut notifications) = running.notifications.take() {
+            // Deleting subscriptions needs Graph; otherwise cut throttle waits short first.
+            if !notifications.deletes_on_shutdown() {
+                self.shared.client.gate().stop();
+            }
+            notifications.stop();
+        }
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.client.gate().stop();
         self.shared.journal.stop();
@@ -206,6 +276,41 @@ impl Engine {
             }
         }
         info!("engine stopped");
+    }
+
+    /// Feeds one notification POST body received by the host's own HTTP server (the
+    /// built-in listener calls the same checks). Answer Graph with 202 when this
+    /// returns `Ok`, even if some notifications were rejected (they are counted in
+    /// status and never processed); answer 400 on `Err(InvalidInput)`. Never blocks:
+    /// accepted notifications only mark their drives dirty.
+    pub fn handle_notification(&self, body: &[u8]) -> Result<NotificationReceipt> {
+        let intake = self
+            .running
+            .lock()
+            .as_ref()
+            .and_then(|r| r.notifications.as_ref())
+            .map(|n| n.intake().clone())
+            .ok_or_else(|| {
+                Error::State("notifications need a started engine with a webhook section".into())
+            })?;
+        match intake.handle(body) {
+            Ok(v) => Ok(NotificationReceipt {
+                accepted: v.accepted,
+                rejected: v.rejected,
+            }),
+            Err(_) => Err(Error::InvalidInput(
+                "the body is not a Graph notification batch".into(),
+            )),
+        }
+    }
+
+    /// The body to answer a validation request with (`200`, `Content-Type: text/plain`):
+    /// `token` is the URL-decoded `validationToken` query parameter, echoed only when
+    /// it is non-empty text of at most 1,024 bytes.
+    pub fn validation_response(&self, token: &str) -> Result<String> {
+        crate::webhook::intake::validation_response(&self.shared.counters, token).map_err(
+            |why: Rejection| Error::InvalidInput(format!("validation token refused: {why:?}")),
+        )
     }
 
     /// Sets the handler that receives every event in `seq` order, starting after
@@ -271,6 +376,11 @@ impl Engine {
         status.throttle = Some(self.shared.client.gate().stats());
         status.items_applied = self.shared.progress.items.load(Ordering::Relaxed);
         status.pages = self.shared.progress.pages.load(Ordering::Relaxed);
+        if self.shared.config.webhook.is_some() {
+            status.notifications = Some(self.shared.counters.snapshot());
+            status.notification_url = self.shared.notification_url.lock().clone();
+            status.apply_subscriptions(&self.shared.board.lock());
+        }
         Ok(status)
     }
 

@@ -1,9 +1,14 @@
 //! The scheduler thread: decides which drive runs a delta job next.
 //!
-//! It owns every timer (poll interval, error backoff) and the per-drive flags that
-//! guarantee a drive is never processed by two workers at once. Workers report back
-//! when a job ends; a drive marked dirty while its job runs is run once more right
-//! after, however many times it was marked.
+//! It owns every per-drive timer (poll or safety-net interval, error backoff, the
+//! minimum interval between notification-triggered runs) and the flags that guarantee
+//! a drive is never processed by two workers at once. Workers report back when a job
+//! ends; a drive marked dirty while its job runs is run once more right after, however
+//! many times it was marked, so bursts of notifications coalesce into at most two runs.
+//!
+//! Each drive has a [`DriveMode`]: with a live subscription it waits
+//! `safety_interval` between runs (notifications make it dirty in between), otherwise
+//! it is polled every `poll_interval`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -33,8 +38,34 @@ pub enum SchedulerMsg {
     AddDrive(String),
     /// A drive left scope or disappeared: schedule it no more.
     RemoveDrive(String),
+    /// The drive gained or lost its subscription.
+    SetMode {
+        /// The drive.
+        drive: String,
+        /// How its changes are noticed from now on.
+        mode: DriveMode,
+    },
     /// Stop scheduling; workers finish their page in flight.
     Stop,
+}
+
+/// How a drive's changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriveMode {
+    /// Delta every poll interval.
+    Polling,
+    /// A live subscription; delta on notification, plus the safety net.
+    Webhook,
+}
+
+impl DriveMode {
+    /// `polling` or `webhook`, as status shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriveMode::Polling => "polling",
+            DriveMode::Webhook => "webhook",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,20 +76,35 @@ struct DriveSlot {
     failures: u32,
     /// Removed while its job ran: the slot goes when the job ends.
     retired: bool,
+    mode: DriveMode,
+    last_start: Option<Instant>,
+    /// A re-run is already set for when the minimum interval has passed.
+    rerun_scheduled: bool,
+}
+
+/// The intervals a [`Schedule`] applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Intervals {
+    /// Between two runs of a polled drive.
+    pub poll: Duration,
+    /// Between two runs of a drive with a live subscription and no notification.
+    pub safety: Duration,
+    /// Shortest time between the starts of two notification-triggered runs of a drive.
+    pub min_dirty: Duration,
 }
 
 /// Timing state of every drive; pure logic, driven by [`run`].
 pub struct Schedule {
     slots: HashMap<String, DriveSlot>,
-    poll_interval: Duration,
+    intervals: Intervals,
 }
 
 impl Schedule {
-    /// A schedule polling each drive every `poll_interval` (jittered by ±10 %).
-    pub fn new(poll_interval: Duration) -> Schedule {
+    /// A schedule with the given intervals (jittered by ±10 % on success); drives start polled.
+    pub fn new(intervals: Intervals) -> Schedule {
         Schedule {
             slots: HashMap::new(),
-            poll_interval,
+            intervals,
         }
     }
 
@@ -80,6 +126,9 @@ impl Schedule {
                 rerun: false,
                 failures: 0,
                 retired: false,
+                mode: DriveMode::Polling,
+                last_start: None,
+                rerun_scheduled: false,
             },
         );
         true
@@ -99,14 +148,28 @@ impl Schedule {
         }
     }
 
-    /// Marks a drive dirty: due now, or re-run once its running job ends.
+    /// Marks a drive dirty: an idle drive is due now (low latency); a running one is
+    /// re-run once its job ends, no earlier than the minimum interval after that
+    /// job's start (so continuous traffic costs one run per interval).
     pub fn mark_dirty(&mut self, drive: &str, now: Instant) {
         if let Some(slot) = self.slots.get_mut(drive).filter(|s| !s.retired) {
             if slot.running {
                 slot.rerun = true;
-            } else {
+            } else if !slot.rerun_scheduled {
                 slot.next_due = slot.next_due.min(now);
             }
+        }
+    }
+
+    /// Switches a drive between polling and webhook mode. Going back to polling
+    /// brings its next run within one poll interval.
+    pub fn set_mode(&mut self, drive: &str, mode: DriveMode, now: Instant) {
+        let poll = self.intervals.poll;
+        if let Some(slot) = self.slots.get_mut(drive) {
+            if mode == DriveMode::Polling && slot.mode == DriveMode::Webhook {
+                slot.next_due = slot.next_due.min(now + poll);
+            }
+            slot.mode = mode;
         }
     }
 
@@ -118,6 +181,8 @@ impl Schedule {
             .filter(|(_, s)| !s.running && s.next_due <= now)
             .map(|(id, s)| {
                 s.running = true;
+                s.rerun_scheduled = false;
+                s.last_start = Some(now);
                 (s.next_due, id.clone())
             })
             .collect();
@@ -127,7 +192,11 @@ impl Schedule {
 
     /// Records the end of a job and sets the drive's next due time.
     pub fn job_done(&mut self, drive: &str, ok: bool, now: Instant, jitter: f64) {
-        let poll = self.poll_interval;
+        let Intervals {
+            poll,
+            safety,
+            min_dirty,
+        } = self.intervals;
         let Some(slot) = self.slots.get_mut(drive) else {
             return;
         };
@@ -138,10 +207,15 @@ impl Schedule {
         slot.running = false;
         if ok {
             slot.failures = 0;
-            slot.next_due = if std::mem::take(&mut slot.rerun) {
-                now
+            let interval = match slot.mode {
+                DriveMode::Polling => poll,
+                DriveMode::Webhook => safety,
+            };
+            slot.rerun_scheduled = std::mem::take(&mut slot.rerun);
+            slot.next_due = if slot.rerun_scheduled {
+                slot.earliest_rerun(now, min_dirty)
             } else {
-                now + poll.mul_f64(jitter)
+                now + interval.mul_f64(jitter)
             };
         } else {
             slot.failures = slot.failures.saturating_add(1);
@@ -165,6 +239,14 @@ impl Schedule {
     /// Whether any job is running.
     pub fn any_running(&self) -> bool {
         self.slots.values().any(|s| s.running)
+    }
+}
+
+impl DriveSlot {
+    /// `now`, or later when the last run started less than `min_dirty` ago.
+    fn earliest_rerun(&self, now: Instant, min_dirty: Duration) -> Instant {
+        self.last_start
+            .map_or(now, |start| now.max(start + min_dirty))
     }
 }
 
@@ -194,6 +276,7 @@ pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<S
                 schedule.add(&drive, now);
             }
             Ok(SchedulerMsg::RemoveDrive(drive)) => schedule.remove(&drive),
+            Ok(SchedulerMsg::SetMode { drive, mode }) => schedule.set_mode(&drive, mode, now),
             Ok(SchedulerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -205,11 +288,20 @@ mod tests {
     use super::*;
 
     const POLL: Duration = Duration::from_secs(60);
+    const SAFETY: Duration = Duration::from_secs(86_400);
+
+    fn schedule(min_dirty: Duration) -> Schedule {
+        Schedule::new(Intervals {
+            poll: POLL,
+            safety: SAFETY,
+            min_dirty,
+        })
+    }
 
     #[test]
     fn a_drive_is_never_handed_out_twice() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         assert!(s.add("a", t0));
         assert!(!s.add("a", t0));
         assert_eq!(s.take_due(t0), vec!["a".to_string()]);
@@ -221,7 +313,7 @@ mod tests {
     #[test]
     fn dirty_while_running_reruns_once() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("a", t0);
         s.take_due(t0);
         for _ in 0..1000 {
@@ -237,7 +329,7 @@ mod tests {
     #[test]
     fn success_waits_a_poll_interval_and_failures_back_off() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("a", t0);
         s.take_due(t0);
         s.job_done("a", false, t0, 1.0);
@@ -262,7 +354,7 @@ mod tests {
     #[test]
     fn removed_drives_are_no_longer_handed_out() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("idle", t0);
         s.add("busy", t0);
         assert_eq!(s.take_due(t0).len(), 2);
@@ -281,7 +373,7 @@ mod tests {
     #[test]
     fn a_drive_back_while_its_job_runs_runs_again_after_it() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("a", t0);
         s.take_due(t0);
         s.remove("a");
@@ -295,7 +387,7 @@ mod tests {
     #[test]
     fn dirty_idle_drive_is_due_at_once() {
         let t0 = Instant::now();
-        let mut s = Schedule::new(POLL);
+        let mut s = schedule(Duration::ZERO);
         s.add("a", t0);
         s.take_due(t0);
         s.job_done("a", true, t0, 1.0);
@@ -303,5 +395,44 @@ mod tests {
         s.mark_dirty("a", t0);
         assert_eq!(s.take_due(t0).len(), 1);
         s.mark_dirty("unknown", t0);
+    }
+
+    #[test]
+    fn webhook_drives_wait_the_safety_interval_and_polling_returns() {
+        let t0 = Instant::now();
+        let mut s = schedule(Duration::ZERO);
+        s.add("a", t0);
+        s.set_mode("a", DriveMode::Webhook, t0);
+        s.take_due(t0);
+        s.job_done("a", true, t0, 1.0);
+        assert_eq!(s.next_wake(), Some(t0 + SAFETY));
+        s.set_mode("a", DriveMode::Polling, t0);
+        assert_eq!(s.next_wake(), Some(t0 + POLL));
+        s.set_mode("unknown", DriveMode::Webhook, t0);
+    }
+
+    #[test]
+    fn minimum_interval_spaces_reruns_but_not_idle_runs() {
+        let t0 = Instant::now();
+        let gap = Duration::from_secs(5);
+        let mut s = schedule(gap);
+        s.add("a", t0);
+        s.set_mode("a", DriveMode::Webhook, t0);
+        s.take_due(t0);
+        s.mark_dirty("a", t0);
+        let t1 = t0 + Duration::from_secs(1);
+        s.job_done("a", true, t1, 1.0);
+        s.mark_dirty("a", t1);
+        assert!(
+            s.take_due(t1).is_empty(),
+            "re-run before the minimum interval"
+        );
+        assert_eq!(s.next_wake(), Some(t0 + gap));
+        assert_eq!(s.take_due(t0 + gap).len(), 1);
+        let t2 = t0 + gap + Duration::from_secs(1);
+        s.job_done("a", true, t2, 1.0);
+        // Idle again: the next notification runs at once.
+        s.mark_dirty("a", t2);
+        assert_eq!(s.take_due(t2).len(), 1);
     }
 }

@@ -1,12 +1,14 @@
 //! What `status` reports: drives, cursors, errors, journal position, throttling.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::engine::subscriptions::SubscriptionState;
 use crate::error::Result;
 use crate::graph::ThrottleStats;
 use crate::store::{DriveRecord, Store};
+use crate::webhook::NotificationStats;
 
 /// One drive's state.
 #[derive(Debug, Clone, Serialize)]
@@ -17,8 +19,14 @@ pub struct DriveStatus {
     pub name: Option<String>,
     /// `new`, `crawling`, `synced` or `resyncing`.
     pub state: String,
-    /// How changes are noticed: `polling` (or `webhook` once subscribed).
+    /// How changes are noticed: `webhook` (a live subscription) or `polling`.
     pub mode: String,
+    /// The live subscription's id.
+    pub subscription_id: Option<String>,
+    /// The live subscription's expiry (ms since the epoch).
+    pub subscription_expires_ms: Option<i64>,
+    /// Why the drive has no (renewed) subscription, when a request failed.
+    pub subscription_error: Option<String>,
     /// Live items mirrored (root excluded).
     pub items: i64,
     /// `none`, `next` (a page sequence is under way) or `delta` (in sync).
@@ -43,6 +51,9 @@ impl DriveStatus {
         DriveStatus {
             state: d.state.as_str().to_string(),
             mode: "polling".to_string(),
+            subscription_id: None,
+            subscription_expires_ms: None,
+            subscription_error: None,
             items: d.item_count,
             cursor: cursor.to_string(),
             last_delta_ms: d.last_delta_ms,
@@ -83,6 +94,10 @@ pub struct Status {
     pub items_applied: u64,
     /// Delta pages applied since start.
     pub pages: u64,
+    /// Notification counters (present when webhooks are configured and the engine is open).
+    pub notifications: Option<NotificationStats>,
+    /// The URL Graph posts notifications to (present once started with webhooks).
+    pub notification_url: Option<String>,
 }
 
 impl Status {
@@ -107,7 +122,22 @@ impl Status {
                 .and_then(|json| serde_json::from_str(&json).ok()),
             items_applied: 0,
             pages: 0,
+            notifications: None,
+            notification_url: None,
         })
+    }
+
+    /// Fills each drive's mode and subscription fields from the manager's board.
+    pub fn apply_subscriptions(&mut self, board: &HashMap<String, SubscriptionState>) {
+        for drive in &mut self.drives {
+            let Some(state) = board.get(&drive.id) else {
+                continue;
+            };
+            drive.mode = state.mode().as_str().to_string();
+            drive.subscription_id = state.subscription_id.clone();
+            drive.subscription_expires_ms = state.expires_ms;
+            drive.subscription_error = state.error.clone();
+        }
     }
 
     /// Total live items over all drives.

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::sim::ids;
 use crate::sim::request::SimRequest;
 use crate::sim::response::SimResponse;
-use crate::sim::urlcode;
+use crate::urlcode;
 
 /// Issues and verifies access tokens for the one configured app.
 #[derive(Debug)]

@@ -29,7 +29,6 @@ mod stats;
 pub mod subscriptions;
 mod tenant;
 mod throttle;
-mod urlcode;
 
 use std::sync::Arc;
 

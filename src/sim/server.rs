@@ -4,29 +4,22 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
+use crate::net::RequestPool;
 use crate::sim::request::SimRequest;
 use crate::sim::response::SimResponse;
 use crate::sim::router::Outcome;
-use crate::sim::urlcode;
+use crate::urlcode;
 use crate::{Error, Result};
 
 /// Largest request body accepted.
 const MAX_BODY: u64 = 16 * 1024 * 1024;
-/// How often idle workers look at the stop flag.
-const POLL: Duration = Duration::from_millis(200);
-
 /// Turns a request into an outcome; must not block for long.
 pub(crate) type Handler = Arc<dyn Fn(&SimRequest) -> Outcome + Send + Sync>;
 
-/// A running listener and its workers.
+/// A running listener and its workers (stopped on drop).
 pub(crate) struct HttpServer {
-    server: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
+    pool: RequestPool,
     /// The bound address.
     pub addr: SocketAddr,
 }
@@ -34,67 +27,18 @@ pub(crate) struct HttpServer {
 impl HttpServer {
     /// Binds `listen` and starts `threads` workers calling `handler`.
     pub fn start(listen: &str, threads: usize, handler: Handler) -> Result<HttpServer> {
-        let cannot =
-            |e: &dyn std::fmt::Display| Error::Config(format!("cannot listen on {listen}: {e}"));
-        let listener = std::net::TcpListener::bind(listen).map_err(|e| cannot(&e))?;
-        // tiny_http answers in two writes (buffered headers, then the body), so with
-        // Nagle's algorithm every kept-alive response after the first waits for the
-        // client's delayed ACK (~40 ms). Accepted sockets inherit TCP_NODELAY.
-        socket2::SockRef::from(&listener)
-            .set_tcp_nodelay(true)
-            .map_err(|e| cannot(&e))?;
-        let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::Config(format!("{listen} is not an IP address")))?;
-        let server = Arc::new(server);
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..threads)
-            .map(|i| {
-                let (server, stop, handler) = (server.clone(), stop.clone(), handler.clone());
-                std::thread::Builder::new()
-                    .name(format!("sim-http-{i}"))
-                    .spawn(move || worker(&server, &stop, &handler))
-                    .map_err(Error::Io)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let serve: crate::net::RequestHandler = Arc::new(move |rq| serve_one(rq, &handler));
+        let pool = RequestPool::start(listen, threads, "sim-http", serve)
+            .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
         Ok(HttpServer {
-            server,
-            workers,
-            stop,
-            addr,
+            addr: pool.addr,
+            pool,
         })
     }
 
     /// Stops the workers and waits for them.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
-        }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn worker(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(POLL) {
-            Ok(Some(rq)) => serve_one(rq, handler),
-            Ok(None) => {}
-            Err(e) => {
-                log::warn!("simulator listener failed: {e}");
-                std::thread::sleep(POLL);
-            }
-        }
+        self.pool.stop();
     }
 }
 

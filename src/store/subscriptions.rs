@@ -47,6 +47,15 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Records a renewed subscription's new expiry; returns whether it existed.
+    pub fn update_subscription_expiry(&self, id: &str, expires_at_ms: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE subscriptions SET expires_at_ms = ?2 WHERE id = ?1")?
+            .execute(params![id, expires_at_ms])?;
+        Ok(n > 0)
+    }
+
     /// Deletes a subscription; returns whether it existed.
     pub fn delete_subscription(&self, id: &str) -> Result<bool> {
         let n = self
@@ -83,6 +92,9 @@ mod tests {
                 client_state_hash: "h3".into(),
             }
         );
+        assert!(s.update_subscription_expiry("s2", 300).unwrap());
+        assert!(!s.update_subscription_expiry("nope", 300).unwrap());
+        assert_eq!(s.subscriptions().unwrap()[1].expires_at_ms, 300);
         assert!(s.delete_subscription("s1").unwrap());
         assert!(!s.delete_subscription("s1").unwrap());
         assert_eq!(s.subscriptions().unwrap().len(), 1);

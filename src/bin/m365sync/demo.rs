@@ -67,7 +67,15 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
             "client_secret": sim.client_secret(),
             "graph_url": sim.graph_url(), "login_url": sim.login_url(),
             "database": database, "drives": drives,
-            "workers": 4, "poll_interval_secs": 1,
+            "workers": 4,
+            // Loopback: a reply that never comes (seen now and then with the injected
+            // resets) should cost seconds, not the 30 s default.
+            "http_timeout_secs": 5,
+            // Webhooks against the simulator: the listener takes a free loopback
+            // port and, with no public_url, subscriptions point at that address.
+            // Polling remains only as the fallback for drives without a subscription.
+            "poll_interval_secs": 30,
+            "webhook": {"listen": "127.0.0.1:0", "retry_secs": 1},
             "throttle": {"ru_per_minute": 5400}
         })
         .to_string(),
@@ -116,6 +124,8 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
         "throttled": stats.throttled,
         "engine_throttle_pauses": throttle.throttled,
         "violations": stats.violations,
+        "modes": status.drives.iter().map(|d| d.mode.as_str()).fold(BTreeMap::<&str, u64>::new(), |mut m, k| { *m.entry(k).or_default() += 1; m }),
+        "notifications_accepted": status.notifications.as_ref().map_or(0, |n| n.accepted),
         "mirror_matches_truth": diffs.is_empty(),
     });
     if args.json {

@@ -1,5 +1,6 @@
 //! The `m365sync` command-line tool.
 
+mod bench;
 mod bench_crawl;
 mod demo;
 mod discover;
@@ -30,23 +31,16 @@ enum Command {
     Status(run::StatusArgs),
     /// Print journal events of a database.
     Events(run::EventsArgs),
-    /// Benchmarks against the simulator.
-    #[command(subcommand)]
-    Bench(Bench),
     /// Run the Graph simulator until interrupted.
     Sim(Box<sim::SimArgs>),
-}
-
-#[derive(Subcommand)]
-enum Bench {
-    /// First crawl of one large drive: engine vs the raw feed, items/s and peak memory.
-    Crawl(bench_crawl::CrawlBenchArgs),
+    /// Benchmarks against the simulator (`bench crawl`, `bench notify`).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the show; engine chatter below warnings would drown it.
-    let default_level = if matches!(cli.command, Command::Demo(_)) {
+    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
         "warn"
     } else {
         "info"
@@ -59,8 +53,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),
-        Command::Bench(Bench::Crawl(args)) => bench_crawl::crawl(args),
         Command::Sim(args) => sim::run(*args).map_err(|e| e.to_string()),
+        Command::Bench(args) => bench::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! Percent-decoding of paths, query strings and form bodies.
+//! Percent-decoding of paths, query strings and form bodies (shared by the simulator
+//! and the webhook listener).
 
 fn hex(b: u8) -> Option<u8> {
     match b {
