@@ -290,6 +290,37 @@ m365sync_result m365sync_engine_ack(const m365sync_engine *engine, int64_t seq);
 // `engine` is NULL or a live engine; `out_json` is NULL or writable.
 m365sync_result m365sync_engine_status_json(const m365sync_engine *engine, char **out_json);
 
+// Feeds one change-notification POST body received by the host's own HTTP server
+// (for hosts that do not let the engine listen; the config still needs a
+// `webhook` section with the `public_url` Graph posts to). Answer the POST with
+// 202 when this returns OK, even if some notifications in it were rejected (wrong
+// clientState, unknown subscription: counted in status, never processed); answer
+// 400 on `M365SYNC_RESULT_INVALID_ARGUMENT` (malformed body). Never calls Graph and
+// never blocks: accepted notifications only mark their drives for a delta run.
+// Returns `M365SYNC_RESULT_STATE` before `m365sync_engine_start` or without a
+// `webhook` section.
+//
+// # Safety
+// `engine` is NULL or a live engine; `body` points to `len` readable bytes (it may
+// be NULL when `len` is 0). The bytes are only read during the call.
+m365sync_result m365sync_engine_handle_notification(const m365sync_engine *engine,
+                                                    const uint8_t *body,
+                                                    size_t len);
+
+// The body to answer a Graph validation request with (status 200,
+// `Content-Type: text/plain`), for hosts with their own HTTP server. `token` is the
+// URL-decoded `validationToken` query parameter; it is echoed only when it is
+// non-empty text of at most 1,024 bytes without control characters (else
+// `M365SYNC_RESULT_INVALID_ARGUMENT`: answer 400). On success `*out_body` receives
+// an owned string to release with `m365sync_string_free`. Works before start.
+//
+// # Safety
+// `engine` is NULL or a live engine; `token` is NULL or a NUL-terminated string;
+// `out_body` is NULL or writable.
+m365sync_result m365sync_engine_validation_response(const m365sync_engine *engine,
+                                                    const char *token,
+                                                    char **out_body);
+
 // The snake_case name of an event kind (e.g. `"content_changed"`), as in JSON
 // and the CLI; `"unknown"` for a number that is not an `m365sync_event_kind`.
 // Static; never NULL; never freed. Any thread.

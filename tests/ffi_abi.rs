@@ -120,6 +120,27 @@ fn null_pointers_are_refused_and_out_params_untouched() {
             ),
             "max_events",
         );
+        let body = b"{}";
+        assert_invalid(
+            m365sync_engine_handle_notification(ptr::null(), body.as_ptr(), body.len()),
+            "engine",
+        );
+        assert_invalid(
+            m365sync_engine_handle_notification(engine, ptr::null(), 5),
+            "body",
+        );
+        assert_invalid(
+            m365sync_engine_validation_response(ptr::null(), json.as_ptr(), &mut out_str),
+            "engine",
+        );
+        assert_invalid(
+            m365sync_engine_validation_response(engine, ptr::null(), &mut out_str),
+            "token",
+        );
+        assert_invalid(
+            m365sync_engine_validation_response(engine, json.as_ptr(), ptr::null_mut()),
+            "out_body",
+        );
         assert_invalid(m365sync_sim_start(ptr::null(), &mut out_sim), "config_json");
         assert_invalid(
             m365sync_sim_start(json.as_ptr(), ptr::null_mut()),

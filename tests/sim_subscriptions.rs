@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use m365sync::sim::Simulator;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use sim_support::{Client, send, small_config};
+use sim_support::{Client, percent_decode, send, small_config};
 
 /// A webhook endpoint played by the test: answers handshakes, records notifications,
 /// and can fail the first notification POSTs.
@@ -78,24 +78,6 @@ impl Receiver {
         }
         panic!("fewer than {n} notifications arrived within 30 s");
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// ISO-8601 UTC `secs` seconds from now.

@@ -195,3 +195,56 @@ pub unsafe extern "C" fn m365sync_engine_status_json(
         m365sync_result::Ok
     }
 }
+
+/// Feeds one change-notification POST body received by the host's own HTTP server
+/// (for hosts that do not let the engine listen; the config still needs a
+/// `webhook` section with the `public_url` Graph posts to). Answer the POST with
+/// 202 when this returns OK, even if some notifications in it were rejected (wrong
+/// clientState, unknown subscription: counted in status, never processed); answer
+/// 400 on `M365SYNC_RESULT_INVALID_ARGUMENT` (malformed body). Never calls Graph and
+/// never blocks: accepted notifications only mark their drives for a delta run.
+/// Returns `M365SYNC_RESULT_STATE` before `m365sync_engine_start` or without a
+/// `webhook` section.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `body` points to `len` readable bytes (it may
+/// be NULL when `len` is 0). The bytes are only read during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn m365sync_engine_handle_notification(
+    engine: *const m365sync_engine,
+    body: *const u8,
+    len: usize,
+) -> m365sync_result {
+    ffi_panic_boundary! {
+        let engine = try_ref!(engine);
+        let body = try_slice!(body, len);
+        try_rust!(engine.handle_notification(body));
+        m365sync_result::Ok
+    }
+}
+
+/// The body to answer a Graph validation request with (status 200,
+/// `Content-Type: text/plain`), for hosts with their own HTTP server. `token` is the
+/// URL-decoded `validationToken` query parameter; it is echoed only when it is
+/// non-empty text of at most 1,024 bytes without control characters (else
+/// `M365SYNC_RESULT_INVALID_ARGUMENT`: answer 400). On success `*out_body` receives
+/// an owned string to release with `m365sync_string_free`. Works before start.
+///
+/// # Safety
+/// `engine` is NULL or a live engine; `token` is NULL or a NUL-terminated string;
+/// `out_body` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn m365sync_engine_validation_response(
+    engine: *const m365sync_engine,
+    token: *const c_char,
+    out_body: *mut *mut c_char,
+) -> m365sync_result {
+    ffi_panic_boundary! {
+        let engine = try_ref!(engine);
+        let token = try_str!(token);
+        let out = try_out!(out_body);
+        let body = try_rust!(engine.validation_response(token));
+        *out = owned_string(&body);
+        m365sync_result::Ok
+    }
+}

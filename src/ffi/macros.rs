@@ -55,3 +55,19 @@ macro_rules! try_rust {
         }
     };
 }
+
+/// Borrows a `(pointer, length)` byte buffer as `&[u8]`; NULL with a non-zero length
+/// returns INVALID_ARGUMENT from the function (NULL with length 0 is empty).
+macro_rules! try_slice {
+    ($ptr:ident, $len:ident) => {
+        if $ptr.is_null() {
+            if $len != 0 {
+                return $crate::ffi::result::null_argument(stringify!($ptr));
+            }
+            &[][..]
+        } else {
+            // SAFETY: the caller promises `$len` readable bytes at `$ptr`.
+            unsafe { ::std::slice::from_raw_parts($ptr, $len) }
+        }
+    };
+}

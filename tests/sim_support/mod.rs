@@ -156,3 +156,22 @@ pub fn control(sim: &Simulator, method: &str, path: &str, body: Option<Value>) -
     let bytes = body.map(|b| b.to_string().into_bytes());
     send(req, bytes.as_deref()).expect("transport")
 }
+
+/// Decodes `%XX` escapes and `+` of a query value.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
