@@ -5,7 +5,6 @@
 mod ffi_support;
 mod sim_support;
 
-use std::io::Read;
 use std::ptr;
 use std::sync::Arc;
 
