@@ -678,13 +678,14 @@ mod tests {
             delay_ms: 3_600_000,
             ..NotificationConfig::default()
         });
+        // Only change notifications are delayed (a lifecycle one may leave at once, so
+        // it would make the pending count racy).
         d.enqueue("http://127.0.0.1:9/never", Kind::Change, "a", json!({}));
         d.enqueue("http://127.0.0.1:9/never", Kind::Change, "b", json!({}));
-        d.enqueue("http://127.0.0.1:9/never", Kind::Lifecycle, "a", json!({}));
-        assert_eq!(d.stats().pending, 3);
+        assert_eq!(d.stats().pending, 2);
         d.cancel("a");
         let stats = d.stats();
-        assert_eq!((stats.pending, stats.cancelled), (2, 1));
+        assert_eq!((stats.pending, stats.cancelled), (1, 1));
     }
 
     #[test]
