@@ -11,7 +11,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Days since 1970-01-01 to (year, month, day) — H. Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

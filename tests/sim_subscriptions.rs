@@ -4,7 +4,7 @@
 mod sim_support;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use m365sync::sim::Simulator;
 use parking_lot::Mutex;
@@ -81,29 +81,8 @@ impl Receiver {
 }
 
 /// ISO-8601 UTC `secs` seconds from now.
-fn iso_in(secs: u64) -> String {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + secs;
-    let (days, rem) = ((t / 86_400) as i64, t % 86_400);
-    // Civil-from-days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+fn iso_in(secs: i64) -> String {
+    m365sync::time::format_iso(m365sync::time::now_ms() + secs * 1000)
 }
 
 fn subscribe(sim: &Simulator, c: &Client, body: Value) -> sim_support::Reply {
