@@ -151,19 +151,7 @@ pub unsafe extern "C" fn m365sync_sim_engine_config_json(
                 "argument `extra_json` must be a JSON object",
             ));
         };
-        let sim = &handle.sim;
-        let drives: Vec<String> = sim.drives().into_iter().map(|d| d.id).collect();
-        let mut config = json!({
-            "tenant_id": sim.tenant_id(),
-            "client_id": sim.client_id(),
-            "client_secret": sim.client_secret(),
-            "graph_url": sim.graph_url(),
-            "login_url": sim.login_url(),
-            "drives": drives,
-        });
-        if let Value::Object(fields) = &mut config {
-            fields.extend(extra);
-        }
+        let config = handle.sim.engine_config(Value::Object(extra));
         *out = owned_string(&config.to_string());
         m365sync_result::Ok
     }

@@ -141,6 +141,24 @@ impl Simulator {
         &self.client_secret
     }
 
+    /// An engine configuration (JSON) for this tenant: its credentials and URLs and
+    /// every drive, with the keys of `extra` (a JSON object) added or replacing them.
+    pub fn engine_config(&self, extra: serde_json::Value) -> serde_json::Value {
+        let drives: Vec<String> = self.drives().into_iter().map(|d| d.id).collect();
+        let mut config = serde_json::json!({
+            "tenant_id": self.tenant_id(),
+            "client_id": self.client_id(),
+            "client_secret": self.client_secret(),
+            "graph_url": self.graph_url(),
+            "login_url": self.login_url(),
+            "drives": drives,
+        });
+        if let (Some(fields), serde_json::Value::Object(extra)) = (config.as_object_mut(), extra) {
+            fields.extend(extra);
+        }
+        config
+    }
+
     /// All drives (site libraries and OneDrives).
     pub fn drives(&self) -> Vec<SimDrive> {
         self.shared.drives()

@@ -69,14 +69,11 @@ fn notify(args: &NotifyArgs) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("m365sync-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let config = Config::from_json(
-        &json!({
-            "tenant_id": sim.tenant_id(), "client_id": sim.client_id(),
-            "client_secret": sim.client_secret(),
-            "graph_url": sim.graph_url(), "login_url": sim.login_url(),
+        &sim.engine_config(json!({
             "database": dir.join("bench.db"), "drives": [drive],
             "poll_interval_secs": 3600,
             "webhook": {"listen": "127.0.0.1:0", "min_delta_interval_ms": args.min_interval_ms}
-        })
+        }))
         .to_string(),
     )
     .map_err(err)?;

@@ -62,11 +62,8 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
 
     let database = dir.join("demo.db");
     let config = Config::from_json(
-        &json!({
-            "tenant_id": sim.tenant_id(), "client_id": sim.client_id(),
-            "client_secret": sim.client_secret(),
-            "graph_url": sim.graph_url(), "login_url": sim.login_url(),
-            "database": database, "drives": drives,
+        &sim.engine_config(json!({
+            "database": database,
             "workers": 4,
             // Loopback: a reply that never comes (seen now and then with the injected
             // resets) should cost seconds, not the 30 s default.
@@ -77,7 +74,7 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
             "poll_interval_secs": 30,
             "webhook": {"listen": "127.0.0.1:0", "retry_secs": 1},
             "throttle": {"ru_per_minute": 5400}
-        })
+        }))
         .to_string(),
     )
     .map_err(err)?;
