@@ -70,8 +70,9 @@ pub const MAX_SUBSCRIPTION_SECS: u64 = 42_300 * 60;
 
 /// Change notifications: where Graph posts them and how subscriptions are kept alive.
 ///
-/// With `listen` set the engine runs its own listener (tiny_http, plain HTTP: put TLS
-/// in front of it with the host's reverse proxy). Without it the host runs the HTTP
+/// With `listen` set the engine runs its own listener: plain HTTP (behind the host's
+/// reverse proxy, which terminates TLS), or HTTPS with `tls_cert_file` and
+/// `tls_key_file`. Without it the host runs the HTTP
 /// server and feeds requests in through
 /// [`Engine::handle_notification`](crate::Engine::handle_notification) and
 /// [`Engine::validation_response`](crate::Engine::validation_response); then
@@ -104,6 +105,10 @@ pub struct WebhookConfig {
     pub read_timeout_ms: u64,
     /// Listener threads handling requests.
     pub threads: usize,
+    /// PEM certificate chain: the listener serves HTTPS (needs `tls_key_file`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8 or RSA, unencrypted) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for WebhookConfig {
@@ -121,6 +126,8 @@ impl Default for WebhookConfig {
             max_body_bytes: 1024 * 1024,
             read_timeout_ms: 5000,
             threads: 4,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -169,6 +176,17 @@ impl WebhookConfig {
         }
         if !(1..=64).contains(&self.threads) {
             return fail("threads", "must be between 1 and 64");
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => return fail("tls_key_file", "required with tls_cert_file"),
+            (None, Some(_)) => return fail("tls_cert_file", "required with tls_key_file"),
+            (Some(_), Some(_)) if self.listen.is_none() => {
+                return fail(
+                    "tls_cert_file",
+                    "needs webhook.listen (the built-in listener)",
+                );
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -494,6 +512,18 @@ mod tests {
                 "webhook.threads",
             ),
             (r#""webhook":{"listen":"a:1","bogus":1}"#, "bogus"),
+            (
+                r#""webhook":{"listen":"a:1","tls_cert_file":"c.pem"}"#,
+                "webhook.tls_key_file",
+            ),
+            (
+                r#""webhook":{"listen":"a:1","tls_key_file":"k.pem"}"#,
+                "webhook.tls_cert_file",
+            ),
+            (
+                r#""webhook":{"public_url":"https://h/x","tls_cert_file":"c","tls_key_file":"k"}"#,
+                "webhook.tls_cert_file",
+            ),
             (r#""safety_interval_secs":0"#, "safety_interval_secs"),
         ] {
             let e = err(&with(extra));

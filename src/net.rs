@@ -25,14 +25,20 @@ pub(crate) struct RequestPool {
 
 impl RequestPool {
     /// Binds `listen` (see [`listen_nodelay`]) and starts threads named `{name}-{i}`.
+    /// With `tls` (PEM certificate chain and key) it serves HTTPS.
     pub(crate) fn start(
         listen: &str,
         threads: usize,
         name: &str,
         handler: RequestHandler,
+        tls: Option<tiny_http::SslConfig>,
     ) -> io::Result<RequestPool> {
-        let server = tiny_http::Server::from_listener(listen_nodelay(listen)?, None)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let listener = listen_nodelay(listen)?;
+        // tiny_http panics on some malformed keys instead of failing: catch that too.
+        let server =
+            std::panic::catch_unwind(move || tiny_http::Server::from_listener(listener, tls))
+                .map_err(|_| io::Error::other("the TLS certificate or key cannot be used"))?
+                .map_err(|e| io::Error::other(e.to_string()))?;
         let addr = server
             .server_addr()
             .to_ip()

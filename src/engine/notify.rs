@@ -13,7 +13,7 @@ use crate::config::WebhookConfig;
 use crate::engine::scheduler::SchedulerMsg;
 use crate::engine::subscriptions::{self, ManagerContext, ManagerMsg};
 use crate::error::{Error, Result};
-use crate::webhook::{Intake, Listener, ListenerOptions, Signal, SignalSink};
+use crate::webhook::{Intake, Listener, ListenerOptions, Signal, SignalSink, TlsIdentity};
 
 /// What [`Engine::handle_notification`](crate::Engine::handle_notification) found in a body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,6 +93,7 @@ impl Notifications {
                     max_body_bytes: config.max_body_bytes,
                     read_timeout: std::time::Duration::from_millis(config.read_timeout_ms),
                     threads: config.threads,
+                    tls: tls_identity(config)?,
                 },
                 intake.clone(),
             )?),
@@ -148,8 +149,35 @@ impl Notifications {
     }
 }
 
-/// `webhook.public_url`, or, when absent, `http://{bound address}{path}` with an
-/// unspecified bind address (0.0.0.0) replaced by loopback.
+/// The listener's certificate and key, read from `tls_cert_file` / `tls_key_file`.
+fn tls_identity(config: &WebhookConfig) -> Result<Option<TlsIdentity>> {
+    let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
+        return Ok(None);
+    };
+    let read = |field: &str, path: &std::path::Path, marker: &str| {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::Config(format!(
+                "field `webhook.{field}`: cannot read {}: {e}",
+                path.display()
+            ))
+        })?;
+        // tiny_http panics on some malformed PEM: refuse what is plainly not one.
+        if !String::from_utf8_lossy(&pem).contains(marker) {
+            return Err(Error::Config(format!(
+                "field `webhook.{field}`: {} holds no PEM {marker}",
+                path.display()
+            )));
+        }
+        Ok(pem)
+    };
+    Ok(Some(TlsIdentity {
+        certificate: read("tls_cert_file", cert, "CERTIFICATE")?,
+        private_key: read("tls_key_file", key, "PRIVATE KEY")?,
+    }))
+}
+
+/// `webhook.public_url`, or, when absent, `{scheme}://{bound address}{path}` (https
+/// with TLS) with an unspecified bind address (0.0.0.0) replaced by loopback.
 pub fn notification_url(config: &WebhookConfig, bound: Option<SocketAddr>) -> Result<String> {
     if let Some(url) = &config.public_url {
         return Ok(url.clone());
@@ -165,7 +193,12 @@ pub fn notification_url(config: &WebhookConfig, bound: Option<SocketAddr>) -> Re
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    Ok(format!("http://{addr}{}", config.path))
+    let scheme = if config.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    Ok(format!("{scheme}://{addr}{}", config.path))
 }
 
 #[cfg(test)]

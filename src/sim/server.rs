@@ -28,7 +28,7 @@ impl HttpServer {
     /// Binds `listen` and starts `threads` workers calling `handler`.
     pub fn start(listen: &str, threads: usize, handler: Handler) -> Result<HttpServer> {
         let serve: crate::net::RequestHandler = Arc::new(move |rq| serve_one(rq, &handler));
-        let pool = RequestPool::start(listen, threads, "sim-http", serve)
+        let pool = RequestPool::start(listen, threads, "sim-http", serve, None)
             .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
         Ok(HttpServer {
             addr: pool.addr,

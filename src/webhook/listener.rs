@@ -45,6 +45,23 @@ pub struct ListenerOptions {
     pub read_timeout: Duration,
     /// Request threads.
     pub threads: usize,
+    /// Serve HTTPS with this certificate.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A PEM certificate chain and its private key; `Debug` never shows the key.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// PEM certificate chain.
+    pub certificate: Vec<u8>,
+    /// PEM private key (PKCS#8 or RSA, unencrypted).
+    pub private_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsIdentity(***)")
+    }
 }
 
 /// A running listener. Dropping it stops it.
@@ -61,7 +78,11 @@ impl Listener {
             let options = options.clone();
             Arc::new(move |rq| serve(rq, &options, &intake, &readers))
         };
-        let pool = RequestPool::start(listen, options.threads, "m365sync-webhook", handler)
+        let tls = options.tls.clone().map(|id| tiny_http::SslConfig {
+            certificate: id.certificate,
+            private_key: id.private_key,
+        });
+        let pool = RequestPool::start(listen, options.threads, "m365sync-webhook", handler, tls)
             .map_err(|e| Error::Config(format!("field `webhook.listen`: {listen}: {e}")))?;
         info!("webhook listener on {}{}", pool.addr, options.path);
         Ok(Listener { pool })
@@ -286,6 +307,7 @@ mod tests {
             max_body_bytes,
             read_timeout,
             threads: 1,
+            tls: None,
         }
     }
 

@@ -12,7 +12,7 @@ pub mod secret;
 pub mod stats;
 
 pub use intake::{Intake, LifecycleEvent, Signal, SignalSink, Verified};
-pub use listener::{Listener, ListenerOptions};
+pub use listener::{Listener, ListenerOptions, TlsIdentity};
 pub use registry::{KnownSubscription, Registry};
 pub use secret::ClientState;
 pub use stats::{IntakeCounters, NotificationStats, Rejection};
