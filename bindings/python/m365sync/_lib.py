@@ -18,7 +18,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, TypeVar
 
 if sys.platform == "darwin":
     LIBRARY_NAME = "libm365sync.dylib"
@@ -156,3 +156,26 @@ def take_string(pointer: c_void_p) -> str:
 def text(value: Optional[bytes]) -> str:
     """A borrowed C string as `str` (empty for NULL)."""
     return value.decode("utf-8", errors="replace") if value else ""
+
+
+_H = TypeVar("_H", bound="Handle")
+
+
+class Handle:
+    """Base of the classes owning a native handle: `close()` frees it (idempotent),
+    and so do leaving a `with` block and garbage collection."""
+
+    def close(self) -> None:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+    def __enter__(self: _H) -> _H:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - e.g. at interpreter shutdown
+            pass

@@ -37,7 +37,7 @@ def _event_trampoline(callback: EventCallback, on_enter: Callable[[bool], None])
     return _lib.EVENT_CALLBACK(trampoline)
 
 
-class Engine:
+class Engine(_lib.Handle):
     """An engine mirroring the drives named in `config` (the JSON configuration
     of the CLI, as a dict). Use it as a context manager, or call `close()`.
 
@@ -82,18 +82,6 @@ class Engine:
             handle, self._handle = self._handle, None
         _lib.lib().m365sync_engine_free(handle)
         self._trampolines.clear()
-
-    def __enter__(self) -> "Engine":
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - e.g. at interpreter shutdown
-            pass
 
     def _tracker(self) -> Callable[[bool], None]:
         """Records which thread runs this engine's callback, through a weak

@@ -10,7 +10,7 @@ from . import _lib
 from .errors import check
 
 
-class Simulator:
+class Simulator(_lib.Handle):
     """A Graph simulator on 127.0.0.1 with a generated tenant. `config` takes
     the simulator's settings (`items`, `seed`, `sites`, `users`, ...), also as
     keyword arguments. Use it as a context manager, or call `close()`."""
@@ -32,18 +32,6 @@ class Simulator:
         handle, self._handle = self._handle, None
         if handle is not None:
             _lib.lib().m365sync_sim_free(handle)
-
-    def __enter__(self) -> "Simulator":
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - e.g. at interpreter shutdown
-            pass
 
     @property
     def url(self) -> str:

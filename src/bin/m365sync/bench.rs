@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use crossbeam_channel::Receiver;
 use m365sync::sim::{SimConfig, Simulator};
-use m365sync::{Ack, Config, Engine, Event, EventKind};
+use m365sync::{Config, Engine, Event, EventKind};
 use serde_json::json;
 
 /// Flags of `m365sync bench`.
@@ -78,11 +78,7 @@ fn notify(args: &NotifyArgs) -> Result<(), String> {
     )
     .map_err(err)?;
     let engine = Engine::open(config).map_err(err)?;
-    let (tx, events) = crossbeam_channel::unbounded::<Event>();
-    engine.set_event_handler(move |event| {
-        let _ = tx.send(event.clone());
-        Ack::Ok
-    });
+    let events = crate::run::forward_events(&engine);
     engine.start().map_err(err)?;
     let result = measure(args, &sim, &engine, &drive, &events);
     engine.stop();

@@ -9,9 +9,9 @@ use crossbeam_channel::Receiver;
 use indicatif::{ProgressBar, ProgressStyle};
 use m365sync::sim::{ItemPatch, SimConfig, Simulator};
 use m365sync::store::Store;
-use m365sync::{Ack, Config, Engine, Event, EventKind, verify};
+use m365sync::{Config, Engine, Event, EventKind, verify};
 
-use crate::run::event_line;
+use crate::run::{event_line, forward_events};
 use serde_json::json;
 
 /// Flags of `m365sync demo`.
@@ -79,11 +79,7 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     )
     .map_err(err)?;
     let engine = Engine::open(config).map_err(err)?;
-    let (tx, events) = crossbeam_channel::unbounded::<Event>();
-    engine.set_event_handler(move |event| {
-        let _ = tx.send(event.clone());
-        Ack::Ok
-    });
+    let events = forward_events(&engine);
     let started = Instant::now();
     engine.start().map_err(err)?;
     crawl_with_progress(args, &engine, sim.item_count(), drives.len())?;

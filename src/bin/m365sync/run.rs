@@ -138,6 +138,17 @@ pub fn events(args: EventsArgs) -> Result<(), String> {
     }
 }
 
+/// Acks every event and hands a copy to the returned channel (for the demo and the
+/// benchmarks, which watch events on their own thread).
+pub fn forward_events(engine: &Engine) -> crossbeam_channel::Receiver<Event> {
+    let (tx, events) = crossbeam_channel::unbounded::<Event>();
+    engine.set_event_handler(move |event| {
+        let _ = tx.send(event.clone());
+        Ack::Ok
+    });
+    events
+}
+
 /// One event as a JSON object (the format of `events --json` and `run --print-events`).
 pub fn event_json(event: &Event) -> String {
     serde_json::to_string(event).unwrap_or_default()
