@@ -2,8 +2,6 @@
 
 mod engine_support;
 
-use std::collections::HashSet;
-
 use engine_support::*;
 use m365sync::EventKind;
 use m365sync::sim::ItemPatch;
@@ -138,8 +136,7 @@ fn expiry_after_the_crawl_reconciles_exactly_the_differences() {
         .filter(|e| e.kind == ResyncCompleted)
         .collect();
     assert_eq!(completed.len(), 1);
-    let got: HashSet<_> = item_changes(&events).into_iter().collect();
-    let want: HashSet<_> = [
+    let want = [
         (Created, &new.id, "/Keep/new.txt", ""),
         (ContentChanged, &edit.id, "/Keep/edit.txt", ""),
         (Renamed, &rename.id, "/Keep/new-name.txt", "/Keep/old.txt"),
@@ -147,16 +144,8 @@ fn expiry_after_the_crawl_reconciles_exactly_the_differences() {
         (Deleted, &gone.id, "/Keep/gone.txt", ""),
         (Deleted, &dir.id, "/Doomed", ""),
         (PermissionsChanged, &share.id, "/Keep/share.txt", ""),
-    ]
-    .into_iter()
-    .map(|(k, id, p, o)| (k, id.clone(), p.to_string(), o.to_string()))
-    .collect();
-    assert_eq!(got, want);
-    assert_eq!(
-        item_changes(&events).len(),
-        want.len(),
-        "an item evented twice"
-    );
+    ];
+    assert_item_changes(&events, &want);
     assert!(
         events.iter().all(|e| e.item_id != inner.id),
         "the deleted folder's child got its own event"
@@ -228,18 +217,15 @@ fn resync_reconciles_folder_moves_and_deletes_with_one_event_per_top_item() {
     engine.stop();
 
     let events = events_after(&db, before);
-    let got: HashSet<_> = item_changes(&events).into_iter().collect();
-    let want: HashSet<_> = [
-        (Created, &n.id, "/New", ""),
-        (Moved, &a_sub.id, "/New/Sub", "/A/Sub"),
-        (Moved, &b_kept.id, "/Rescued", "/B/Kept"),
-        (Deleted, &b.id, "/B", ""),
-    ]
-    .into_iter()
-    .map(|(k, id, p, o)| (k, id.clone(), p.to_string(), o.to_string()))
-    .collect();
-    assert_eq!(got, want);
-    assert_eq!(item_changes(&events).len(), want.len());
+    assert_item_changes(
+        &events,
+        &[
+            (Created, &n.id, "/New", ""),
+            (Moved, &a_sub.id, "/New/Sub", "/A/Sub"),
+            (Moved, &b_kept.id, "/Rescued", "/B/Kept"),
+            (Deleted, &b.id, "/B", ""),
+        ],
+    );
     let store = store(&db);
     let at = |p: &str| store.item_by_path(&drive, p).unwrap().map(|i| i.id);
     assert_eq!(at("/New/Sub/deep.txt"), Some(a_file.id.clone()));

@@ -41,10 +41,7 @@ fn subscription_removed_lifecycle_event_recreates() {
         ..quick_delivery()
     });
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(config(&sim, &dir, json!({}), json!({}))).unwrap();
-    engine.start().unwrap();
-    let drive = drive(&sim);
-    wait_webhook(&engine, &drive);
+    let (engine, _) = start_subscribed(&sim, &dir);
     let seq = engine.status().unwrap().last_seq;
     sim.expire_subscriptions(None);
     let lost = wait_event(&engine, seq, EventKind::SubscriptionLost);
@@ -60,10 +57,7 @@ fn reauthorization_required_is_answered() {
         ..quick_delivery()
     });
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(config(&sim, &dir, json!({}), json!({}))).unwrap();
-    engine.start().unwrap();
-    let drive = drive(&sim);
-    wait_webhook(&engine, &drive);
+    let (engine, _) = start_subscribed(&sim, &dir);
     wait_until("a reauthorization", || {
         sim_counter(&sim, "reauthorized") >= 1
     });
@@ -77,9 +71,7 @@ fn restart_deletes_stale_subscriptions_and_shutdown_may_delete_ours() {
     let dir = tempfile::tempdir().unwrap();
     let drive = drive(&sim);
     {
-        let engine = Engine::open(config(&sim, &dir, json!({}), json!({}))).unwrap();
-        engine.start().unwrap();
-        wait_webhook(&engine, &drive);
+        let (engine, _) = start_subscribed(&sim, &dir);
         engine.stop();
     }
     assert_eq!(sim_counter(&sim, "subscriptions_active"), 1);

@@ -12,10 +12,7 @@ use serde_json::json;
 fn a_change_reaches_the_host_through_a_notification() {
     let sim = sim(quick_delivery());
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(config(&sim, &dir, json!({}), json!({}))).unwrap();
-    engine.start().unwrap();
-    let drive = drive(&sim);
-    wait_webhook(&engine, &drive);
+    let (engine, drive) = start_subscribed(&sim, &dir);
     assert_eq!(count(&engine, EventKind::SubscriptionCreated), 1);
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "hello.txt");
@@ -38,10 +35,7 @@ fn duplicated_and_reordered_notifications_coalesce() {
         ..quick_delivery()
     });
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(config(&sim, &dir, json!({}), json!({}))).unwrap();
-    engine.start().unwrap();
-    let drive = drive(&sim);
-    wait_webhook(&engine, &drive);
+    let (engine, drive) = start_subscribed(&sim, &dir);
     let seq = engine.status().unwrap().last_seq;
     for i in 0..50 {
         touch(&sim, &drive, &format!("f{i}.txt"));
@@ -98,10 +92,7 @@ fn delayed_delivery_still_arrives() {
         ..quick_delivery()
     });
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open(config(&sim, &dir, json!({}), json!({}))).unwrap();
-    engine.start().unwrap();
-    let drive = drive(&sim);
-    wait_webhook(&engine, &drive);
+    let (engine, drive) = start_subscribed(&sim, &dir);
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "late.txt");
     assert_eq!(

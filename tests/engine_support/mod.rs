@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -190,6 +190,18 @@ pub fn events_after(db: &Path, after: i64) -> Vec<Event> {
 /// The journal's newest seq.
 pub fn last_seq(db: &Path) -> i64 {
     store(db).last_seq().expect("last seq")
+}
+
+/// Asserts that the item events are exactly `want` — (kind, item id, path, old
+/// path) — each exactly once, in any order.
+pub fn assert_item_changes(events: &[Event], want: &[(EventKind, &String, &str, &str)]) {
+    let want: HashSet<(EventKind, String, String, String)> = want
+        .iter()
+        .map(|&(k, id, p, o)| (k, id.clone(), p.to_string(), o.to_string()))
+        .collect();
+    let got = item_changes(events);
+    assert_eq!(got.iter().cloned().collect::<HashSet<_>>(), want);
+    assert_eq!(got.len(), want.len(), "an item evented twice");
 }
 
 /// The item events among `events` as (kind, item id, path, old path), in journal order.

@@ -87,6 +87,16 @@ pub fn wait_webhook(engine: &Engine, drive: &str) {
     });
 }
 
+/// Opens and starts an engine with webhooks on `sim` and waits until its only drive
+/// is crawled and subscribed; returns the engine and the drive id.
+pub fn start_subscribed(sim: &Simulator, dir: &tempfile::TempDir) -> (Engine, String) {
+    let engine = Engine::open(config(sim, dir, json!({}), json!({}))).unwrap();
+    engine.start().unwrap();
+    let drive = drive(sim);
+    wait_webhook(&engine, &drive);
+    (engine, drive)
+}
+
 /// Waits until every drive finished its first crawl.
 pub fn wait_synced(engine: &Engine) {
     wait_until("the first crawl", || {
