@@ -7,6 +7,7 @@
 //! from the last committed page with no event lost or duplicated. No secret is stored:
 //! subscriptions keep only a hash of their clientState.
 
+mod audit;
 mod derive;
 mod drives;
 mod items;
@@ -27,6 +28,7 @@ use rusqlite::Connection;
 
 use crate::error::Result;
 
+pub use audit::{AUDIT_REASON, AuditRecord};
 pub use records::{
     ApplyOptions, Cursor, DriveRecord, DriveState, MirrorItem, NewDrive, PageOutcome, SiteRecord,
     SubscriptionRecord,
