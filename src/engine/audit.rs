@@ -69,7 +69,10 @@ pub fn next_due(
 ) -> Option<Instant> {
     let last = last_audit_ms.max(drive.last_full_crawl_ms)?;
     let interval_ms = i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let wait_ms = last.saturating_add(interval_ms).saturating_sub(now_ms()).max(0);
+    let wait_ms = last
+        .saturating_add(interval_ms)
+        .saturating_sub(now_ms())
+        .max(0);
     now.checked_add(Duration::from_millis(wait_ms.unsigned_abs()))
 }
 

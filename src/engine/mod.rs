@@ -184,8 +184,7 @@ impl Engine {
             let store = self.api_store.lock();
             for drive in drives.iter().filter(|d| !d.removed) {
                 let last = store.audit_record(&drive.id)?.last_audit_ms;
-                if let Some(at) = audit::next_due(last, drive, config.audit_interval_secs, now)
-                {
+                if let Some(at) = audit::next_due(last, drive, config.audit_interval_secs, now) {
                     schedule.set_audit_due(&drive.id, at);
                 }
             }
@@ -424,12 +423,7 @@ where
 }
 
 /// A worker: runs delta jobs until the job channel closes or the engine stops.
-fn worker_loop(
-    shared: &Shared,
-    mut store: Store,
-    jobs: Receiver<Job>,
-    done: Sender<SchedulerMsg>,
-) {
+fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<Job>, done: Sender<SchedulerMsg>) {
     let options = ApplyOptions {
         emit_initial_items: shared.config.emit_initial_items,
     };

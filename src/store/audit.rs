@@ -142,8 +142,13 @@ mod tests {
         })
         .unwrap();
         let opts = ApplyOptions::default();
-        s.apply_page("d", &[root(), file("a"), file("b")], Cursor::Delta("l1"), &opts)
-            .unwrap();
+        s.apply_page(
+            "d",
+            &[root(), file("a"), file("b")],
+            Cursor::Delta("l1"),
+            &opts,
+        )
+        .unwrap();
         assert_eq!(s.finish_audit("d").unwrap(), None, "no audit under way");
 
         let seq = s.begin_audit("d").unwrap();
