@@ -465,6 +465,14 @@ fn record_job_result(
     drive: &str,
     result: &Result<crawl::JobOutcome>,
 ) {
+    // Logged before any write: the store may be the thing failing (locked, full).
+    if let Some(e) = result
+        .as_ref()
+        .err()
+        .filter(|e| !matches!(e, Error::Stopped))
+    {
+        warn!("drive {drive}: {e}");
+    }
     let outcome = (|| -> Result<()> {
         status::save_throttle_stats(store, &client.gate().stats())?;
         let had_error = store.drive(drive)?.and_then(|d| d.last_error).is_some();
@@ -477,7 +485,6 @@ fn record_job_result(
             }
             Err(e) => {
                 let message = e.to_string();
-                warn!("drive {drive}: {message}");
                 store.set_drive_error(drive, Some(&message))?;
                 if !had_error {
                     let seq = store.append_event(EventKind::Error, drive, &message)?;
