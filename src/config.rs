@@ -14,6 +14,9 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
 /// Default identity endpoint.
 pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
 
+/// The longest interval any `*_interval_secs` key accepts: ten years.
+pub const MAX_INTERVAL_SECS: u64 = 10 * 365 * 86_400;
+
 /// A secret string whose `Debug` never shows the value.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -252,6 +255,10 @@ pub struct Config {
     /// Seconds between two discovery rounds (new and removed sites, libraries, OneDrives).
     #[serde(default = "default_discover_interval")]
     pub discover_interval_secs: u64,
+    /// Seconds between two drift audits of a drive (full enumerations that catch the
+    /// changes delta failed to report, jittered by up to 10 %); 0 = never.
+    #[serde(default)]
+    pub audit_interval_secs: u64,
 }
 
 fn default_graph_url() -> String {
@@ -381,6 +388,17 @@ impl Config {
         if self.safety_interval_secs == 0 {
             return fail("safety_interval_secs", "must be at least 1");
         }
+        // Larger intervals would overflow the scheduler's clock arithmetic.
+        for (field, secs) in [
+            ("poll_interval_secs", self.poll_interval_secs),
+            ("safety_interval_secs", self.safety_interval_secs),
+            ("discover_interval_secs", self.discover_interval_secs),
+            ("audit_interval_secs", self.audit_interval_secs),
+        ] {
+            if secs > MAX_INTERVAL_SECS {
+                return fail(field, "must be at most 315360000 (ten years)");
+            }
+        }
         match &self.webhook {
             Some(w) => w.validate(),
             None => Ok(()),
@@ -432,6 +450,11 @@ mod tests {
         assert_eq!(c.throttle, ThrottleConfig::default());
         assert_eq!(c.scope, ScopeConfig::default());
         assert_eq!(c.discover_interval_secs, 3600);
+        assert_eq!(c.audit_interval_secs, 0, "audits are off by default");
+        for key in ["poll_interval_secs", "audit_interval_secs"] {
+            let e = err(&MINIMAL.replacen('{', &format!("{{\"{key}\":315360001,"), 1));
+            assert!(e.contains(key) && e.contains("ten years"), "{e}");
+        }
         assert_eq!(
             c.token_url(),
             "https://login.microsoftonline.com/t/oauth2/v2.0/token"

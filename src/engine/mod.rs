@@ -9,6 +9,7 @@
 //!
 //! Every Graph request of every thread passes the one [`ThrottleGate`].
 
+pub mod audit;
 pub mod crawl;
 pub mod discover;
 pub mod dispatcher;
@@ -42,7 +43,7 @@ use crawl::{JobContext, run_delta_job};
 use dispatcher::{DEFAULT_CONSUMER, HandlerSlot};
 use journal::JournalSignal;
 use notify::Notifications;
-use scheduler::{Intervals, Schedule, SchedulerMsg};
+use scheduler::{Intervals, Job, Schedule, SchedulerMsg};
 use subscriptions::{ManagerContext, SubscriptionBoard};
 
 use crate::webhook::{IntakeCounters, Registry, Rejection};
@@ -163,7 +164,7 @@ impl Engine {
         let drives = self.api_store.lock().drives()?;
 
         let (scheduler_tx, scheduler_rx) = crossbeam_channel::unbounded();
-        let (job_tx, job_rx) = crossbeam_channel::unbounded::<String>();
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let mut schedule = Schedule::new(Intervals {
             poll: Duration::from_secs(config.poll_interval_secs),
             safety: Duration::from_secs(config.safety_interval_secs),
@@ -173,10 +174,20 @@ impl Engine {
                     .as_ref()
                     .map_or(0, |w| w.min_delta_interval_ms),
             ),
+            audit: Duration::from_secs(config.audit_interval_secs),
         });
         let now = Instant::now();
         for drive in drives.iter().filter(|d| !d.removed) {
             schedule.add(&drive.id, now);
+        }
+        if config.audit_interval_secs > 0 {
+            let store = self.api_store.lock();
+            for drive in drives.iter().filter(|d| !d.removed) {
+                let last = store.audit_record(&drive.id)?.last_audit_ms;
+                if let Some(at) = audit::next_due(last, drive, config.audit_interval_secs, now) {
+                    schedule.set_audit_due(&drive.id, at);
+                }
+            }
         }
 
         let notifications = match &config.webhook {
@@ -412,16 +423,11 @@ where
 }
 
 /// A worker: runs delta jobs until the job channel closes or the engine stops.
-fn worker_loop(
-    shared: &Shared,
-    mut store: Store,
-    jobs: Receiver<String>,
-    done: Sender<SchedulerMsg>,
-) {
+fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<Job>, done: Sender<SchedulerMsg>) {
     let options = ApplyOptions {
         emit_initial_items: shared.config.emit_initial_items,
     };
-    for drive in jobs.iter() {
+    for Job { drive, audit } in jobs.iter() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
@@ -433,7 +439,16 @@ fn worker_loop(
             progress: &shared.progress,
             journal: &shared.journal,
         };
-        let result = run_delta_job(&mut ctx, &drive);
+        let mut result = if audit {
+            audit::run_audit_job(&mut ctx, &drive)
+        } else {
+            run_delta_job(&mut ctx, &drive)
+        };
+        if result.is_ok() {
+            if let Err(e) = audit::close(&mut store, &drive) {
+                result = Err(e);
+            }
+        }
         record_job_result(&store, &shared.client, &shared.journal, &drive, &result);
         if done.send(SchedulerMsg::JobDone { drive, result }).is_err() {
             break;
@@ -450,6 +465,14 @@ fn record_job_result(
     drive: &str,
     result: &Result<crawl::JobOutcome>,
 ) {
+    // Logged before any write: the store may be the thing failing (locked, full).
+    if let Some(e) = result
+        .as_ref()
+        .err()
+        .filter(|e| !matches!(e, Error::Stopped))
+    {
+        warn!("drive {drive}: {e}");
+    }
     let outcome = (|| -> Result<()> {
         status::save_throttle_stats(store, &client.gate().stats())?;
         let had_error = store.drive(drive)?.and_then(|d| d.last_error).is_some();
@@ -462,7 +485,6 @@ fn record_job_result(
             }
             Err(e) => {
                 let message = e.to_string();
-                warn!("drive {drive}: {message}");
                 store.set_drive_error(drive, Some(&message))?;
                 if !had_error {
                     let seq = store.append_event(EventKind::Error, drive, &message)?;

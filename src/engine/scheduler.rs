@@ -23,6 +23,15 @@ use crate::error::{Error, Result};
 /// Longest wait between two attempts at a failing drive.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(300);
 
+/// One job handed to a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The drive to process.
+    pub drive: String,
+    /// Run a drift audit (a full enumeration) after catching up, not only delta.
+    pub audit: bool,
+}
+
 /// Messages the scheduler receives.
 pub enum SchedulerMsg {
     /// A worker finished a job.
@@ -80,6 +89,10 @@ struct DriveSlot {
     last_start: Option<Instant>,
     /// A re-run is already set for when the minimum interval has passed.
     rerun_scheduled: bool,
+    /// When the next drift audit falls due (`None` with audits off).
+    next_audit: Option<Instant>,
+    /// The running job is an audit.
+    auditing: bool,
 }
 
 /// The intervals a [`Schedule`] applies.
@@ -91,6 +104,8 @@ pub struct Intervals {
     pub safety: Duration,
     /// Shortest time between the starts of two notification-triggered runs of a drive.
     pub min_dirty: Duration,
+    /// Between two drift audits of a drive (zero = no audits).
+    pub audit: Duration,
 }
 
 /// Timing state of every drive; pure logic, driven by [`run`].
@@ -129,9 +144,31 @@ impl Schedule {
                 mode: DriveMode::Polling,
                 last_start: None,
                 rerun_scheduled: false,
+                next_audit: (!self.intervals.audit.is_zero()).then(|| now + self.intervals.audit),
+                auditing: false,
             },
         );
         true
+    }
+
+    /// Sets when the drive's next audit falls due (with audits on), e.g. one interval
+    /// after the last audit a previous run of the engine recorded.
+    pub fn set_audit_due(&mut self, drive: &str, at: Instant) {
+        if let Some(slot) = self.slots.get_mut(drive) {
+            if slot.next_audit.is_some() {
+                slot.next_audit = Some(at);
+                slot.next_due = slot.next_due.min(at);
+            }
+        }
+    }
+
+    /// Whether the job just handed out for `drive` is to be an audit (its audit is due).
+    pub fn take_audit(&mut self, drive: &str, now: Instant) -> bool {
+        let Some(slot) = self.slots.get_mut(drive) else {
+            return false;
+        };
+        slot.auditing = slot.running && slot.next_audit.is_some_and(|at| at <= now);
+        slot.auditing
     }
 
     /// Removes a drive; one whose job is running goes when the job ends.
@@ -196,6 +233,7 @@ impl Schedule {
             poll,
             safety,
             min_dirty,
+            audit,
         } = self.intervals;
         let Some(slot) = self.slots.get_mut(drive) else {
             return;
@@ -225,6 +263,14 @@ impl Schedule {
                 .min(poll.max(Duration::from_secs(1)));
             slot.next_due = now + backoff.mul_f64(jitter);
         }
+        if std::mem::take(&mut slot.auditing) && ok {
+            slot.next_audit = Some(now + audit.mul_f64(jitter));
+        }
+        // A due audit makes the drive due; one that failed stays due and runs after
+        // the error backoff.
+        if let (Some(at), true) = (slot.next_audit, ok) {
+            slot.next_due = slot.next_due.min(at.max(now));
+        }
     }
 
     /// When the next idle drive falls due, if any.
@@ -251,13 +297,17 @@ impl DriveSlot {
 }
 
 /// The scheduler thread's loop: hands due drives to `jobs` until told to stop.
-pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<String>) {
+pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<Job>) {
     let mut rng = rand::rng();
     loop {
         let now = Instant::now();
         for drive in schedule.take_due(now) {
-            debug!("scheduling delta of drive {drive}");
-            if jobs.send(drive).is_err() {
+            let audit = schedule.take_audit(&drive, now);
+            debug!(
+                "scheduling {} of drive {drive}",
+                if audit { "an audit" } else { "delta" }
+            );
+            if jobs.send(Job { drive, audit }).is_err() {
                 return;
             }
         }
@@ -295,6 +345,7 @@ mod tests {
             poll: POLL,
             safety: SAFETY,
             min_dirty,
+            audit: Duration::ZERO,
         })
     }
 
@@ -434,5 +485,59 @@ mod tests {
         // Idle again: the next notification runs at once.
         s.mark_dirty("a", t2);
         assert_eq!(s.take_due(t2).len(), 1);
+    }
+
+    #[test]
+    fn audits_fall_due_every_interval_and_retry_after_failures() {
+        const AUDIT: Duration = Duration::from_secs(600);
+        let t0 = Instant::now();
+        let mut s = Schedule::new(Intervals {
+            poll: POLL,
+            safety: SAFETY,
+            min_dirty: Duration::ZERO,
+            audit: AUDIT,
+        });
+        s.add("a", t0);
+        assert_eq!(s.take_due(t0), vec!["a".to_string()]);
+        assert!(!s.take_audit("a", t0), "the first crawl is no audit");
+        s.job_done("a", true, t0, 1.0);
+        // Polled rounds until the audit falls due.
+        let t1 = t0 + AUDIT;
+        while s.next_wake().is_some_and(|at| at < t1) {
+            let at = s.next_wake().unwrap();
+            assert_eq!(s.take_due(at).len(), 1);
+            assert!(!s.take_audit("a", at));
+            s.job_done("a", true, at, 1.0);
+        }
+        assert_eq!(s.take_due(t1).len(), 1);
+        assert!(s.take_audit("a", t1));
+        s.job_done("a", false, t1, 1.0);
+        let t2 = s.next_wake().unwrap();
+        assert!(t2 > t1, "a failed audit waits for the error backoff");
+        assert_eq!(s.take_due(t2).len(), 1);
+        assert!(s.take_audit("a", t2), "a failed audit is tried again");
+        s.job_done("a", true, t2, 1.0);
+        assert_eq!(s.next_wake(), Some(t2 + POLL));
+        let t3 = t2 + POLL;
+        s.take_due(t3);
+        assert!(!s.take_audit("a", t3), "the next audit is an interval away");
+        s.job_done("a", true, t3, 1.0);
+
+        // A previous run's last audit sets the first one.
+        s.add("b", t3);
+        s.set_audit_due("b", t3);
+        assert!(s.take_due(t3).contains(&"b".to_string()));
+        assert!(s.take_audit("b", t3));
+        assert!(!s.take_audit("unknown", t3));
+    }
+
+    #[test]
+    fn without_an_audit_interval_no_job_is_an_audit() {
+        let t0 = Instant::now();
+        let mut s = schedule(Duration::ZERO);
+        s.add("a", t0);
+        s.set_audit_due("a", t0);
+        s.take_due(t0);
+        assert!(!s.take_audit("a", t0 + SAFETY * 10));
     }
 }

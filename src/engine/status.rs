@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::engine::subscriptions::SubscriptionState;
 use crate::error::Result;
 use crate::graph::ThrottleStats;
-use crate::store::{DriveRecord, Store};
+use crate::store::{AuditRecord, DriveRecord, Store};
 use crate::webhook::NotificationStats;
 
 /// One drive's state.
@@ -39,6 +39,14 @@ pub struct DriveStatus {
     pub last_error: Option<String>,
     /// Whether the drive left scope (its items are kept).
     pub removed: bool,
+    /// Drift audits completed (see `audit_interval_secs`).
+    pub audits: u64,
+    /// When the last drift audit completed (ms since the epoch).
+    pub last_audit_ms: Option<i64>,
+    /// Changes the last audit found that delta had not reported.
+    pub last_audit_drift: Option<i64>,
+    /// Changes all audits of the drive found that delta had not reported.
+    pub drift_total: i64,
 }
 
 impl DriveStatus {
@@ -60,9 +68,20 @@ impl DriveStatus {
             last_full_crawl_ms: d.last_full_crawl_ms,
             last_error: d.last_error,
             removed: d.removed,
+            audits: 0,
+            last_audit_ms: None,
+            last_audit_drift: None,
+            drift_total: 0,
             name: d.name,
             id: d.id,
         }
+    }
+
+    fn apply_audit(&mut self, record: &AuditRecord) {
+        self.audits = record.audits;
+        self.last_audit_ms = record.last_audit_ms;
+        self.last_audit_drift = record.last_drift;
+        self.drift_total = record.drift_total;
     }
 }
 
@@ -98,18 +117,24 @@ pub struct Status {
     pub notifications: Option<NotificationStats>,
     /// The URL Graph posts notifications to (present once started with webhooks).
     pub notification_url: Option<String>,
+    /// Changes drift audits found that delta had not reported, over all drives.
+    pub drift_total: i64,
 }
 
 impl Status {
     /// Reads what the database alone knows.
     pub fn from_store(store: &Store, consumer: &str) -> Result<Status> {
+        let mut drives = Vec::new();
+        for record in store.drives()? {
+            let audit = store.audit_record(&record.id)?;
+            let mut drive = DriveStatus::from_record(record);
+            drive.apply_audit(&audit);
+            drives.push(drive);
+        }
         Ok(Status {
             running: false,
-            drives: store
-                .drives()?
-                .into_iter()
-                .map(DriveStatus::from_record)
-                .collect(),
+            drift_total: drives.iter().map(|d| d.drift_total).sum(),
+            drives,
             last_seq: store.last_seq()?,
             acked_seq: store.acked_seq(consumer)?,
             events_by_kind: store

@@ -163,6 +163,10 @@ pub struct Faults {
     pub reset_rate: f64,
     /// Seed of the fault dice, so a run can be replayed.
     pub seed: u64,
+    /// Probability that an incremental delta feed leaves out an item's delete tombstone
+    /// (a known Graph defect); decided once per deleted item from `seed`, so retried
+    /// pages agree. Full enumerations are unaffected: only an audit finds the drift.
+    pub omit_tombstone_rate: f64,
 }
 
 impl Faults {
@@ -172,6 +176,7 @@ impl Faults {
             ("error_503_rate", self.error_503_rate),
             ("error_500_rate", self.error_500_rate),
             ("reset_rate", self.reset_rate),
+            ("omit_tombstone_rate", self.omit_tombstone_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(Error::InvalidInput(format!(

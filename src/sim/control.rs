@@ -57,6 +57,7 @@ struct FaultKnobs {
     error_500_rate: f64,
     reset_rate: f64,
     seed: u64,
+    omit_tombstone_rate: f64,
     notifications: Option<NotificationConfig>,
 }
 
@@ -202,6 +203,7 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                     error_500_rate: b.error_500_rate,
                     reset_rate: b.reset_rate,
                     seed: b.seed,
+                    omit_tombstone_rate: b.omit_tombstone_rate,
                 };
                 faults
                     .validate()

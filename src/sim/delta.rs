@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 
 use crate::sim::drive::{Drive, NO_PARENT};
+use crate::sim::faults::TombstoneOmission;
 use crate::sim::ids;
 use crate::sim::item_json::{ItemWriter, Props, View};
 use crate::sim::json::JsonOut;
@@ -117,6 +118,8 @@ pub(crate) struct DeltaRequest<'a> {
     pub show_sharing_changes: bool,
     /// `http://host:port`, for the links.
     pub base: &'a str,
+    /// The injected defect: delete tombstones incremental feeds leave out.
+    pub omit_tombstones: TombstoneOmission,
 }
 
 /// Token signing key and expiry settings.
@@ -252,7 +255,12 @@ pub(crate) fn serve(tenant: &Tenant, policy: TokenPolicy, req: &DeltaRequest<'_>
             )
         }
         Cursor::Changes { since } => {
-            let (last, done) = changes_page(drive, &writer, &mut items, since, top);
+            let feed = ChangeFeed {
+                drive,
+                drive_idx: req.drive,
+                omit: req.omit_tombstones,
+            };
+            let (last, done) = changes_page(&feed, &writer, &mut items, since, top);
             (
                 Cursor::Changes { since: last },
                 done.then_some(Cursor::Changes { since: drive.seq }),
@@ -359,9 +367,16 @@ fn full_page(
     (next, next >= bound)
 }
 
+/// The drive an incremental feed reads, and the tombstones it leaves out.
+struct ChangeFeed<'d> {
+    drive: &'d Drive,
+    drive_idx: usize,
+    omit: TombstoneOmission,
+}
+
 /// Changes after `since`; returns the last sequence emitted and whether the feed is drained.
 fn changes_page(
-    drive: &Drive,
+    feed: &ChangeFeed<'_>,
     writer: &ItemWriter<'_>,
     out: &mut JsonOut,
     since: u64,
@@ -375,7 +390,12 @@ fn changes_page(
     };
     let mut last = since;
     let mut chain = Vec::new();
+    let drive = feed.drive;
     for (seq, idx) in drive.changes_after(since) {
+        if drive.items[idx as usize].is_deleted() && feed.omit.omits(feed.drive_idx, idx) {
+            last = seq;
+            continue;
+        }
         chain.clear();
         let mut a = drive.items[idx as usize].parent;
         while a != NO_PARENT && !page.emitted.contains(&a) && !drive.items[a as usize].is_deleted()

@@ -5,6 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::sim::config::Faults;
+use crate::sim::ids;
 
 /// What the dice decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +14,29 @@ pub(crate) enum Injected {
     Error503,
     Error500,
     Reset,
+}
+
+/// Which delete tombstones incremental delta leaves out (see
+/// [`Faults::omit_tombstone_rate`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct TombstoneOmission {
+    /// Probability that one deleted item's tombstone is left out.
+    pub rate: f64,
+    /// Seed of the decision, so every page served agrees.
+    pub seed: u64,
+}
+
+impl TombstoneOmission {
+    /// Whether the tombstone of item `idx` of drive `drive` is left out: a pure function
+    /// of the seed, so a retried page and every later round leave out the same ones.
+    pub fn omits(&self, drive: usize, idx: u32) -> bool {
+        if self.rate <= 0.0 {
+            return false;
+        }
+        let h = ids::mix(ids::mix(self.seed, drive as u64), u64::from(idx));
+        // The top 53 bits as a uniform number in [0, 1).
+        ((h >> 11) as f64 / (1u64 << 53) as f64) < self.rate
+    }
 }
 
 /// The current fault knobs and their random source.
@@ -33,6 +57,15 @@ impl FaultDice {
     /// Replaces the knobs (and reseeds).
     pub fn set(&self, faults: Faults) {
         *self.state.lock() = (faults.clone(), ChaCha8Rng::seed_from_u64(faults.seed));
+    }
+
+    /// The tombstone-omission knobs in force: (probability, seed).
+    pub fn tombstone_omission(&self) -> TombstoneOmission {
+        let g = self.state.lock();
+        TombstoneOmission {
+            rate: g.0.omit_tombstone_rate,
+            seed: g.0.seed,
+        }
     }
 
     /// Rolls for one request.
@@ -66,6 +99,7 @@ mod tests {
             error_500_rate: 0.1,
             reset_rate: 0.1,
             seed: 7,
+            ..Faults::default()
         };
         let dice = FaultDice::new(f.clone());
         let rolls: Vec<Injected> = (0..10_000).map(|_| dice.roll()).collect();
@@ -75,5 +109,22 @@ mod tests {
         let again: Vec<Injected> = (0..10_000).map(|_| dice.roll()).collect();
         assert_eq!(rolls, again);
         assert_eq!(FaultDice::new(Faults::default()).roll(), Injected::None);
+    }
+
+    #[test]
+    fn tombstone_omission_is_stable_and_near_its_rate() {
+        let dice = FaultDice::new(Faults {
+            omit_tombstone_rate: 0.3,
+            seed: 5,
+            ..Faults::default()
+        });
+        let o = dice.tombstone_omission();
+        let omitted: Vec<u32> = (0..10_000).filter(|&i| o.omits(1, i)).collect();
+        assert!((2500..3500).contains(&omitted.len()), "{}", omitted.len());
+        let again: Vec<u32> = (0..10_000).filter(|&i| o.omits(1, i)).collect();
+        assert_eq!(omitted, again);
+        assert!((0..10_000).all(|i| !TombstoneOmission::default().omits(1, i)));
+        let all = TombstoneOmission { rate: 1.0, seed: 5 };
+        assert!((0..10_000).all(|i| all.omits(1, i)));
     }
 }

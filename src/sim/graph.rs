@@ -347,6 +347,7 @@ pub(crate) fn serve(
                         hierarchical_sharing: req.prefers("hierarchicalsharing"),
                         show_sharing_changes: req.prefers("deltashowsharingchanges"),
                         base,
+                        omit_tombstones: shared.faults.tombstone_omission(),
                     },
                 )
             }

@@ -7,6 +7,7 @@
 //! from the last committed page with no event lost or duplicated. No secret is stored:
 //! subscriptions keep only a hash of their clientState.
 
+mod audit;
 mod derive;
 mod drives;
 mod items;
@@ -25,8 +26,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
+pub use audit::{AUDIT_REASON, AuditRecord};
 pub use records::{
     ApplyOptions, Cursor, DriveRecord, DriveState, MirrorItem, NewDrive, PageOutcome, SiteRecord,
     SubscriptionRecord,
@@ -41,10 +43,14 @@ impl Store {
     /// Opens (creating if needed) the store at `path`, applies pending schema migrations,
     /// and sets WAL mode, `synchronous=NORMAL` and a 5 s busy timeout.
     ///
-    /// Fails with [`Error::State`](crate::Error::State) when the file was written by a newer
-    /// m365sync (its schema version is above this build's).
+    /// Fails with [`Error::State`] when the file was written by a newer
+    /// m365sync (its schema version is above this build's). An SQLite error opening or configuring the file names it: the message reads
+    /// `database PATH: WHY` (e.g. a read-only directory, a file locked by another process).
     pub fn open(path: &Path) -> Result<Store> {
-        Store::init(Connection::open(path)?)
+        Connection::open(path)
+            .map_err(Error::from)
+            .and_then(Store::init)
+            .map_err(|e| naming_database(e, path))
     }
 
     /// Opens a private in-memory store (for tests).
@@ -83,6 +89,21 @@ impl Store {
             .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
             .query_row([key], |r| r.get(0))
             .optional()?)
+    }
+}
+
+/// Puts the database path into an SQLite error's message (keeping its code, so callers
+/// still see a store error).
+fn naming_database(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Store(rusqlite::Error::SqliteFailure(code, message)) => {
+            let why = message.unwrap_or_else(|| code.to_string());
+            Error::Store(rusqlite::Error::SqliteFailure(
+                code,
+                Some(format!("database {}: {why}", path.display())),
+            ))
+        }
+        other => other,
     }
 }
 

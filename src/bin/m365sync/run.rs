@@ -100,6 +100,19 @@ pub fn status(args: StatusArgs) -> Result<(), String> {
             t.requests, t.throttled, t.retries, t.paused_ms, t.ru_spent
         );
     }
+    if status.drives.iter().any(|d| d.audits > 0) {
+        println!("drift audits (changes delta had not reported):");
+        for d in status.drives.iter().filter(|d| d.audits > 0) {
+            println!(
+                "  {:<44} {} audits, last found {}, {} in all",
+                d.id,
+                d.audits,
+                d.last_audit_drift.unwrap_or(0),
+                d.drift_total
+            );
+        }
+        println!("  total drift: {}", status.drift_total);
+    }
     println!(
         "journal: last seq {}, acked {}; events by kind: {}",
         status.last_seq,

@@ -100,6 +100,7 @@ impl SimArgs {
                 error_500_rate: self.error_500_rate,
                 reset_rate: self.reset_rate,
                 seed: self.fault_seed,
+                ..Faults::default()
             },
             threads: self.threads.unwrap_or(d.threads),
             notifications: d.notifications,
