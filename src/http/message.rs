@@ -135,12 +135,15 @@ impl Response {
             let _ = write!(head, "{name}: {value}\r\n");
         }
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-        let _ = write!(
-            head,
-            "Date: {date}\r\nContent-Length: {}\r\n{}\r\n",
-            self.body.len(),
-            if close { "Connection: close\r\n" } else { "" }
-        );
+        let _ = write!(head, "Date: {date}\r\n");
+        // 1xx and 204 have no body, and no Content-Length (RFC 9110 §8.6).
+        if self.status >= 200 && self.status != 204 {
+            let _ = write!(head, "Content-Length: {}\r\n", self.body.len());
+        }
+        if close {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
         head.into_bytes()
     }
 }

@@ -83,3 +83,6 @@ where
         Reply::Respond(self(request))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,17 +52,18 @@ pub(crate) fn head(
         wire.consume(leading);
         scanned = scanned.saturating_sub(leading);
         let buffered = wire.buffered();
-        if let Some(end) = head_end(buffered, scanned) {
-            let head = buffered[..end.0].to_vec();
-            wire.consume(end.1);
-            return Ok(head);
-        }
-        if buffered.len() > max_head {
+        let end = head_end(buffered, scanned);
+        if end.map_or(buffered.len(), |e| e.0) > max_head {
             let line_ends = buffered.iter().position(|&c| c == b'\n');
             return Err(ReadError::HeadTooLarge(match line_ends {
                 Some(n) if n <= max_request_line + 1 => 431,
                 _ => 414,
             }));
+        }
+        if let Some((head_len, consumed)) = end {
+            let head = buffered[..head_len].to_vec();
+            wire.consume(consumed);
+            return Ok(head);
         }
         scanned = buffered.len().saturating_sub(3);
         wire.fill(deadline)?;

@@ -114,7 +114,8 @@ fn respond(
 ) -> bool {
     let after = response.take_after();
     let head = response.head_bytes(close);
-    let body: &[u8] = if is_head { &[] } else { &response.body };
+    let no_body = is_head || response.status < 200 || response.status == 204;
+    let body: &[u8] = if no_body { &[] } else { &response.body };
     let sent = wire.send(&[&head, body], shared.options.write_timeout);
     if let Err(e) = &sent {
         log::debug!("{}: the client went away: {e}", shared.options.name);

@@ -197,7 +197,13 @@ impl Server {
         let threads = {
             let mut table = self.shared.table.lock();
             for entry in table.live.values() {
-                let _ = entry.socket.shutdown(Shutdown::Both);
+                // A request being handled still gets its answer (with the connection
+                // closing); other connections are closed at once.
+                let how = match entry.phase {
+                    Phase::Handling => Shutdown::Read,
+                    Phase::Idle | Phase::Reading => Shutdown::Both,
+                };
+                let _ = entry.socket.shutdown(how);
             }
             std::mem::take(&mut table.threads)
         };
