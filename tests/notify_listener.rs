@@ -133,11 +133,11 @@ fn a_host_fed_endpoint_that_fails_at_first_is_retried_by_graph() {
     let engine = slot.get_or_init(|| Engine::open(config(&sim, &dir, webhook, json!({}))).unwrap());
     engine.start().unwrap();
     let drive = drive(&sim);
-    wait_webhook(&engine, &drive);
+    wait_webhook(engine, &drive);
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "retried.txt");
     assert_eq!(
-        wait_event(&engine, seq, EventKind::Created).path,
+        wait_event(engine, seq, EventKind::Created).path,
         "/retried.txt"
     );
     assert_eq!(failures_left.load(Ordering::SeqCst), 0);
