@@ -104,13 +104,13 @@ pub struct WebhookConfig {
     pub delete_on_shutdown: bool,
     /// Largest notification body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Time allowed to read one request (each socket read and the whole body).
+    /// Time allowed for a request's head, again for its body, and the longest idle wait.
     pub read_timeout_ms: u64,
-    /// Listener threads handling requests.
+    /// Requests the listener handles at once (each connection has its own thread).
     pub threads: usize,
     /// PEM certificate chain: the listener serves HTTPS (needs `tls_key_file`).
     pub tls_cert_file: Option<PathBuf>,
-    /// PEM private key (PKCS#8 or RSA, unencrypted) of `tls_cert_file`.
+    /// PEM private key (PKCS#8, RSA or EC, unencrypted) of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
 }
 

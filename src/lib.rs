@@ -16,7 +16,7 @@ pub mod error;
 pub mod event;
 pub mod ffi;
 pub mod graph;
-pub(crate) mod net;
+pub mod http;
 pub mod scope;
 pub mod sim;
 pub mod store;

@@ -4,20 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use m365sync::Config;
 use m365sync::engine::discover::{Listing, Pager, SitesFeed, enumerate};
 use m365sync::graph::{GraphClient, ThrottleGate};
+use m365sync::http::{Request, Response, Server, ServerOptions};
 use serde_json::json;
 
 /// A fake Graph on 127.0.0.1 that answers from a fixed table and counts requests by path.
 struct FakeGraph {
-    server: Arc<tiny_http::Server>,
+    _server: Server,
     url: String,
     hits: Arc<Mutex<BTreeMap<String, u32>>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 fn answer(path: &str, base: &str) -> (u16, String) {
@@ -56,46 +55,31 @@ fn answer(path: &str, base: &str) -> (u16, String) {
 
 impl FakeGraph {
     fn start() -> FakeGraph {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
-        let url = format!(
-            "http://{}",
-            server.server_addr().to_ip().expect("ip address")
-        );
+        // The links in the answers need the server's own URL, known once it is bound.
+        let base = Arc::new(OnceLock::<String>::new());
         let hits = Arc::new(Mutex::new(BTreeMap::new()));
-        let (s, h, base) = (server.clone(), hits.clone(), url.clone());
-        let thread = std::thread::spawn(move || {
-            while let Ok(req) = s.recv() {
-                let path = req.url().split('?').next().unwrap_or_default().to_string();
-                *h.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
-                let (status, body) = answer(&path, &base);
-                let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
-                    .expect("header");
-                let _ = req.respond(
-                    tiny_http::Response::from_string(body)
-                        .with_status_code(status)
-                        .with_header(header),
-                );
-            }
-        });
+        let (h, b) = (hits.clone(), base.clone());
+        let handler = move |req: Request| {
+            let path = req.head.path().to_string();
+            *h.lock().unwrap().entry(path.clone()).or_insert(0) += 1;
+            let (status, body) = answer(&path, b.get().map_or("", String::as_str));
+            Response::new(status)
+                .with_header("Content-Type", "application/json")
+                .with_body(body.into_bytes())
+        };
+        let server = Server::start("127.0.0.1:0", ServerOptions::default(), Arc::new(handler))
+            .expect("bind");
+        let url = format!("http://{}", server.local_addr());
+        base.set(url.clone()).expect("set once");
         FakeGraph {
-            server,
+            _server: server,
             url,
             hits,
-            thread: Some(thread),
         }
     }
 
     fn hits(&self, path: &str) -> u32 {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for FakeGraph {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -7,42 +7,33 @@ mod sim_support;
 
 use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ffi_support::*;
 use m365sync::ffi::*;
+use m365sync::http::{Request, Response, Server, ServerOptions};
 use serde_json::json;
 use sim_support::percent_decode;
 
 /// The host's webhook endpoint, forwarding to the engine over the C ABI.
-fn serve(server: Arc<tiny_http::Server>, engine: usize) {
+fn answer(request: &Request, engine: usize) -> Response {
     let engine = engine as *const m365sync_engine;
-    for mut request in server.incoming_requests() {
-        let url = request.url().to_string();
-        let response = if let Some((_, token)) = url.split_once("validationToken=") {
-            let token = c(&percent_decode(token.split('&').next().unwrap_or_default()));
-            let mut body = ptr::null_mut();
-            // SAFETY: the engine outlives the server (the test frees it after unblocking).
-            match unsafe { m365sync_engine_validation_response(engine, token.as_ptr(), &mut body) }
-            {
-                m365sync_result::Ok => tiny_http::Response::from_string(take_string(body))
-                    .with_header(
-                        "Content-Type: text/plain"
-                            .parse::<tiny_http::Header>()
-                            .unwrap(),
-                    ),
-                _ => tiny_http::Response::from_string("").with_status_code(400),
-            }
-        } else {
-            let mut body = Vec::new();
-            let _ = request.as_reader().read_to_end(&mut body);
-            // SAFETY: as above; the body is only read during the call.
-            match unsafe { m365sync_engine_handle_notification(engine, body.as_ptr(), body.len()) }
-            {
-                m365sync_result::Ok => tiny_http::Response::from_string("").with_status_code(202),
-                _ => tiny_http::Response::from_string("").with_status_code(400),
-            }
+    if let Some((_, token)) = request.head.query().split_once("validationToken=") {
+        let token = c(&percent_decode(token.split('&').next().unwrap_or_default()));
+        let mut body = ptr::null_mut();
+        // SAFETY: the engine outlives the server (the test frees it after stopping it).
+        return match unsafe {
+            m365sync_engine_validation_response(engine, token.as_ptr(), &mut body)
+        } {
+            m365sync_result::Ok => Response::text(200, take_string(body)),
+            _ => Response::new(400),
         };
-        let _ = request.respond(response);
+    }
+    let body = &request.body;
+    // SAFETY: as above; the body is only read during the call.
+    match unsafe { m365sync_engine_handle_notification(engine, body.as_ptr(), body.len()) } {
+        m365sync_result::Ok => Response::new(202),
+        _ => Response::new(400),
     }
 }
 
@@ -58,8 +49,19 @@ fn host_fed_notifications_turn_into_events() {
     let sim = start_sim(
         r#"{"sites": 1, "libraries_per_site": 1, "users": 0, "users_without_drive": 0, "items": 10, "seed": 5}"#,
     );
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-    let port = server.server_addr().to_ip().unwrap().port();
+    // Started before the engine (its URL is in the configuration); answers 503 until
+    // the engine's address is in the slot.
+    let slot = Arc::new(AtomicUsize::new(0));
+    let handler = {
+        let slot = slot.clone();
+        move |request: Request| match slot.load(Ordering::SeqCst) {
+            0 => Response::new(503),
+            engine => answer(&request, engine),
+        }
+    };
+    let mut server =
+        Server::start("127.0.0.1:0", ServerOptions::default(), Arc::new(handler)).unwrap();
+    let port = server.local_addr().port();
     let extra = json!({
         "database": dir.path().join("host.db"),
         "poll_interval_secs": 3600,
@@ -79,10 +81,7 @@ fn host_fed_notifications_turn_into_events() {
         unsafe { m365sync_engine_handle_notification(engine, body.as_ptr(), body.len()) },
         m365sync_result::State
     );
-    let host = {
-        let (server, engine) = (server.clone(), engine as usize);
-        std::thread::spawn(move || serve(server, engine))
-    };
+    slot.store(engine as usize, Ordering::SeqCst);
     ok(unsafe { m365sync_engine_start(engine) });
     let drive = first_drive(sim);
     wait_until("a live subscription", || {
@@ -115,8 +114,7 @@ fn host_fed_notifications_turn_into_events() {
     assert!(last_error().contains("invalid"), "{}", last_error());
 
     ok(unsafe { m365sync_engine_stop(engine) });
-    server.unblock();
-    host.join().unwrap();
+    server.stop();
     unsafe {
         m365sync_engine_free(engine);
         m365sync_sim_free(sim);

@@ -5,10 +5,11 @@ mod notify_support;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use m365sync::http::{Request, Response, Server, ServerOptions};
 use m365sync::{Engine, EventKind};
 use notify_support::*;
 use serde_json::json;
@@ -89,8 +90,8 @@ fn silent_clients_do_not_block_graphs_notifications() {
         .next()
         .unwrap()
         .to_string();
-    // More silent clients than request threads, each promising a body over 1 KiB
-    // (smaller ones tiny_http reads itself) and sending 10 bytes of it.
+    // More silent clients than request threads, each promising a body and sending
+    // 10 bytes of it.
     let head = "POST /m365sync/notifications HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n";
     let silent: Vec<TcpStream> = (0..8)
         .map(|_| {
@@ -115,22 +116,28 @@ fn silent_clients_do_not_block_graphs_notifications() {
 fn a_host_fed_endpoint_that_fails_at_first_is_retried_by_graph() {
     let sim = sim(quick_delivery());
     let dir = tempfile::tempdir().unwrap();
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", server.server_addr().to_ip().unwrap());
-    let webhook = json!({"listen": null, "public_url": url});
-    let engine = Arc::new(Engine::open(config(&sim, &dir, webhook, json!({}))).unwrap());
+    // The host's server starts first (its URL goes into the configuration) and
+    // reaches the engine through a slot filled once the engine exists.
+    let slot: Arc<OnceLock<Engine>> = Arc::new(OnceLock::new());
     let failures_left = Arc::new(AtomicU32::new(3));
     let host = {
-        let (engine, failures_left) = (engine.clone(), failures_left.clone());
-        std::thread::spawn(move || host_server(server, &engine, &failures_left))
+        let (slot, failures_left) = (slot.clone(), failures_left.clone());
+        let handler = move |rq: Request| match slot.get() {
+            Some(engine) => host_answer(&rq, engine, &failures_left),
+            None => Response::new(503),
+        };
+        Server::start("127.0.0.1:0", ServerOptions::default(), Arc::new(handler)).unwrap()
     };
+    let url = format!("http://{}/hook", host.local_addr());
+    let webhook = json!({"listen": null, "public_url": url});
+    let engine = slot.get_or_init(|| Engine::open(config(&sim, &dir, webhook, json!({}))).unwrap());
     engine.start().unwrap();
     let drive = drive(&sim);
-    wait_webhook(&engine, &drive);
+    wait_webhook(engine, &drive);
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "retried.txt");
     assert_eq!(
-        wait_event(&engine, seq, EventKind::Created).path,
+        wait_event(engine, seq, EventKind::Created).path,
         "/retried.txt"
     );
     assert_eq!(failures_left.load(Ordering::SeqCst), 0);
@@ -141,28 +148,20 @@ fn a_host_fed_endpoint_that_fails_at_first_is_retried_by_graph() {
 
 /// The host's own HTTP server: answers validation through the engine, fails the first
 /// notification POSTs with 503, then hands bodies to the engine.
-fn host_server(server: tiny_http::Server, engine: &Engine, failures_left: &AtomicU32) {
-    for mut rq in server.incoming_requests() {
-        let url = rq.url().to_string();
-        if let Some(token) = url.split("validationToken=").nth(1) {
-            let token = token.replace("%20", " ").replace("%3A", ":");
-            let body = engine.validation_response(&token).unwrap();
-            let _ = rq.respond(tiny_http::Response::from_string(body));
-            continue;
-        }
-        let mut body = Vec::new();
-        rq.as_reader().read_to_end(&mut body).unwrap();
-        let failing = failures_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        let status = if failing {
-            503
-        } else {
-            match engine.handle_notification(&body) {
-                Ok(_) => 202,
-                Err(_) => 400,
-            }
-        };
-        let _ = rq.respond(tiny_http::Response::empty(status));
+fn host_answer(rq: &Request, engine: &Engine, failures_left: &AtomicU32) -> Response {
+    if let Some(token) = rq.head.query().strip_prefix("validationToken=") {
+        let token = token.replace("%20", " ").replace("%3A", ":");
+        return Response::text(200, engine.validation_response(&token).unwrap());
     }
+    let failing = failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    Response::new(if failing {
+        503
+    } else {
+        match engine.handle_notification(&rq.body) {
+            Ok(_) => 202,
+            Err(_) => 400,
+        }
+    })
 }

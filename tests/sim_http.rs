@@ -147,7 +147,17 @@ fn injected_errors_and_resets() {
             .set("Authorization", &format!("Bearer {}", c.token)),
         None,
     );
-    assert!(reset.is_err(), "a reset is a transport error");
+    // A real TCP reset (not a garbled answer): the client's read fails with ECONNRESET.
+    let kind = match reset.map(|r| r.status) {
+        Err(e) => match *e {
+            ureq::Error::Transport(t) => std::error::Error::source(&t)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map(std::io::Error::kind),
+            other => panic!("not a transport error: {other}"),
+        },
+        Ok(status) => panic!("a reset got an answer: {status}"),
+    };
+    assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset));
     control(
         &sim,
         "POST",

@@ -6,6 +6,7 @@ mod sim_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use m365sync::http::{Request, Response, Server, ServerOptions};
 use m365sync::sim::Simulator;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -16,47 +17,32 @@ use sim_support::{Client, percent_decode, send, small_config};
 struct Receiver {
     url: String,
     posts: Arc<Mutex<Vec<Value>>>,
-    _server: Arc<tiny_http::Server>,
+    _server: Server,
 }
 
 impl Receiver {
     fn start(echo_token: bool, fail_first: usize) -> Receiver {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
-        let url = format!("http://{}/hook", server.server_addr().to_ip().expect("ip"));
         let posts = Arc::new(Mutex::new(Vec::new()));
-        let (s, p) = (server.clone(), posts.clone());
-        std::thread::spawn(move || {
-            let mut failures_left = fail_first;
-            for mut request in s.incoming_requests() {
-                let token = request
-                    .url()
-                    .split_once("validationToken=")
-                    .map(|(_, t)| t.split('&').next().unwrap_or_default().to_string());
-                let response = if let Some(token) = token {
-                    let decoded = percent_decode(&token);
-                    let body = if echo_token {
-                        decoded
-                    } else {
-                        "wrong".to_string()
-                    };
-                    tiny_http::Response::from_string(body).with_status_code(200)
-                } else {
-                    let mut body = String::new();
-                    let _ = request.as_reader().read_to_string(&mut body);
-                    if failures_left > 0 {
-                        failures_left -= 1;
-                        tiny_http::Response::from_string("").with_status_code(500)
-                    } else {
-                        p.lock()
-                            .push(serde_json::from_str(&body).unwrap_or(Value::Null));
-                        tiny_http::Response::from_string("").with_status_code(202)
-                    }
-                };
-                let _ = request.respond(response);
+        let failures_left = Arc::new(Mutex::new(fail_first));
+        let p = posts.clone();
+        let handler = move |request: Request| {
+            if let Some((_, token)) = request.head.query().split_once("validationToken=") {
+                let decoded = percent_decode(token.split('&').next().unwrap_or_default());
+                return Response::text(200, if echo_token { decoded } else { "wrong".into() });
             }
-        });
+            let mut failures_left = failures_left.lock();
+            if *failures_left > 0 {
+                *failures_left -= 1;
+                return Response::new(500);
+            }
+            p.lock()
+                .push(serde_json::from_slice(&request.body).unwrap_or(Value::Null));
+            Response::new(202)
+        };
+        let server = Server::start("127.0.0.1:0", ServerOptions::default(), Arc::new(handler))
+            .expect("bind");
         Receiver {
-            url,
+            url: format!("http://{}/hook", server.local_addr()),
             posts,
             _server: server,
         }

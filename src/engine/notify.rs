@@ -154,25 +154,18 @@ fn tls_identity(config: &WebhookConfig) -> Result<Option<TlsIdentity>> {
     let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
         return Ok(None);
     };
-    let read = |field: &str, path: &std::path::Path, marker: &str| {
-        let pem = std::fs::read(path).map_err(|e| {
+    // Parsed (and refused with the field's name) when the listener starts.
+    let read = |field: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| {
             Error::Config(format!(
                 "field `webhook.{field}`: cannot read {}: {e}",
                 path.display()
             ))
-        })?;
-        // tiny_http panics on some malformed PEM: refuse what is plainly not one.
-        if !String::from_utf8_lossy(&pem).contains(marker) {
-            return Err(Error::Config(format!(
-                "field `webhook.{field}`: {} holds no PEM {marker}",
-                path.display()
-            )));
-        }
-        Ok(pem)
+        })
     };
     Ok(Some(TlsIdentity {
-        certificate: read("tls_cert_file", cert, "CERTIFICATE")?,
-        private_key: read("tls_key_file", key, "PRIVATE KEY")?,
+        certificate: read("tls_cert_file", cert)?,
+        private_key: read("tls_key_file", key)?,
     }))
 }
 

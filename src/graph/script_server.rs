@@ -2,8 +2,9 @@
 //! canned answers, token requests from a second queue (or with a fresh token), and
 //! records every request with the instant it arrived.
 //!
-//! Plain `TcpListener` rather than tiny_http, because a test needs to close a
-//! connection without any answer, which tiny_http does not allow.
+//! Plain `TcpListener` rather than the crate's server ([`crate::http`]): tests need a
+//! connection closed without any answer, at once or after a stall, and one request
+//! per connection, which a real server does not do.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -39,7 +39,7 @@ pub struct SimConfig {
     pub throttle: ThrottleConfig,
     /// Injected failures.
     pub faults: Faults,
-    /// HTTP worker threads.
+    /// Requests the HTTP front handles at once (each connection has its own thread).
     pub threads: usize,
     /// Webhook delivery knobs, handed to the subscriptions module.
     pub notifications: NotificationConfig,

@@ -1,6 +1,6 @@
 //! The Graph simulator: a tenant model served over HTTP like Microsoft Graph.
 //!
-//! [`Simulator::start`] generates a tenant from a seed, binds a tiny_http listener and
+//! [`Simulator::start`] generates a tenant from a seed, binds an HTTP listener and
 //! serves the token endpoint, the Graph routes the engine uses (discovery, delta,
 //! content, subscriptions) and a control API under `/_sim`. The same control
 //! operations are methods of [`Simulator`].

@@ -1,4 +1,4 @@
-//! HTTP requests as the simulator's handlers see them, independent of tiny_http.
+//! HTTP requests as the simulator's handlers see them, independent of the HTTP server.
 
 /// A fully read request: method, decoded path and query, headers and body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! HTTP responses produced by the simulator's handlers, independent of tiny_http.
+//! HTTP responses produced by the simulator's handlers, independent of the HTTP server.
 
 use serde_json::{Value, json};
 

@@ -1,38 +1,32 @@
-//! The built-in notification listener: tiny_http, a few request threads, and the
-//! checks of [`Intake`].
+//! The built-in notification listener: the crate's HTTP server ([`crate::http`]) and
+//! the checks of [`Intake`].
 //!
 //! Each request is answered (202 for a notification batch) before its signals are
 //! dispatched, and dispatching only marks drives dirty: no Graph call ever happens on
-//! a request thread.
+//! a request thread. Path, method and validation token are checked from the head
+//! alone, so a wrong request is answered without its body being read.
 //!
-//! tiny_http 0.12 gives no access to the sockets, so no socket timeout can be set
-//! (one on the listening socket would also time out its accept loop, which then
-//! stops for good). Bodies are therefore read on their own short-lived threads, at
-//! most [`MAX_BODY_READERS`] at once: a slow client never holds a request thread; a
-//! body that keeps trickling is cut off at `read_timeout` (408), one over the size
-//! limit at once (413). A client that goes silent holds its body thread until it
-//! disconnects; put the reverse proxy's timeouts in front of the listener. (Bodies
-//! of at most 1 KiB are read whole by tiny_http's own per-connection threads before
-//! the request is queued, so they never reach a request thread slowly either.)
+//! Hostile clients: a request's head and then its body must each arrive within
+//! `read_timeout` (else 408), a connection idle for as long is closed, bodies over
+//! `max_body_bytes` get 413 (at once when `Content-Length` announces it), oversized
+//! heads 414/431. At most [`MAX_CONNECTIONS`] connections are open; at the cap the one
+//! that has waited longest for its request is closed, so idle or trickling clients
+//! cannot keep Graph out. Every refusal is counted in the notification stats.
 
-use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use log::{debug, info, warn};
+use log::info;
 
 use crate::error::{Error, Result};
-use crate::net::RequestPool;
+use crate::http::{self, Head, Refusal, Reply, Request, Response, Server, ServerOptions};
 use crate::urlcode;
 use crate::webhook::intake::Intake;
 use crate::webhook::stats::Rejection;
 
-/// Size of each read of a request body.
-const READ_CHUNK: usize = 16 * 1024;
-/// Bodies read at the same time; beyond this, requests get 503 at once.
-pub const MAX_BODY_READERS: usize = 64;
+/// Connections open at once; at the cap the longest-waiting one is closed.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// How the listener treats requests.
 #[derive(Debug, Clone)]
@@ -41,9 +35,9 @@ pub struct ListenerOptions {
     pub path: String,
     /// Largest body read; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Limit of each socket read and of reading a whole body.
+    /// Time for a request's head, again for its body, and the longest idle wait.
     pub read_timeout: Duration,
-    /// Request threads.
+    /// Requests handled at once (checking a body takes microseconds).
     pub threads: usize,
     /// Serve HTTPS with this certificate.
     pub tls: Option<TlsIdentity>,
@@ -54,7 +48,7 @@ pub struct ListenerOptions {
 pub struct TlsIdentity {
     /// PEM certificate chain.
     pub certificate: Vec<u8>,
-    /// PEM private key (PKCS#8 or RSA, unencrypted).
+    /// PEM private key (PKCS#8, RSA or EC, unencrypted).
     pub private_key: Vec<u8>,
 }
 
@@ -66,170 +60,122 @@ impl std::fmt::Debug for TlsIdentity {
 
 /// A running listener. Dropping it stops it.
 pub struct Listener {
-    pool: RequestPool,
+    server: Server,
 }
 
 impl Listener {
-    /// Binds `listen` (e.g. `127.0.0.1:0`) and starts the request threads.
+    /// Binds `listen` (e.g. `127.0.0.1:0`) and starts accepting.
     pub fn start(listen: &str, options: ListenerOptions, intake: Arc<Intake>) -> Result<Listener> {
-        let readers = Arc::new(AtomicUsize::new(0));
-        let options = Arc::new(options);
-        let handler: crate::net::RequestHandler = {
-            let options = options.clone();
-            Arc::new(move |rq| serve(rq, &options, &intake, &readers))
+        let tls = options.tls.as_ref().map(tls_config).transpose()?;
+        let server_options = ServerOptions {
+            name: "m365sync-webhook".into(),
+            max_connections: MAX_CONNECTIONS,
+            max_active: options.threads,
+            idle_timeout: options.read_timeout,
+            read_timeout: options.read_timeout,
+            write_timeout: options.read_timeout,
+            max_body_bytes: options.max_body_bytes,
+            tls,
+            ..ServerOptions::default()
         };
-        let tls = options.tls.clone().map(|id| tiny_http::SslConfig {
-            certificate: id.certificate,
-            private_key: id.private_key,
-        });
-        let pool = RequestPool::start(listen, options.threads, "m365sync-webhook", handler, tls)
+        let path = options.path.clone();
+        let front = Arc::new(Front { options, intake });
+        let server = Server::start(listen, server_options, front)
             .map_err(|e| Error::Config(format!("field `webhook.listen`: {listen}: {e}")))?;
-        info!("webhook listener on {}{}", pool.addr, options.path);
-        Ok(Listener { pool })
+        info!("webhook listener on {}{path}", server.local_addr());
+        Ok(Listener { server })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.pool.addr
+        self.server.local_addr()
     }
 
-    /// Stops the request threads and waits for them. Idempotent.
+    /// Closes every connection and waits for the threads. Idempotent.
     pub fn stop(&mut self) {
-        self.pool.stop();
+        self.server.stop();
     }
 }
 
-/// An answer: status and a short text body.
-struct Answer {
-    status: u16,
-    body: String,
+/// The rustls configuration of `identity`; what is wrong names the config field.
+fn tls_config(identity: &TlsIdentity) -> Result<http::TlsConfig> {
+    http::TlsConfig::from_pem(&identity.certificate, &identity.private_key).map_err(|e| {
+        let field = match e {
+            http::TlsError::Certificate(_) => "webhook.tls_cert_file",
+            http::TlsError::PrivateKey(_) => "webhook.tls_key_file",
+            http::TlsError::Rejected(_) => "webhook.tls_cert_file` / `webhook.tls_key_file",
+        };
+        Error::Config(format!("field `{field}`: {e}"))
+    })
 }
 
-impl Answer {
-    fn new(status: u16, body: &str) -> Answer {
-        Answer {
-            status,
-            body: body.to_string(),
-        }
-    }
+/// The listener's rules on top of the HTTP server.
+struct Front {
+    options: ListenerOptions,
+    intake: Arc<Intake>,
 }
 
-/// Answers what needs no body at once; hands requests with a body to a reader thread.
-fn serve(
-    rq: tiny_http::Request,
-    options: &Arc<ListenerOptions>,
-    intake: &Arc<Intake>,
-    readers: &Arc<AtomicUsize>,
-) {
-    match head(&rq, options, intake) {
-        Ok(Some(answer)) => respond(rq, answer),
-        Ok(None) => {
-            let Some(slot) = ReaderSlot::take(readers) else {
-                intake.refused(Rejection::Busy);
-                return respond(rq, rejection_answer(Rejection::Busy));
-            };
-            let (options, intake) = (options.clone(), intake.clone());
-            let spawned = std::thread::Builder::new()
-                .name("m365sync-webhook-body".into())
-                .spawn(move || {
-                    let _slot = slot;
-                    serve_body(rq, &options, &intake);
-                });
-            if let Err(e) = spawned {
-                warn!("cannot start a body reader: {e}");
+impl http::Handler for Front {
+    fn head(&self, head: &Head) -> Option<Response> {
+        match check_head(head, &self.options, &self.intake) {
+            Ok(answer) => answer,
+            Err(why) => {
+                self.intake.refused(why);
+                Some(rejection_answer(why))
             }
         }
-        Err(why) => {
-            intake.refused(why);
-            respond(rq, rejection_answer(why));
-        }
+    }
+
+    fn handle(&self, request: Request) -> Reply {
+        Reply::Respond(match self.intake.verify(&request.body) {
+            Ok(verified) => {
+                let intake = self.intake.clone();
+                // Only once Graph has its answer does the engine hear about it.
+                answer(202, "").then(move || intake.dispatch(verified))
+            }
+            Err(why) => rejection_answer(why),
+        })
+    }
+
+    fn refused(&self, why: Refusal) {
+        self.intake.refused(match why {
+            Refusal::Malformed | Refusal::HeadTooLarge => Rejection::Malformed,
+            Refusal::BodyTooLarge => Rejection::TooLarge,
+            Refusal::Timeout => Rejection::Timeout,
+            Refusal::Busy => Rejection::Busy,
+        });
     }
 }
 
-/// Reads, checks and answers a notification POST, then dispatches its signals.
-fn serve_body(mut rq: tiny_http::Request, options: &ListenerOptions, intake: &Intake) {
-    let body = match read_body(rq.as_reader(), options) {
-        Ok(body) => body,
-        Err(why) => {
-            intake.refused(why);
-            return respond(rq, rejection_answer(why));
-        }
-    };
-    match intake.verify(&body) {
-        Ok(verified) => {
-            respond(rq, Answer::new(202, ""));
-            // Only now, with Graph answered, does the engine hear about it.
-            intake.dispatch(verified);
-        }
-        Err(why) => respond(rq, rejection_answer(why)),
-    }
+/// A short `text/plain` answer; `nosniff` so that no browser ever takes an echoed
+/// token for markup.
+fn answer(status: u16, body: &str) -> Response {
+    Response::new(status)
+        .with_header("Content-Type", "text/plain")
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_body(body.as_bytes().to_vec())
 }
 
-/// A place among the [`MAX_BODY_READERS`], given back on drop.
-struct ReaderSlot(Arc<AtomicUsize>);
-
-impl ReaderSlot {
-    fn take(readers: &Arc<AtomicUsize>) -> Option<ReaderSlot> {
-        readers
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < MAX_BODY_READERS).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| ReaderSlot(readers.clone()))
-    }
-}
-
-impl Drop for ReaderSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn respond(rq: tiny_http::Request, answer: Answer) {
-    let mut response = tiny_http::Response::from_string(answer.body)
-        .with_status_code(answer.status)
-        .with_chunked_threshold(usize::MAX);
-    if let Ok(h) = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/plain"[..]) {
-        response.add_header(h);
-    }
-    if answer.status == 405 {
-        if let Ok(h) = tiny_http::Header::from_bytes(&b"Allow"[..], &b"POST"[..]) {
-            response.add_header(h);
-        }
-    }
-    if let Err(e) = rq.respond(response) {
-        debug!("webhook client went away: {e}");
-    }
-}
-
-/// Checks path, method, validation token and announced size: `Some` answer when the
-/// request is settled without its body, `None` when the body must be read.
-fn head(
-    rq: &tiny_http::Request,
+/// Checks path, method and validation token: `Some` answer when the request is
+/// settled without its body, `None` when the body must be read.
+fn check_head(
+    head: &Head,
     options: &ListenerOptions,
     intake: &Intake,
-) -> std::result::Result<Option<Answer>, Rejection> {
-    let url = rq.url();
-    let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    if path != options.path {
+) -> std::result::Result<Option<Response>, Rejection> {
+    if head.path() != options.path {
         return Err(Rejection::WrongPath);
     }
-    if *rq.method() != tiny_http::Method::Post {
+    if head.method != "POST" {
         return Err(Rejection::WrongMethod);
     }
-    if let Some(token) = validation_token(query) {
+    Ok(validation_token(head.query()).map(|token| {
         // An undecodable token is refused like an empty one (and counted once, there).
-        return Ok(Some(
-            match intake.validation_response(token.as_deref().unwrap_or_default()) {
-                Ok(echo) => Answer::new(200, &echo),
-                Err(why) => rejection_answer(why),
-            },
-        ));
-    }
-    if rq.body_length().is_some_and(|n| n > options.max_body_bytes) {
-        return Err(Rejection::TooLarge);
-    }
-    Ok(None)
+        match intake.validation_response(token.as_deref().unwrap_or_default()) {
+            Ok(echo) => answer(200, &echo),
+            Err(why) => rejection_answer(why),
+        }
+    }))
 }
 
 /// The `validationToken` query parameter if present: decoded, or `None` when its
@@ -241,87 +187,23 @@ fn validation_token(query: &str) -> Option<Option<String>> {
     })
 }
 
-/// Reads the body up to the size limit and within the time limit.
-fn read_body(
-    reader: &mut dyn Read,
-    options: &ListenerOptions,
-) -> std::result::Result<Vec<u8>, Rejection> {
-    let deadline = Instant::now() + options.read_timeout;
-    let mut body = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK];
-    loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(body),
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-                return Err(Rejection::Timeout);
-            }
-            Err(e) => {
-                debug!("reading a notification body failed: {e}");
-                return Err(Rejection::Timeout);
-            }
-        };
-        if body.len() + n > options.max_body_bytes {
-            return Err(Rejection::TooLarge);
-        }
-        body.extend_from_slice(&chunk[..n]);
-        if Instant::now() > deadline {
-            return Err(Rejection::Timeout);
-        }
-    }
-}
-
-fn rejection_answer(why: Rejection) -> Answer {
+fn rejection_answer(why: Rejection) -> Response {
     match why {
-        Rejection::WrongPath => Answer::new(404, "not found"),
-        Rejection::WrongMethod => Answer::new(405, "method not allowed"),
-        Rejection::TooLarge => Answer::new(413, "request body too large"),
-        Rejection::Timeout => Answer::new(408, "request timeout"),
-        Rejection::Busy => Answer::new(503, "busy"),
+        Rejection::WrongPath => answer(404, "not found"),
+        Rejection::WrongMethod => answer(405, "method not allowed").with_header("Allow", "POST"),
+        Rejection::TooLarge => answer(413, "request body too large"),
+        Rejection::Timeout => answer(408, "request timeout"),
+        Rejection::Busy => answer(503, "busy"),
         Rejection::Malformed
         | Rejection::BadValidationToken
         | Rejection::UnknownSubscription
-        | Rejection::BadClientState => Answer::new(400, "bad request"),
+        | Rejection::BadClientState => answer(400, "bad request"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Yields one byte per read, pausing first: a client that trickles.
-    struct Trickle(Duration);
-
-    impl Read for Trickle {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            std::thread::sleep(self.0);
-            buf[0] = b'x';
-            Ok(1)
-        }
-    }
-
-    fn options(max_body_bytes: usize, read_timeout: Duration) -> ListenerOptions {
-        ListenerOptions {
-            path: "/n".into(),
-            max_body_bytes,
-            read_timeout,
-            threads: 1,
-            tls: None,
-        }
-    }
-
-    #[test]
-    fn trickling_bodies_time_out_and_big_ones_stop_at_the_limit() {
-        let slow = options(1 << 20, Duration::from_millis(100));
-        let mut trickle = Trickle(Duration::from_millis(5));
-        assert_eq!(read_body(&mut trickle, &slow), Err(Rejection::Timeout));
-        let small = options(64, Duration::from_secs(600));
-        let mut endless = Trickle(Duration::ZERO);
-        assert_eq!(read_body(&mut endless, &small), Err(Rejection::TooLarge));
-        let mut body: &[u8] = b"{\"value\":[]}";
-        assert_eq!(read_body(&mut body, &small).unwrap(), b"{\"value\":[]}");
-    }
 
     #[test]
     fn validation_tokens_are_found_and_decoded() {

@@ -2,8 +2,9 @@
 //! notification listener, clientState secrets, and the checks shared with hosts that
 //! run their own HTTP server.
 //!
-//! TLS: the listener speaks plain HTTP; Graph requires https, so terminate TLS in the
-//! host's reverse proxy and point `webhook.public_url` at it.
+//! TLS: Graph requires https. The listener serves it itself with
+//! `webhook.tls_cert_file` / `tls_key_file`, or speaks plain HTTP behind a reverse
+//! proxy that terminates TLS (point `webhook.public_url` at the proxy).
 
 pub mod intake;
 pub mod listener;

@@ -23,7 +23,7 @@ pub enum Rejection {
     Timeout,
     /// A validation token that is empty, too long or not text.
     BadValidationToken,
-    /// Too many bodies were being read at once.
+    /// The listener was at its connection cap: refused, or cut off while sending.
     Busy,
 }
 
@@ -102,7 +102,7 @@ pub struct NotificationStats {
     pub rejected_timeout: u64,
     /// Validation tokens that were empty, too long or not text.
     pub rejected_validation_token: u64,
-    /// Requests refused because too many bodies were being read.
+    /// Requests refused or cut off at the listener's connection cap.
     pub rejected_busy: u64,
 }
 

@@ -78,9 +78,8 @@ impl Workdir {
 /// An engine configuration (JSON) pointing at `sim` with every drive of it, polling every
 /// second; the fields of `overrides` replace the defaults.
 ///
-/// The HTTP timeout is short because tiny_http (under the simulator) sometimes leaves a
-/// new connection unserved while all its pool threads hold kept-alive ones; such a
-/// request then fails and is retried instead of stalling a test (and `stop`) for long.
+/// The HTTP timeout is short so that a request the simulator never answers (a bug)
+/// fails and is retried instead of stalling a test (and `stop`) for long.
 pub fn engine_json(sim: &Simulator, db: &Path, overrides: Value) -> Value {
     let mut base = json!({
         "tenant_id": sim.tenant_id(),

@@ -2,12 +2,14 @@
 //! POSTs, and can be told to fail, to answer late, or to hold replies until released.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver as Gate;
 use parking_lot::{Condvar, Mutex};
 use serde_json::Value;
+
+use crate::http::{Request, Response, Server, ServerOptions};
+use crate::urlcode;
 
 /// Hang guard for every wait in tests.
 pub(crate) const HANG_GUARD: Duration = Duration::from_secs(30);
@@ -38,41 +40,16 @@ pub(crate) struct Behaviour {
     pub posts: Vec<Value>,
 }
 
-/// A tiny_http endpoint on 127.0.0.1:0, stopped on drop.
+/// An HTTP endpoint on 127.0.0.1:0 answering one request at a time, stopped on drop.
 pub(crate) struct Endpoint {
     url: String,
     shared: Arc<(Mutex<Behaviour>, Condvar)>,
-    server: Arc<tiny_http::Server>,
-    thread: Option<JoinHandle<()>>,
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    server: Server,
 }
 
 impl Endpoint {
     /// Starts an endpoint that echoes tokens and accepts every notification.
     pub(crate) fn start() -> Endpoint {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
-        let port = server.server_addr().to_ip().expect("ip listener").port();
         let shared = Arc::new((
             Mutex::new(Behaviour {
                 validation: Validation::Echo,
@@ -84,17 +61,22 @@ impl Endpoint {
             }),
             Condvar::new(),
         ));
-        let (srv, sh) = (Arc::clone(&server), Arc::clone(&shared));
-        let thread = std::thread::spawn(move || {
-            for request in srv.incoming_requests() {
-                serve(&sh, request);
-            }
-        });
+        let sh = Arc::clone(&shared);
+        let options = ServerOptions {
+            name: "test-endpoint".into(),
+            max_active: 1,
+            ..ServerOptions::default()
+        };
+        let server = Server::start(
+            "127.0.0.1:0",
+            options,
+            Arc::new(move |request: Request| serve(&sh, request)),
+        )
+        .expect("bind 127.0.0.1:0");
         Endpoint {
-            url: format!("http://127.0.0.1:{port}/hook"),
+            url: format!("http://{}/hook", server.local_addr()),
             shared,
             server,
-            thread: Some(thread),
         }
     }
 
@@ -155,23 +137,17 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.configure(|b| b.gate = None);
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.server.stop();
     }
 }
 
-fn serve(shared: &(Mutex<Behaviour>, Condvar), mut request: tiny_http::Request) {
-    let mut body = String::new();
-    let _ = request.as_reader().read_to_string(&mut body);
-    let token = request.url().split_once('?').and_then(|(_, q)| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("validationToken="))
-            .map(percent_decode)
+fn serve(shared: &(Mutex<Behaviour>, Condvar), request: Request) -> Response {
+    let token = request.head.query().split('&').find_map(|kv| {
+        kv.strip_prefix("validationToken=")
+            .map(|t| urlcode::decode(t, false).unwrap_or_else(|| t.to_string()))
     });
     let (lock, cv) = shared;
-    let response = if let Some(token) = token {
+    if let Some(token) = token {
         let mut b = lock.lock();
         b.tokens.push(token.clone());
         let (status, text) = match b.validation {
@@ -179,8 +155,9 @@ fn serve(shared: &(Mutex<Behaviour>, Condvar), mut request: tiny_http::Request) 
             Validation::WrongToken => (200, format!("{token}x")),
             Validation::Status(s) => (s, token),
         };
-        tiny_http::Response::from_string(text).with_status_code(status)
+        Response::text(status, text)
     } else {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
         let (status, delay, gate) = {
             let mut b = lock.lock();
             b.posts
@@ -198,7 +175,6 @@ fn serve(shared: &(Mutex<Behaviour>, Condvar), mut request: tiny_http::Request) 
             let _ = gate.recv_timeout(HANG_GUARD);
         }
         std::thread::sleep(delay);
-        tiny_http::Response::from_string("").with_status_code(status)
-    };
-    let _ = request.respond(response);
+        Response::new(status)
+    }
 }
