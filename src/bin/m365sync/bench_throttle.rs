@@ -84,6 +84,9 @@ pub fn throttle(args: ThrottleBenchArgs) -> Result<(), String> {
             "database": dir.join("bench.db"),
             "workers": args.workers,
             "poll_interval_secs": 3600,
+            // tiny_http can leave a kept-alive request queued (README, known issue):
+            // a short timeout keeps that from holding a worker for long.
+            "http_timeout_secs": 5,
             "webhook": {"listen": "127.0.0.1:0", "min_delta_interval_ms": 0},
             "throttle": {"ru_per_minute": ru_per_minute},
         }))
