@@ -662,7 +662,12 @@ mod tests {
     /// Most requests admitted in any span of `window`.
     fn densest(sent: &[Instant], window: Duration) -> usize {
         (0..sent.len())
-            .map(|i| sent[i..].iter().take_while(|&&t| t < sent[i] + window).count())
+            .map(|i| {
+                sent[i..]
+                    .iter()
+                    .take_while(|&&t| t < sent[i] + window)
+                    .count()
+            })
             .max()
             .unwrap_or(0)
     }
@@ -719,7 +724,11 @@ mod tests {
             .filter(|&&t| t < t0 + Duration::from_secs(2))
             .count();
         assert!((4..=5).contains(&before_reset), "{sent:?}");
-        assert!(sent.len() >= 5 + 9, "the steady rate resumes: {}", sent.len());
+        assert!(
+            sent.len() >= 5 + 9,
+            "the steady rate resumes: {}",
+            sent.len()
+        );
     }
 
     #[test]

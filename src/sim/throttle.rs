@@ -115,10 +115,7 @@ impl Throttle {
                 "RateLimit-Remaining".to_string(),
                 (budget - s.used).to_string(),
             ));
-            headers.push((
-                "RateLimit-Reset".to_string(),
-                ceil_secs(reset).to_string(),
-            ));
+            headers.push(("RateLimit-Reset".to_string(), ceil_secs(reset).to_string()));
         }
         Verdict::Allow(headers)
     }
@@ -218,7 +215,10 @@ mod tests {
         assert_eq!(header(&v, "RateLimit-Reset"), Some("2"));
         assert_eq!(header(&v, "RateLimit-Remaining"), Some("1"));
         assert_eq!(
-            header(&t.charge(1, t0 + Duration::from_millis(5999)), "RateLimit-Reset"),
+            header(
+                &t.charge(1, t0 + Duration::from_millis(5999)),
+                "RateLimit-Reset"
+            ),
             Some("1")
         );
         assert!(matches!(

@@ -56,7 +56,9 @@ const CHURN_TICK: Duration = Duration::from_millis(20);
 /// Runs the benchmark and prints its figures.
 pub fn throttle(args: ThrottleBenchArgs) -> Result<(), String> {
     if args.drives == 0 || args.ru_per_window == 0 || args.window_secs == 0 || args.secs == 0 {
-        return Err("--drives, --ru-per-window, --window-secs and --secs must be at least 1".into());
+        return Err(
+            "--drives, --ru-per-window, --window-secs and --secs must be at least 1".into(),
+        );
     }
     let err = |e: m365sync::Error| e.to_string();
     let sim_config: SimConfig = serde_json::from_value(json!({
@@ -183,12 +185,7 @@ fn round3(x: f64) -> f64 {
 
 /// Changes files at `per_sec` across every drive until `stop`: each drive gets a file
 /// created, then rewritten, in turn.
-fn churn(
-    sim: &Simulator,
-    per_sec: u64,
-    stop: &AtomicBool,
-    done: &AtomicU64,
-) -> Result<(), String> {
+fn churn(sim: &Simulator, per_sec: u64, stop: &AtomicBool, done: &AtomicU64) -> Result<(), String> {
     let drives: Vec<String> = sim.drives().into_iter().map(|d| d.id).collect();
     let mut files: Vec<Option<String>> = vec![None; drives.len()];
     let started = Instant::now();

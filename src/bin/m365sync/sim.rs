@@ -96,9 +96,7 @@ impl SimArgs {
             throttle: ThrottleConfig {
                 ru_per_minute: self.throttle_ru_per_min.unwrap_or(d.throttle.ru_per_minute),
                 retry_after_secs: self.retry_after.unwrap_or(d.throttle.retry_after_secs),
-                window_secs: self
-                    .throttle_window_secs
-                    .unwrap_or(d.throttle.window_secs),
+                window_secs: self.throttle_window_secs.unwrap_or(d.throttle.window_secs),
                 costs: d.throttle.costs,
             },
             faults: Faults {
