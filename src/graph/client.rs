@@ -247,7 +247,7 @@ impl GraphClient {
     }
 
     /// Feeds the gate with what any answer says about throttling: status first
-    /// (never the body), then RateLimit-* headers.
+    /// (never the body), then RateLimit-* headers, or their absence on a success.
     fn observe(&self, response: &ureq::Response) {
         let status = response.status();
         if status == 429 || status == 503 {
@@ -270,6 +270,8 @@ impl GraphClient {
         );
         if limit.is_some() || remaining.is_some() || reset.is_some() {
             self.gate.on_rate_limit(limit, remaining, reset);
+        } else if (200..400).contains(&status) {
+            self.gate.on_no_rate_limit();
         }
     }
 

@@ -24,6 +24,17 @@ const RETRY_BASE: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// Share of RateLimit-Limit below which the remaining budget is spread out.
 const LOW_REMAINING_FRACTION: u64 = 5;
+/// Share of `ru_per_minute` the bucket leaves unspent. A request reaches Graph a little
+/// after it leaves, and the bucket may run `RU_BURST` ahead: both would push a window
+/// that is spent exactly to its limit over it, and one 429 costs far more (every
+/// thread waits out Retry-After) than the 2 % kept back.
+const RU_HEADROOM: f64 = 0.02;
+/// Resource units the bucket holds at most: enough for any request of 1 or 2 RU (delta,
+/// list, write) to go at once, and small, so that after an idle spell the engine does
+/// not burst into a window that then spends more than its budget.
+const RU_BURST: f64 = 2.0;
+/// RateLimit-Reset is in whole seconds: the window closes up to this much sooner.
+const RESET_GRANULARITY: Duration = Duration::from_secs(1);
 
 /// Request kinds and their resource-unit cost (SharePoint: 1 RU single-item read, delta with token,
 /// download; 2 RU list/enumeration pages, delta without token, writes; 5 RU permission operations).
@@ -117,6 +128,18 @@ impl Bucket {
     fn take(&mut self, cost: f64) {
         self.tokens -= cost;
     }
+
+    /// Makes sure that no more than `limit` units are spent in the next `within`: when
+    /// what the bucket holds plus what it refills in that time exceeds `limit`, the
+    /// excess becomes debt that is paid back at the refill rate.
+    fn cap_spend(&mut self, limit: f64, within: Duration, now: Instant) -> f64 {
+        self.refill(now);
+        let excess = self.tokens + self.per_sec * within.as_secs_f64() - limit;
+        if excess > 0.0 {
+            self.tokens -= excess;
+        }
+        excess.max(0.0)
+    }
 }
 
 /// Pacing derived from RateLimit-* headers: one resource unit per `per_ru` until `until`.
@@ -178,6 +201,49 @@ impl State {
         self.stats.ru_spent += u64::from(cost);
     }
 
+    fn on_rate_limit(
+        &mut self,
+        limit: Option<u64>,
+        remaining: Option<u64>,
+        reset_secs: Option<u64>,
+        now: Instant,
+    ) {
+        let (Some(remaining), Some(reset_secs)) = (remaining, reset_secs) else {
+            return;
+        };
+        let reset = Duration::from_secs(reset_secs).min(MAX_WAIT);
+        if remaining == 0 {
+            self.pause_for(reset, now);
+            return;
+        }
+        if let Some(bucket) = &mut self.ru_bucket {
+            let earliest = reset.saturating_sub(RESET_GRANULARITY);
+            let excess = bucket.cap_spend(remaining as f64, earliest, now);
+            if excess > 0.0 {
+                log::debug!(
+                    "RateLimit: {remaining} units left for {reset_secs} s, {excess:.1} fewer than planned; slowing down"
+                );
+            }
+            return;
+        }
+        let low =
+            limit.is_none_or(|limit| remaining.saturating_mul(LOW_REMAINING_FRACTION) <= limit);
+        if !low || reset.is_zero() {
+            self.pace = None;
+            return;
+        }
+        let per_ru = reset / u32::try_from(remaining).unwrap_or(u32::MAX);
+        let next_slot = self.pace.as_ref().map_or(now, |p| p.next_slot);
+        log::debug!(
+            "RateLimit: {remaining} units left for {reset_secs} s; one unit per {per_ru:?}"
+        );
+        self.pace = Some(Pace {
+            per_ru,
+            until: now + reset,
+            next_slot,
+        });
+    }
+
     /// Extends the pause to `now + d` (never shortens it) and accounts the added time.
     fn pause_for(&mut self, d: Duration, now: Instant) {
         let until = now + d.min(MAX_WAIT);
@@ -207,10 +273,11 @@ impl ThrottleGate {
     /// A gate with the budgets of `cfg` (a zero budget means no bucket).
     pub fn new(cfg: &crate::config::ThrottleConfig) -> ThrottleGate {
         let now = Instant::now();
-        // A burst of a tenth of a minute's budget; the rest flows at the steady rate.
+        // The budget flows at a steady rate just under the limit, with a burst of one
+        // request: spent evenly, any window of Graph's gets at most its budget.
         let ru_bucket = (cfg.ru_per_minute > 0).then(|| {
-            let per_minute = f64::from(cfg.ru_per_minute);
-            Bucket::new((per_minute / 10.0).max(1.0), per_minute / 60.0, now)
+            let per_sec = f64::from(cfg.ru_per_minute) * (1.0 - RU_HEADROOM) / 60.0;
+            Bucket::new(RU_BURST, per_sec, now)
         });
         let rate_bucket = (cfg.requests_per_second > 0.0 && cfg.requests_per_second.is_finite())
             .then(|| {
@@ -280,44 +347,31 @@ impl ThrottleGate {
         );
     }
 
-    /// Records RateLimit-* headers of any response.
+    /// Records RateLimit-* headers of any response (Graph sends them from about 80 %
+    /// use of the budget on).
     ///
-    /// When the remaining budget is low (below a fifth of the limit, or whenever the limit
-    /// is unknown, since Graph sends these headers only near the limit) the remaining
-    /// units are spread evenly over the reset window; an exhausted budget pauses everyone
-    /// until the reset.
+    /// No units left pauses everyone until the reset. With a configured budget
+    /// (`ru_per_minute`) the bucket already spreads the budget evenly; the headers only
+    /// correct it when Graph counts more use than the bucket knows of (another client
+    /// of the same app, or a budget set too high): the bucket then spends no more than
+    /// `remaining` before the earliest possible reset. Without a configured budget the
+    /// remaining units are spread evenly until the reset once they are low (below a
+    /// fifth of the limit, or whenever the limit is unknown).
     pub fn on_rate_limit(
         &self,
         limit: Option<u64>,
         remaining: Option<u64>,
         reset_secs: Option<u64>,
     ) {
-        let (Some(remaining), Some(reset_secs)) = (remaining, reset_secs) else {
-            return;
-        };
-        let mut state = self.state.lock();
-        let now = Instant::now();
-        let reset = Duration::from_secs(reset_secs).min(MAX_WAIT);
-        if remaining == 0 {
-            state.pause_for(reset, now);
-            return;
-        }
-        let low =
-            limit.is_none_or(|limit| remaining.saturating_mul(LOW_REMAINING_FRACTION) <= limit);
-        if !low || reset.is_zero() {
-            state.pace = None;
-            return;
-        }
-        let per_ru = reset / u32::try_from(remaining).unwrap_or(u32::MAX);
-        let next_slot = state.pace.as_ref().map_or(now, |p| p.next_slot);
-        log::debug!(
-            "RateLimit: {remaining} units left for {reset_secs} s; one unit per {per_ru:?}"
-        );
-        state.pace = Some(Pace {
-            per_ru,
-            until: now + reset,
-            next_slot,
-        });
+        self.state
+            .lock()
+            .on_rate_limit(limit, remaining, reset_secs, Instant::now());
+    }
+
+    /// Records a successful answer without RateLimit-* headers: Graph is not near the
+    /// limit (a new window has begun), so pacing learnt from earlier headers ends.
+    pub fn on_no_rate_limit(&self) {
+        self.state.lock().pace = None;
     }
 
     /// Records a response that was not throttled: resets the consecutive-throttle backoff.
@@ -590,25 +644,117 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(50));
     }
 
+    /// Admission times of a client that sends requests of `cost` as fast as `state`
+    /// lets it, from `from` until `until` (explicit instants: no sleeping).
+    fn greedy(state: &mut State, cost: u32, from: Instant, until: Instant) -> Vec<Instant> {
+        let mut sent = Vec::new();
+        let mut t = from;
+        loop {
+            t = state.ready_at(cost, t);
+            if t >= until {
+                return sent;
+            }
+            state.admit(cost, t);
+            sent.push(t);
+        }
+    }
+
+    /// Most requests admitted in any span of `window`.
+    fn densest(sent: &[Instant], window: Duration) -> usize {
+        (0..sent.len())
+            .map(|i| {
+                sent[i..]
+                    .iter()
+                    .take_while(|&&t| t < sent[i] + window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     #[test]
-    fn ru_bucket_spends_its_burst_then_waits_for_refill() {
-        // 600 RU/min: burst of 60, refill 10 RU/s, so 65 RU take at least 0.5 s.
-        let start = Instant::now();
+    fn ru_bucket_spends_the_budget_evenly_and_never_overfills_a_window() {
+        // 600 RU per minute: a greedy client gets 98 % of it, and no span gets more than
+        // its share of the budget once that share is 100 RU or more (the headroom then
+        // covers the burst; Graph's budgets are 1,200 RU per minute and up).
         let gate = ThrottleGate::new(&ThrottleConfig {
             ru_per_minute: 600,
             ..config()
         });
-        for _ in 0..30 {
-            gate.acquire(2).unwrap();
+        let t0 = Instant::now();
+        let mut state = gate.state.lock();
+        let sent = greedy(&mut state, 1, t0, t0 + Duration::from_secs(60));
+        assert!((585..=600).contains(&sent.len()), "{}", sent.len());
+        for window in [10, 30, 60] {
+            let span = Duration::from_secs(window);
+            let most = densest(&sent, span);
+            assert!(most <= 600 * window as usize / 60, "{most} RU in {span:?}");
         }
-        gate.acquire(5).unwrap();
+        assert_eq!(state.stats.ru_spent, sent.len() as u64);
+    }
+
+    #[test]
+    fn an_idle_bucket_bursts_only_one_request() {
+        let gate = ThrottleGate::new(&ThrottleConfig {
+            ru_per_minute: 600,
+            ..config()
+        });
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        let mut state = gate.state.lock();
+        let sent = greedy(&mut state, 2, t0, t0 + Duration::from_secs(1));
+        // 2 RU at once, then 9.8 RU/s: 2 + 9.8 < 12 RU, five requests of 2.
+        assert_eq!(sent.len(), 5, "{sent:?}");
+        assert_eq!(sent[0], t0);
+    }
+
+    #[test]
+    fn rate_limit_headers_cap_the_bucket_when_graph_counts_more() {
+        let gate = ThrottleGate::new(&ThrottleConfig {
+            ru_per_minute: 600,
+            ..config()
+        });
+        let t0 = Instant::now();
+        let mut state = gate.state.lock();
+        // Graph has 5 units left and resets within 2 to 3 s (another client spent the
+        // rest): at most 5 more may go before the earliest reset, then the steady rate.
+        state.on_rate_limit(Some(600), Some(5), Some(3), t0);
+        let sent = greedy(&mut state, 1, t0, t0 + Duration::from_secs(4));
+        let before_reset = sent
+            .iter()
+            .filter(|&&t| t < t0 + Duration::from_secs(2))
+            .count();
+        assert!((4..=5).contains(&before_reset), "{sent:?}");
         assert!(
-            start.elapsed() >= Duration::from_millis(500),
-            "{:?}",
-            start.elapsed()
+            sent.len() >= 5 + 9,
+            "the steady rate resumes: {}",
+            sent.len()
         );
-        let stats = gate.stats();
-        assert_eq!((stats.requests, stats.ru_spent), (31, 65));
+    }
+
+    #[test]
+    fn rate_limit_headers_that_agree_with_the_bucket_change_nothing() {
+        let gate = ThrottleGate::new(&ThrottleConfig {
+            ru_per_minute: 600,
+            ..config()
+        });
+        let t0 = Instant::now();
+        let mut state = gate.state.lock();
+        // 40 units left with at most 3 s to go: the bucket plans 2 + 9.8 * 2 < 40.
+        state.on_rate_limit(Some(600), Some(40), Some(3), t0);
+        assert_eq!(state.ru_bucket.as_ref().map(|b| b.tokens), Some(RU_BURST));
+        assert!(state.pace.is_none());
+        assert_eq!(state.ready_at(2, t0), t0);
+    }
+
+    #[test]
+    fn a_success_without_headers_ends_header_pacing() {
+        let gate = ThrottleGate::new(&config());
+        gate.on_rate_limit(Some(100), Some(4), Some(30));
+        assert!(gate.state.lock().pace.is_some());
+        gate.on_no_rate_limit();
+        let now = Instant::now();
+        assert!(gate.state.lock().pace.is_none());
+        assert_eq!(gate.state.lock().ready_at(1, now), now);
     }
 
     #[test]

@@ -94,6 +94,9 @@ impl SimConfig {
         if self.token_lifetime_secs == 0 {
             return bad("sim.token_lifetime_secs must be at least 1");
         }
+        if self.throttle.window_secs == 0 {
+            return bad("sim.throttle.window_secs must be at least 1");
+        }
         self.faults.validate()
     }
 }
@@ -106,6 +109,9 @@ pub struct ThrottleConfig {
     pub ru_per_minute: u64,
     /// Retry-After of a first 429, in seconds; it grows while a client keeps calling.
     pub retry_after_secs: u64,
+    /// Length of the budget window in seconds: Graph's is 60 (the budget is per minute);
+    /// benchmarks shrink it to see many windows in a short run.
+    pub window_secs: u64,
     /// Cost of each kind of request.
     pub costs: RuCosts,
 }
@@ -115,6 +121,7 @@ impl Default for ThrottleConfig {
         ThrottleConfig {
             ru_per_minute: 0,
             retry_after_secs: 10,
+            window_secs: 60,
             costs: RuCosts::default(),
         }
     }

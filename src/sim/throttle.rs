@@ -1,12 +1,16 @@
 //! Resource-unit budget per app per tenant, with growing Retry-After and violations.
+//!
+//! The budget is `ru_per_minute` units per window of `window_secs` (Graph: 60 s). A
+//! window opens with the first request after the previous one closed. From 80 % use on,
+//! answers carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (whole
+//! seconds until the window closes, rounded up, so a client that waits that long always
+//! finds a fresh budget).
 
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::sim::config::ThrottleConfig;
-
-const WINDOW: Duration = Duration::from_secs(60);
 /// Retry-After never grows beyond this many times the configured base.
 const MAX_GROWTH: u64 = 8;
 /// Requests arriving this soon after the 429 that opened a Retry-After window may
@@ -68,8 +72,9 @@ impl Throttle {
         if budget == 0 {
             return Verdict::Allow(Vec::new());
         }
+        let window = Duration::from_secs(self.config.window_secs.max(1));
         let mut s = self.state.lock();
-        if now.duration_since(s.window_start) >= WINDOW {
+        if now.saturating_duration_since(s.window_start) >= window {
             s.window_start = now;
             s.used = 0;
         }
@@ -104,16 +109,13 @@ impl Throttle {
         }
         let mut headers = Vec::new();
         if s.used * 10 >= budget * 8 {
-            let reset = WINDOW.saturating_sub(now.duration_since(s.window_start));
+            let reset = window.saturating_sub(now.saturating_duration_since(s.window_start));
             headers.push(("RateLimit-Limit".to_string(), budget.to_string()));
             headers.push((
                 "RateLimit-Remaining".to_string(),
                 (budget - s.used).to_string(),
             ));
-            headers.push((
-                "RateLimit-Reset".to_string(),
-                reset.as_secs().max(1).to_string(),
-            ));
+            headers.push(("RateLimit-Reset".to_string(), ceil_secs(reset).to_string()));
         }
         Verdict::Allow(headers)
     }
@@ -182,8 +184,54 @@ mod tests {
             }
         );
         // After the window resets and the Retry-After has passed, requests go through.
-        let later = now + WINDOW + Duration::from_secs(20);
+        let later = now + Duration::from_secs(60 + 20);
         assert_eq!(t.charge(1, later), Verdict::Allow(Vec::new()));
+    }
+
+    fn header<'a>(verdict: &'a Verdict, name: &str) -> Option<&'a str> {
+        let Verdict::Allow(headers) = verdict else {
+            return None;
+        };
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_scaled_window_resets_the_budget_and_reset_rounds_up() {
+        let t = Throttle::new(ThrottleConfig {
+            ru_per_minute: 10,
+            window_secs: 6,
+            ..ThrottleConfig::default()
+        });
+        let t0 = Instant::now();
+        for _ in 0..7 {
+            assert_eq!(t.charge(1, t0), Verdict::Allow(Vec::new()));
+        }
+        assert_eq!(header(&t.charge(1, t0), "RateLimit-Reset"), Some("6"));
+        // 1.8 s left: a client told "1" would come back 0.8 s too early.
+        let v = t.charge(1, t0 + Duration::from_millis(4200));
+        assert_eq!(header(&v, "RateLimit-Reset"), Some("2"));
+        assert_eq!(header(&v, "RateLimit-Remaining"), Some("1"));
+        assert_eq!(
+            header(
+                &t.charge(1, t0 + Duration::from_millis(5999)),
+                "RateLimit-Reset"
+            ),
+            Some("1")
+        );
+        assert!(matches!(
+            t.charge(1, t0 + Duration::from_millis(5999)),
+            Verdict::Throttle { .. }
+        ));
+        // The 429 asked for 10 s; once that is over, a fresh window serves again.
+        let fresh = t0 + Duration::from_secs(16);
+        assert_eq!(t.charge(5, fresh), Verdict::Allow(Vec::new()));
+        assert_eq!(
+            header(&t.charge(3, fresh), "RateLimit-Remaining"),
+            Some("2")
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `m365sync bench` (`crawl` lives in `bench_crawl.rs`) and `bench notify`: change-to-event latency with webhooks, coalescing of a
+//! `m365sync bench` (`crawl` lives in `bench_crawl.rs`, `throttle` in `bench_throttle.rs`) and `bench notify`: change-to-event latency with webhooks, coalescing of a
 //! notification burst, and Graph traffic while idle, all against the simulator.
 
 use std::sync::atomic::Ordering;
@@ -23,6 +23,8 @@ enum Bench {
     Crawl(crate::bench_crawl::CrawlBenchArgs),
     /// Webhook latency, burst coalescing and idle traffic.
     Notify(NotifyArgs),
+    /// Share of a binding resource-unit budget spent under churn, 429s and violations.
+    Throttle(crate::bench_throttle::ThrottleBenchArgs),
 }
 
 #[derive(Args)]
@@ -53,6 +55,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
     match args.which {
         Bench::Crawl(a) => crate::bench_crawl::crawl(a),
         Bench::Notify(a) => notify(&a),
+        Bench::Throttle(a) => crate::bench_throttle::throttle(a),
     }
 }
 
@@ -198,7 +201,8 @@ fn settle(engine: &Engine) -> Result<(), String> {
     })
 }
 
-fn wait_for(
+/// Polls `done` every 10 ms until it says true; an error after `limit`.
+pub(crate) fn wait_for(
     limit: Duration,
     what: &str,
     mut done: impl FnMut() -> Result<bool, String>,

@@ -81,7 +81,8 @@ pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn round2(x: f64) -> f64 {
+/// `x` rounded to two decimals, for figures.
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_crawl;
+mod bench_throttle;
 mod demo;
 mod discover;
 mod run;
@@ -33,7 +34,7 @@ enum Command {
     Events(run::EventsArgs),
     /// Run the Graph simulator until interrupted.
     Sim(Box<sim::SimArgs>),
-    /// Benchmarks against the simulator (`bench crawl`, `bench notify`).
+    /// Benchmarks against the simulator (`bench crawl`, `bench notify`, `bench throttle`).
     Bench(bench::BenchArgs),
 }
 

@@ -53,6 +53,9 @@ pub struct SimArgs {
     /// Retry-After of a first 429, in seconds.
     #[arg(long)]
     retry_after: Option<u64>,
+    /// Length of the resource-unit budget window in seconds (Graph: 60).
+    #[arg(long)]
+    throttle_window_secs: Option<u64>,
     /// Probability of an injected 503.
     #[arg(long, default_value_t = 0.0)]
     error_503_rate: f64,
@@ -93,6 +96,7 @@ impl SimArgs {
             throttle: ThrottleConfig {
                 ru_per_minute: self.throttle_ru_per_min.unwrap_or(d.throttle.ru_per_minute),
                 retry_after_secs: self.retry_after.unwrap_or(d.throttle.retry_after_secs),
+                window_secs: self.throttle_window_secs.unwrap_or(d.throttle.window_secs),
                 costs: d.throttle.costs,
             },
             faults: Faults {
