@@ -671,3 +671,28 @@ impl Manager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MAX_SUBSCRIPTION_SECS;
+
+    #[test]
+    fn lifetimes_stay_within_each_resources_maximum() {
+        let default = MAX_SUBSCRIPTION_SECS - 3600;
+        let drive = Watched::Drive("b!x".into());
+        assert_eq!(drive.lifetime_secs(default), default);
+        assert_eq!(Watched::Sites.lifetime_secs(default), default);
+        assert_eq!(
+            Watched::Groups.lifetime_secs(default),
+            MAX_GROUPS_SUBSCRIPTION_SECS - 3600
+        );
+        assert_eq!(Watched::Groups.lifetime_secs(600), 600);
+        for w in [drive, Watched::Sites, Watched::Groups] {
+            assert_eq!(Watched::from_key(w.key()), w);
+        }
+        assert_eq!(Watched::Groups.resource(), "/groups");
+        assert_eq!(Watched::Groups.change_type(), "updated,deleted");
+        assert_eq!(Watched::Sites.change_type(), "updated");
+    }
+}
