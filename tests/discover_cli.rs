@@ -123,5 +123,8 @@ fn discover_lists_group_drives_with_the_group_name() {
         .lines()
         .find(|l| l.contains("Group 1"))
         .expect("a line naming the group");
-    assert!(line.starts_with("in ") && line.contains("Documents"), "{line}");
+    assert!(
+        line.starts_with("in ") && line.contains("Documents"),
+        "{line}"
+    );
 }

@@ -10,8 +10,8 @@ mod notify_support;
 use std::collections::BTreeSet;
 
 use discover_support::{requests, wait_for};
-use m365sync::store::Store;
 use m365sync::sim::{SimConfig, Simulator};
+use m365sync::store::Store;
 use m365sync::{Engine, Event, EventKind};
 use serde_json::json;
 
@@ -66,7 +66,10 @@ fn group_drives_are_discovered_once_followed_by_deltalink_and_kept_current() {
         .map(|d| d.id)
         .collect();
     assert_eq!(group_drives.len(), GROUPS);
-    assert!(group_drives.is_subset(&libraries), "a group drive is a site library");
+    assert!(
+        group_drives.is_subset(&libraries),
+        "a group drive is a site library"
+    );
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");
     let scope = json!({"drives": [], "scope": {"all_sites": true, "all_groups": true}});
@@ -118,11 +121,7 @@ fn group_drives_are_discovered_once_followed_by_deltalink_and_kept_current() {
     let gone_drive = gone.drive_id.clone().unwrap();
     sim.remove_group(&gone.id).unwrap();
     let removed = wait_event(&engine, EventKind::DriveRemoved, &gone_drive);
-    assert!(
-        removed.detail.contains("was deleted"),
-        "{}",
-        removed.detail
-    );
+    assert!(removed.detail.contains("was deleted"), "{}", removed.detail);
     engine.stop();
     drop(engine);
 
@@ -189,6 +188,12 @@ fn with_webhooks_a_new_group_is_crawled_at_once_and_a_deleted_one_removed() {
             .iter()
             .any(|d| d.id == late_drive && d.removed && d.subscription_id.is_none())
     });
-    assert!(drives_with(&engine, EventKind::Error).is_empty());
+    // A delta of the deleted group's drive may have run between the deletion and
+    // discovery's round (Graph then answers 404): only that drive may have an error.
+    let errors: Vec<Event> = events(&engine)
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Error && e.drive_id != late_drive)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
     engine.stop();
 }

@@ -132,9 +132,10 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let empty: FeedState<String> = FeedState::load(&store, "k");
         assert_eq!(empty, FeedState::default());
-        let mut state = FeedState::default();
-        state.delta_link = Some("https://graph/x?token=1".into());
-        state.known.insert("a".to_string(), "A".to_string());
+        let state = FeedState {
+            delta_link: Some("https://graph/x?token=1".into()),
+            known: [("a".to_string(), "A".to_string())].into(),
+        };
         state.save(&store, "k").unwrap();
         assert_eq!(FeedState::<String>::load(&store, "k"), state);
         store.set_meta("k", "{not json").unwrap();
