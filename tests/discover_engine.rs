@@ -8,30 +8,10 @@ use std::collections::BTreeSet;
 
 use discover_support::*;
 use m365sync::store::Store;
-use m365sync::{Engine, Event, EventKind};
+use m365sync::{Engine, EventKind};
 use serde_json::json;
 
 const PRESERVATION: &str = "Preservation Hold Library";
-
-fn events(engine: &Engine) -> Vec<Event> {
-    engine.events_after(0, 100_000).expect("events")
-}
-
-fn drives_with(engine: &Engine, kind: EventKind) -> BTreeSet<String> {
-    events(engine)
-        .into_iter()
-        .filter(|e| e.kind == kind)
-        .map(|e| e.drive_id)
-        .collect()
-}
-
-fn wait_event(engine: &Engine, kind: EventKind, drive: &str) -> Event {
-    wait_for(&format!("{kind} of {drive}"), || {
-        events(engine)
-            .into_iter()
-            .find(|e| e.kind == kind && e.drive_id == drive)
-    })
-}
 
 #[test]
 fn the_acceptance_tenant_is_discovered_and_kept_current() {

@@ -9,7 +9,7 @@ mod notify_support;
 
 use std::collections::BTreeSet;
 
-use discover_support::{requests, wait_for};
+use discover_support::{drives_with, events, requests, wait_event, wait_for};
 use m365sync::sim::{SimConfig, Simulator};
 use m365sync::store::Store;
 use m365sync::{Engine, Event, EventKind};
@@ -29,26 +29,6 @@ fn sim() -> Simulator {
         ..SimConfig::default()
     })
     .expect("simulator")
-}
-
-fn events(engine: &Engine) -> Vec<Event> {
-    engine.events_after(0, 100_000).expect("events")
-}
-
-fn drives_with(engine: &Engine, kind: EventKind) -> BTreeSet<String> {
-    events(engine)
-        .into_iter()
-        .filter(|e| e.kind == kind)
-        .map(|e| e.drive_id)
-        .collect()
-}
-
-fn wait_event(engine: &Engine, kind: EventKind, drive: &str) -> Event {
-    wait_for(&format!("{kind} of {drive}"), || {
-        events(engine)
-            .into_iter()
-            .find(|e| e.kind == kind && e.drive_id == drive)
-    })
 }
 
 #[test]

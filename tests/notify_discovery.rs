@@ -10,6 +10,20 @@ use m365sync::sim::subscriptions::NotificationConfig;
 use notify_support::*;
 use serde_json::{Value, json};
 
+/// Starts an engine with webhooks that discovers every site library, a full round
+/// every `interval_secs`.
+fn start_discovering(
+    sim: &m365sync::sim::Simulator,
+    dir: &tempfile::TempDir,
+    interval_secs: u64,
+) -> m365sync::Engine {
+    let scope = json!({"drives": [], "discover_interval_secs": interval_secs,
+                       "scope": {"all_sites": true}});
+    let engine = m365sync::Engine::open(config(sim, dir, json!({}), scope)).unwrap();
+    engine.start().unwrap();
+    engine
+}
+
 fn live_subscriptions(sim: &m365sync::sim::Simulator) -> u64 {
     sim.stats().notifications["subscriptions_active"]
         .as_u64()
@@ -20,14 +34,7 @@ fn live_subscriptions(sim: &m365sync::sim::Simulator) -> u64 {
 fn drives_found_at_runtime_are_subscribed_and_removed_ones_unsubscribed() {
     let sim = sim(quick_delivery());
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        &sim,
-        &dir,
-        json!({}),
-        json!({"drives": [], "discover_interval_secs": 1, "scope": {"all_sites": true}}),
-    );
-    let engine = m365sync::Engine::open(config).unwrap();
-    engine.start().unwrap();
+    let engine = start_discovering(&sim, &dir, 1);
     let first = drive(&sim);
     wait_webhook(&engine, &first);
     // The drive's subscription and the one on /sites.
@@ -64,14 +71,7 @@ fn drives_found_at_runtime_are_subscribed_and_removed_ones_unsubscribed() {
 fn a_site_added_while_running_is_crawled_at_once_through_the_sites_subscription() {
     let sim = sim(quick_delivery());
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        &sim,
-        &dir,
-        json!({}),
-        json!({"drives": [], "discover_interval_secs": 86_400, "scope": {"all_sites": true}}),
-    );
-    let engine = m365sync::Engine::open(config).unwrap();
-    engine.start().unwrap();
+    let engine = start_discovering(&sim, &dir, 86_400);
     wait_webhook(&engine, &drive(&sim));
     wait_until("the /sites subscription", || {
         engine
@@ -117,14 +117,7 @@ fn a_lost_sites_subscription_is_recreated() {
         ..quick_delivery()
     });
     let dir = tempfile::tempdir().unwrap();
-    let config = config(
-        &sim,
-        &dir,
-        json!({}),
-        json!({"drives": [], "discover_interval_secs": 86_400, "scope": {"all_sites": true}}),
-    );
-    let engine = m365sync::Engine::open(config).unwrap();
-    engine.start().unwrap();
+    let engine = start_discovering(&sim, &dir, 86_400);
     let sites_created = |engine: &m365sync::Engine| {
         engine
             .events_after(0, 1000)

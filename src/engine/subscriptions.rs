@@ -447,14 +447,7 @@ impl Manager {
                 if let Err(e) = self.ctx.store.update_subscription_expiry(id, expires) {
                     warn!("drive {drive}: cannot store the new expiry of {id}: {e}");
                 }
-                if is_drive(drive) {
-                    self.ctx
-                        .board
-                        .lock()
-                        .entry(drive.to_string())
-                        .or_default()
-                        .expires_ms = Some(expires);
-                }
+                self.update_board(drive, |state| state.expires_ms = Some(expires));
                 self.journal(EventKind::SubscriptionRenewed, drive, id);
                 self.set_timer(
                     drive,
@@ -566,14 +559,7 @@ impl Manager {
         match &live {
             Some((_, expires)) => {
                 due = due.min(*expires);
-                if is_drive(drive) {
-                    self.ctx
-                        .board
-                        .lock()
-                        .entry(drive.to_string())
-                        .or_default()
-                        .error = Some(message.clone());
-                }
+                self.update_board(drive, |state| state.error = Some(message.clone()));
             }
             None => self.go_polling(drive, Some(message.clone())),
         }
@@ -618,6 +604,13 @@ impl Manager {
             },
         );
         self.set_mode(drive, DriveMode::Polling);
+    }
+
+    /// Changes a drive's entry in the status board (`/sites` and `/groups` have none).
+    fn update_board(&self, drive: &str, change: impl FnOnce(&mut SubscriptionState)) {
+        if is_drive(drive) {
+            change(self.ctx.board.lock().entry(drive.to_string()).or_default());
+        }
     }
 
     fn set_mode(&self, drive: &str, mode: DriveMode) {
