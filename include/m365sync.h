@@ -168,7 +168,10 @@ typedef struct {
   int64_t seq;
   // What happened.
   m365sync_event_kind kind;
-  // The drive concerned.
+  // The drive concerned. Tenant-level events (discovery errors, the `/sites` and
+  // `/groups` subscriptions' events) carry the Graph collection they concern
+  // instead, starting with `/` so it is never a drive id: `/sites`, `/users`,
+  // `/groups`, or `/` for a discovery round that failed as a whole.
   const char *drive_id;
   // The item concerned; empty for drive-level events.
   const char *item_id;

@@ -108,7 +108,10 @@ pub struct Event {
     pub seq: i64,
     /// What happened.
     pub kind: EventKind,
-    /// The drive concerned.
+    /// The drive concerned. Tenant-level events (discovery `error`s, the `/sites` and
+    /// `/groups` subscriptions' `subscription_*` events) carry the Graph collection
+    /// they concern instead, starting with `/` so it is never a drive id: `/sites`,
+    /// `/users`, `/groups`, or `/` for a discovery round that failed as a whole.
     pub drive_id: String,
     /// The item concerned; empty for drive-level events.
     pub item_id: String,

@@ -1,15 +1,26 @@
-//! Which discovered drives are in scope: `scope.all_sites`, `scope.all_onedrives`, and
-//! include/exclude rules on sites, users, drive ids and drive names.
+//! Which discovered drives are in scope: `scope.all_sites`, `scope.all_onedrives`,
+//! `scope.all_groups`, and include/exclude rules on sites, users, groups, drive ids
+//! and drive names.
 //!
 //! A drive is in scope when `all_sites` covers it (a site library), `all_onedrives`
-//! covers it (a user's OneDrive) or an `include` rule matches it, and no `exclude`
-//! rule matches it. A rule matches when every field it sets matches:
+//! covers it (a user's OneDrive), `all_groups` covers it (a Microsoft 365 group's
+//! drive) or an `include` rule matches it, and no `exclude` rule matches it. A rule
+//! matches when every field it sets matches:
 //!
 //! - `site`: the site id or the site's web URL, as a pattern;
 //! - `user`: the user principal name of a OneDrive's owner, as a pattern;
+//! - `group`: the display name or the mail of a group drive's group, as a pattern;
 //! - `drive_id`: the drive id, exactly;
 //! - `drive_name`: the library name (`Documents`, `Preservation Hold Library`) or
 //!   `OneDrive`, as a pattern.
+//!
+//! A group's drive is the default library of the group's site, so it is also a site
+//! library: found through `/groups` and through `/sites`, it is one drive (keyed by
+//! its id) whose home is the group *and* its site. `all_sites` and `all_groups` both
+//! cover it, `site` rules match its site (when sites were listed) and `group` rules
+//! its group (when groups were listed). Groups are listed only when `all_groups` or
+//! an include rule with `group` asks for them, so existing configurations need no
+//! `Group.Read.All` permission.
 //!
 //! Patterns are case-insensitive globs where `*` matches any run of characters and
 //! `?` exactly one (see [`glob_match`]). Drives listed in the configuration's `drives`
@@ -27,6 +38,8 @@ pub struct ScopeConfig {
     pub all_sites: bool,
     /// Every user's OneDrive.
     pub all_onedrives: bool,
+    /// Every Microsoft 365 group's drive.
+    pub all_groups: bool,
     /// Drives brought into scope in addition to the `all_*` switches.
     pub include: Vec<ScopeRule>,
     /// Drives kept out of scope, whatever brought them in.
@@ -41,6 +54,8 @@ pub struct ScopeRule {
     pub site: Option<String>,
     /// Pattern of the owner's user principal name (OneDrives only).
     pub user: Option<String>,
+    /// Pattern of the group's display name or mail (group drives only).
+    pub group: Option<String>,
     /// A drive id, matched exactly.
     pub drive_id: Option<String>,
     /// Pattern of the drive's name.
@@ -62,6 +77,26 @@ pub enum DriveHome<'a> {
         /// The owner's user principal name.
         upn: &'a str,
     },
+    /// A Microsoft 365 group's drive (its site's default library).
+    Group {
+        /// The group's display name.
+        name: &'a str,
+        /// The group's mail address (empty when Graph sent none).
+        mail: &'a str,
+        /// The group's site as (id, web URL), when sites were listed too.
+        site: Option<(&'a str, &'a str)>,
+    },
+}
+
+impl<'a> DriveHome<'a> {
+    /// The site (id, web URL) of a library, group drives included when known.
+    fn site(&self) -> Option<(&'a str, &'a str)> {
+        match *self {
+            DriveHome::Site { id, web_url } => Some((id, web_url)),
+            DriveHome::Group { site, .. } => site,
+            DriveHome::User { .. } => None,
+        }
+    }
 }
 
 /// What the rules know about a drive.
@@ -100,12 +135,12 @@ impl Verdict {
 
 /// The reason given for a drive that nothing brought into scope.
 pub const NOT_INCLUDED: &str =
-    "not covered by scope.all_sites, scope.all_onedrives or an include rule";
+    "not covered by scope.all_sites, scope.all_onedrives, scope.all_groups or an include rule";
 
 impl ScopeConfig {
     /// Whether discovery has anything to look for.
     pub fn is_active(&self) -> bool {
-        self.all_sites || self.all_onedrives || !self.include.is_empty()
+        self.all_sites || self.all_onedrives || self.all_groups || !self.include.is_empty()
     }
 
     /// Checks every rule; the error names the field (`scope.include[0].site`) and the problem.
@@ -130,7 +165,10 @@ impl ScopeConfig {
             return Verdict::Excluded(format!("exclude[{i}] ({rule})"));
         }
         match drive.home {
-            DriveHome::Site { .. } if self.all_sites => {
+            DriveHome::Group { .. } if self.all_groups => {
+                return Verdict::Included("scope.all_groups".into());
+            }
+            DriveHome::Site { .. } | DriveHome::Group { site: Some(_), .. } if self.all_sites => {
                 return Verdict::Included("scope.all_sites".into());
             }
             DriveHome::User { .. } if self.all_onedrives => {
@@ -150,14 +188,14 @@ impl ScopeConfig {
     }
 
     /// Whether any library of this site could be in scope: when not, its drives need
-    /// not be listed at all.
+    /// not be listed at all. (A rule with `group` alone finds its drive through
+    /// `/groups`; with `site` as well it needs the site listed too.)
     pub fn may_include_site(&self, id: &str, web_url: &str) -> bool {
         self.all_sites
-            || self.include.iter().any(|r| {
-                r.user.is_none()
-                    && r.site
-                        .as_deref()
-                        .is_none_or(|p| site_matches(p, id, web_url))
+            || self.site_rules().any(|r| {
+                r.site
+                    .as_deref()
+                    .is_none_or(|p| site_matches(p, id, web_url))
             })
     }
 
@@ -165,19 +203,47 @@ impl ScopeConfig {
     pub fn may_include_user(&self, upn: &str) -> bool {
         self.all_onedrives
             || self
-                .include
-                .iter()
-                .any(|r| r.site.is_none() && r.user.as_deref().is_none_or(|p| glob_match(p, upn)))
+                .user_rules()
+                .any(|r| r.user.as_deref().is_none_or(|p| glob_match(p, upn)))
+    }
+
+    /// Whether this group's drive could be in scope: when not, it need not be fetched.
+    pub fn may_include_group(&self, name: &str, mail: &str) -> bool {
+        self.all_groups
+            || self.include.iter().any(|r| {
+                r.group
+                    .as_deref()
+                    .is_some_and(|p| glob_match(p, name) || glob_match(p, mail))
+            })
     }
 
     /// Whether any site library could be in scope (so sites must be enumerated).
     pub fn needs_sites(&self) -> bool {
-        self.all_sites || self.include.iter().any(|r| r.user.is_none())
+        self.all_sites || self.site_rules().next().is_some()
     }
 
     /// Whether any OneDrive could be in scope (so users must be enumerated).
     pub fn needs_users(&self) -> bool {
-        self.all_onedrives || self.include.iter().any(|r| r.site.is_none())
+        self.all_onedrives || self.user_rules().next().is_some()
+    }
+
+    /// Whether any group drive could be in scope (so groups must be enumerated).
+    pub fn needs_groups(&self) -> bool {
+        self.all_groups || self.include.iter().any(|r| r.group.is_some())
+    }
+
+    /// Include rules that may match a site library.
+    fn site_rules(&self) -> impl Iterator<Item = &ScopeRule> {
+        self.include
+            .iter()
+            .filter(|r| r.user.is_none() && (r.group.is_none() || r.site.is_some()))
+    }
+
+    /// Include rules that may match a OneDrive.
+    fn user_rules(&self) -> impl Iterator<Item = &ScopeRule> {
+        self.include
+            .iter()
+            .filter(|r| r.site.is_none() && r.group.is_none())
     }
 }
 
@@ -188,18 +254,26 @@ fn site_matches(pattern: &str, id: &str, web_url: &str) -> bool {
 impl ScopeRule {
     /// Whether every field the rule sets matches `drive`.
     pub fn matches(&self, drive: &DriveFacts<'_>) -> bool {
-        let site_ok = match (&self.site, drive.home) {
+        let site_ok = match (&self.site, drive.home.site()) {
             (None, _) => true,
-            (Some(p), DriveHome::Site { id, web_url }) => site_matches(p, id, web_url),
-            (Some(_), DriveHome::User { .. }) => false,
+            (Some(p), Some((id, web_url))) => site_matches(p, id, web_url),
+            (Some(_), None) => false,
         };
         let user_ok = match (&self.user, drive.home) {
             (None, _) => true,
             (Some(p), DriveHome::User { upn }) => glob_match(p, upn),
-            (Some(_), DriveHome::Site { .. }) => false,
+            (Some(_), _) => false,
+        };
+        let group_ok = match (&self.group, drive.home) {
+            (None, _) => true,
+            (Some(p), DriveHome::Group { name, mail, .. }) => {
+                glob_match(p, name) || glob_match(p, mail)
+            }
+            (Some(_), _) => false,
         };
         site_ok
             && user_ok
+            && group_ok
             && self.drive_id.as_deref().is_none_or(|d| d == drive.drive_id)
             && self
                 .drive_name
@@ -207,10 +281,11 @@ impl ScopeRule {
                 .is_none_or(|p| glob_match(p, drive.drive_name))
     }
 
-    fn fields(&self) -> [(&'static str, Option<&str>); 4] {
+    fn fields(&self) -> [(&'static str, Option<&str>); 5] {
         [
             ("site", self.site.as_deref()),
             ("user", self.user.as_deref()),
+            ("group", self.group.as_deref()),
             ("drive_id", self.drive_id.as_deref()),
             ("drive_name", self.drive_name.as_deref()),
         ]
@@ -222,7 +297,7 @@ impl ScopeRule {
         if fields.iter().all(|(_, v)| v.is_none()) {
             return Err((
                 String::new(),
-                "set at least one of site, user, drive_id, drive_name".into(),
+                "set at least one of site, user, group, drive_id, drive_name".into(),
             ));
         }
         for (name, value) in fields {
@@ -234,6 +309,12 @@ impl ScopeRule {
             return Err((
                 String::new(),
                 "site and user never match the same drive (a library has no owner, a OneDrive no site); use two rules".into(),
+            ));
+        }
+        if self.group.is_some() && self.user.is_some() {
+            return Err((
+                String::new(),
+                "group and user never match the same drive (a OneDrive belongs to no group); use two rules".into(),
             ));
         }
         Ok(())

@@ -84,3 +84,47 @@ fn discover_lists_drives_in_scope_and_excluded_ones_with_their_rule() {
         "nor crawl"
     );
 }
+
+#[test]
+fn discover_lists_group_drives_with_the_group_name() {
+    let sim = m365sync::sim::Simulator::start(m365sync::sim::SimConfig {
+        groups: 3,
+        threads: 2,
+        ..m365sync::sim::SimConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("m365sync.json");
+    let config = json!({
+        "tenant_id": sim.tenant_id(), "client_id": sim.client_id(),
+        "client_secret": sim.client_secret(),
+        "graph_url": sim.graph_url(), "login_url": sim.login_url(),
+        "database": dir.path().join("unused.db"), "page_size": 2,
+        "scope": {"all_groups": true, "all_sites": true,
+                  "exclude": [{"group": "Group 2"}]}
+    });
+    std::fs::write(&cfg, config.to_string()).unwrap();
+
+    let report: Value = serde_json::from_str(discover(&cfg, true).trim()).unwrap();
+    let drives = report["drives"].as_array().unwrap();
+    let groups: Vec<&Value> = drives.iter().filter(|d| d["group"].is_string()).collect();
+    assert_eq!(groups.len(), 3, "each group drive once: {drives:?}");
+    let g0 = groups.iter().find(|d| d["group"] == "Group 0").unwrap();
+    assert_eq!(g0["group_mail"], "group0@sim.onmicrosoft.com");
+    assert_eq!(g0["rule"], "scope.all_groups");
+    assert!(g0["site_id"].is_string(), "its site was listed too");
+    let g2 = groups.iter().find(|d| d["group"] == "Group 2").unwrap();
+    assert_eq!(g2["in_scope"], false);
+    assert_eq!(g2["rule"], r#"exclude[0] (group="Group 2")"#);
+    assert_eq!(report["problems"], json!([]));
+
+    let table = discover(&cfg, false);
+    let line = table
+        .lines()
+        .find(|l| l.contains("Group 1"))
+        .expect("a line naming the group");
+    assert!(
+        line.starts_with("in ") && line.contains("Documents"),
+        "{line}"
+    );
+}

@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use m365sync::Config;
-use m365sync::engine::discover::{Listing, Pager, SitesFeed, enumerate};
+use m365sync::engine::discover::{
+    FeedState, Feeds, GroupsFeed, Listing, Pager, SitesFeed, enumerate,
+};
 use m365sync::graph::{GraphClient, ThrottleGate};
 use m365sync::http::{Request, Response, Server, ServerOptions};
 use serde_json::json;
@@ -103,9 +105,12 @@ fn without_sites_delta_sites_are_listed_page_by_page_every_round() {
         page_size: 1,
         stopping: &stopping,
     };
-    let mut feed = SitesFeed::delta();
+    let mut feeds = Feeds {
+        sites: SitesFeed::delta(),
+        groups: GroupsFeed::resume(FeedState::default()),
+    };
     for _ in 0..2 {
-        let inv = enumerate(&pager, &config.scope, &mut feed).unwrap();
+        let inv = enumerate(&pager, &config.scope, &mut feeds).unwrap();
         assert_eq!(inv.sites, Listing::Complete);
         let listed: Vec<(&str, Listing)> = inv
             .site_list

@@ -37,7 +37,7 @@ fn excluded_by(inv: &Inventory) -> BTreeMap<String, usize> {
 fn upn(d: &FoundDrive) -> &str {
     match &d.home {
         FoundHome::User { upn, .. } => upn,
-        FoundHome::Site(_) => "",
+        FoundHome::Site(_) | FoundHome::Group { .. } => "",
     }
 }
 

@@ -1,16 +1,23 @@
-//! Discovery: finds the sites' document libraries and the users' OneDrives that
-//! `scope` covers, and keeps the engine's set of drives current while it runs.
+//! Discovery: finds the sites' document libraries, the users' OneDrives and the
+//! Microsoft 365 groups' drives that `scope` covers, and keeps the engine's set of
+//! drives current while it runs.
 //!
-//! One round = list the sites (`/sites/delta` after the first round, or `/sites` pages
-//! when the tenant has no sites delta), each site's libraries (`/sites/{id}/drives`),
-//! the users (`/users`) and each user's OneDrive (`/users/{id}/drive`, 404 = none);
-//! judge every drive by the scope rules; then [`reconcile`] the store. A drive that
-//! comes into scope gets a `drive_added` event and is crawled at once; one that
-//! disappears or leaves scope gets `drive_removed`, leaves the schedule, and keeps its
-//! items. Rounds repeat every `discover_interval_secs`; every request passes the
-//! engine's one ThrottleGate.
+//! A full round = list the sites (`/sites/delta` by deltaLink, or `/sites` pages when
+//! the tenant has no sites delta), each site's libraries (`/sites/{id}/drives`), the
+//! users (`/users`) and each user's OneDrive (`/users/{id}/drive`, 404 = none), the
+//! groups (`/groups/delta` by deltaLink) and each new group's drive
+//! (`/groups/{id}/drive`); judge every drive by the scope rules; then [`reconcile`]
+//! the store. A drive that comes into scope gets a `drive_added` event and is crawled
+//! at once; one that disappears or leaves scope gets `drive_removed`, leaves the
+//! schedule, and keeps its items. Full rounds repeat every `discover_interval_secs`;
+//! a `/sites` or `/groups` notification runs a round of that part at once (the other
+//! parts as last seen). The deltaLinks and what they describe are saved in the store,
+//! so a restart continues from them. Every request passes the engine's one
+//! ThrottleGate.
 
 mod enumerate;
+mod feed;
+mod groups;
 mod reconcile;
 mod sites;
 
@@ -19,10 +26,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{info, warn};
 
-pub use enumerate::{FoundDrive, FoundHome, FoundSite, Inventory, Listing, Pager, enumerate};
+pub use enumerate::{
+    Feeds, FoundDrive, FoundHome, FoundSite, Inventory, Listing, Pager, Part, Parts, Refresh,
+    enumerate,
+};
+pub use feed::FeedState;
+pub use groups::{GroupDrive, GroupInfo, GroupsFeed, KnownGroup};
 pub use reconcile::{Changes, reconcile};
 pub use sites::{SiteInfo, SitesFeed};
 
@@ -33,6 +45,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::EventKind;
 use crate::graph::{GraphClient, ThrottleGate};
+use crate::scope::ScopeConfig;
 use crate::store::Store;
 
 /// Enumerates the drives `config.scope` covers, each with its verdict, without
@@ -45,7 +58,63 @@ pub fn inventory(config: &Config, stopping: &AtomicBool) -> Result<Inventory> {
         page_size: config.page_size,
         stopping,
     };
-    enumerate(&pager, &config.scope, &mut SitesFeed::listing())
+    enumerate(&pager, &config.scope, &mut Feeds::listing())
+}
+
+/// `meta` key of the saved `/sites/delta` feed.
+const SITES_FEED_KEY: &str = "discover.sites_feed";
+/// `meta` key of the saved `/groups/delta` feed.
+const GROUPS_FEED_KEY: &str = "discover.groups_feed";
+
+/// Drive ids of tenant-level events: the Graph collection they concern. They start
+/// with `/`, so they are never confused with a drive id.
+pub mod tenant_events {
+    /// Events about site collections (listing problems, the `/sites` subscription).
+    pub const SITES: &str = "/sites";
+    /// Events about users' OneDrives (listing problems).
+    pub const USERS: &str = "/users";
+    /// Events about groups (listing problems, the `/groups` subscription).
+    pub const GROUPS: &str = "/groups";
+    /// A discovery round that failed as a whole (the store could not be updated).
+    pub const DISCOVERY: &str = "/";
+}
+
+/// The tenant-level subscriptions discovery wants with webhooks on: `/sites` when
+/// site libraries may be in scope, `/groups` when group drives may be.
+pub fn tenant_subscriptions(scope: &ScopeConfig) -> Vec<String> {
+    let mut keys = Vec::new();
+    if scope.needs_sites() {
+        keys.push(tenant_events::SITES.to_string());
+    }
+    if scope.needs_groups() {
+        keys.push(tenant_events::GROUPS.to_string());
+    }
+    keys
+}
+
+/// What wakes discovery before its interval: a notification on `/sites` or `/groups`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A site collection was created or deleted.
+    Sites,
+    /// A group was created, changed or deleted.
+    Groups,
+}
+
+impl Wake {
+    /// The part of the tenant to look at again.
+    fn refresh(self) -> Refresh {
+        match self {
+            Wake::Sites => Refresh {
+                sites: true,
+                ..Refresh::NONE
+            },
+            Wake::Groups => Refresh {
+                groups: true,
+                ..Refresh::NONE
+            },
+        }
+    }
 }
 
 /// Where discovery reports drives that came or went: the scheduler always, the
@@ -77,46 +146,133 @@ impl DriveSink {
 /// How often a waiting discovery thread looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
-/// The discovery thread: a round at once, then one every `discover_interval_secs`
-/// after the previous round ended, until the engine stops.
-pub(super) fn run(shared: Arc<Shared>, store: Store, sink: DriveSink) {
+/// The discovery thread: a full round at once, then one every
+/// `discover_interval_secs` after the previous full round ended, and a round of one
+/// part whenever `wake` says that part changed, until the engine stops.
+pub(super) fn run(shared: Arc<Shared>, store: Store, sink: DriveSink, wake: Receiver<Wake>) {
     let config = &shared.config;
     let configured: HashSet<&str> = config.drives.iter().map(String::as_str).collect();
     let interval = Duration::from_secs(config.discover_interval_secs);
-    let mut feed = SitesFeed::delta();
-    let mut failing = false;
-    while !shared.stopping.load(Ordering::SeqCst) {
+    let mut feeds = Feeds {
+        sites: SitesFeed::resume(FeedState::load(&store, SITES_FEED_KEY)),
+        groups: GroupsFeed::resume(FeedState::load(&store, GROUPS_FEED_KEY)),
+    };
+    let mut saved = SavedLinks {
+        sites: feeds.sites.state().delta_link.clone(),
+        groups: feeds.groups.state().delta_link.clone(),
+    };
+    let mut parts = Parts::default();
+    let mut failing = HashSet::new();
+    let mut which = Refresh::ALL;
+    let mut full_due = Instant::now();
+    loop {
+        // A notification that arrives from here on asks for another round.
+        while wake.try_recv().is_ok() {}
         let pager = Pager {
             client: &shared.client,
             page_size: config.page_size,
             stopping: &shared.stopping,
         };
-        let problems = match round(&pager, &shared, &store, &configured, &mut feed, &sink) {
-            Ok(problems) => problems,
-            Err(Error::Stopped) => return,
-            Err(e) => vec![format!("round failed: {e}")],
+        let ctx = RoundContext {
+            shared: &shared,
+            store: &store,
+            configured: &configured,
+            sink: &sink,
         };
-        failing = report(&shared, &store, &problems, failing);
-        let wake = Instant::now() + interval;
-        while !shared.stopping.load(Ordering::SeqCst) && Instant::now() < wake {
-            std::thread::sleep(STOP_POLL.min(wake.saturating_duration_since(Instant::now())));
+        let outcome = round(&pager, &ctx, &mut feeds, &mut parts, which)
+            .and_then(|()| saved.save(&store, &feeds));
+        if matches!(outcome, Err(Error::Stopped)) || shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        report(
+            &shared,
+            &store,
+            &problems(&parts, outcome.err()),
+            &mut failing,
+        );
+        if which == Refresh::ALL {
+            full_due = Instant::now() + interval;
+        }
+        which = match wait(&shared, &wake, full_due) {
+            Some(next) => next,
+            None => return,
+        };
+    }
+}
+
+/// Waits for the next full round (`Refresh::ALL` at `full_due`) or for notifications
+/// (the parts they name); `None` when the engine stops.
+fn wait(shared: &Shared, wake: &Receiver<Wake>, full_due: Instant) -> Option<Refresh> {
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        let left = full_due.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Some(Refresh::ALL);
+        }
+        match wake.recv_timeout(left.min(STOP_POLL)) {
+            Ok(first) => {
+                let mut which = first.refresh();
+                while let Ok(more) = wake.try_recv() {
+                    which = which.union(more.refresh());
+                }
+                return Some(which);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            // No notifications any more (webhooks off or stopping): intervals only.
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(left.min(STOP_POLL));
+            }
         }
     }
 }
 
-/// One discovery round; returns the problems that did not stop it.
+/// The deltaLinks last saved, so that a feed is written only when it moved on.
+struct SavedLinks {
+    sites: Option<String>,
+    groups: Option<String>,
+}
+
+impl SavedLinks {
+    /// Saves each feed whose deltaLink changed (its link and known set in one write).
+    fn save(&mut self, store: &Store, feeds: &Feeds) -> Result<()> {
+        let sites = feeds.sites.state();
+        if sites.delta_link != self.sites {
+            sites.save(store, SITES_FEED_KEY)?;
+            self.sites.clone_from(&sites.delta_link);
+        }
+        let groups = feeds.groups.state();
+        if groups.delta_link != self.groups {
+            groups.save(store, GROUPS_FEED_KEY)?;
+            self.groups.clone_from(&groups.delta_link);
+        }
+        Ok(())
+    }
+}
+
+/// What a round needs besides the pager and the feeds.
+struct RoundContext<'a> {
+    shared: &'a Shared,
+    store: &'a Store,
+    configured: &'a HashSet<&'a str>,
+    sink: &'a DriveSink,
+}
+
+/// One discovery round over the parts `which` names (the others as last seen).
 fn round(
     pager: &Pager<'_>,
-    shared: &Shared,
-    store: &Store,
-    configured: &HashSet<&str>,
-    feed: &mut SitesFeed,
-    sink: &DriveSink,
-) -> Result<Vec<String>> {
-    let inv = enumerate(pager, &shared.config.scope, feed)?;
-    let changes = reconcile(store, &inv, configured)?;
+    ctx: &RoundContext<'_>,
+    feeds: &mut Feeds,
+    parts: &mut Parts,
+    which: Refresh,
+) -> Result<()> {
+    let scope = &ctx.shared.config.scope;
+    parts.refresh(pager, scope, feeds, which)?;
+    let inv = parts.inventory(scope);
+    let changes = reconcile(ctx.store, &inv, ctx.configured)?;
     if changes.last_seq > 0 {
-        shared.journal.published(changes.last_seq);
+        ctx.shared.journal.published(changes.last_seq);
     }
     info!(
         "discovery: {} drives found ({} in scope), {} added, {} removed",
@@ -129,37 +285,60 @@ fn round(
         changes.removed.len()
     );
     for id in changes.removed {
-        sink.removed(id);
+        ctx.sink.removed(id);
     }
     for id in changes.added {
-        sink.added(id);
+        ctx.sink.added(id);
     }
-    Ok(inv.problems)
+    Ok(())
 }
 
-/// Logs the round's problems; the first round with problems after a clean one also
-/// puts an `error` event (empty drive id) into the journal. Returns whether discovery
-/// is now failing.
-fn report(shared: &Shared, store: &Store, problems: &[String], failing: bool) -> bool {
-    let Some(first) = problems.first() else {
-        if failing {
-            info!("discovery: recovered");
-        }
-        return false;
+/// The problems of each part, by the drive id their events carry; a round that
+/// failed without a part's problem explaining it counts under [`tenant_events::DISCOVERY`].
+fn problems(parts: &Parts, failure: Option<Error>) -> Vec<(&'static str, Vec<String>)> {
+    let mut all = vec![
+        (tenant_events::SITES, parts.sites.problems.clone()),
+        (tenant_events::USERS, parts.users.problems.clone()),
+        (tenant_events::GROUPS, parts.groups.problems.clone()),
+    ];
+    let explained = all.iter().any(|(_, p)| !p.is_empty());
+    let round = match failure {
+        Some(e) if !explained => vec![format!("round failed: {e}")],
+        _ => Vec::new(),
     };
-    for p in problems {
-        warn!("discovery: {p}");
-    }
-    if !failing {
-        let more = match problems.len() {
-            1 => String::new(),
-            n => format!(" (and {} more problems)", n - 1),
+    all.push((tenant_events::DISCOVERY, round));
+    all
+}
+
+/// Logs the problems; a part that has problems after a clean round also puts an
+/// `error` event into the journal, its drive id naming the part (see
+/// [`tenant_events`]). `failing` holds the parts that are failing now.
+fn report(
+    shared: &Shared,
+    store: &Store,
+    problems: &[(&'static str, Vec<String>)],
+    failing: &mut HashSet<&'static str>,
+) {
+    for (part, list) in problems {
+        let Some(first) = list.first() else {
+            if failing.remove(part) {
+                info!("discovery of {part}: recovered");
+            }
+            continue;
         };
-        let detail = format!("discovery: {first}{more}");
-        match store.append_event(EventKind::Error, "", &detail) {
-            Ok(seq) => shared.journal.published(seq),
-            Err(e) => warn!("discovery: cannot record the error: {e}"),
+        for p in list {
+            warn!("discovery: {p}");
+        }
+        if failing.insert(part) {
+            let more = match list.len() {
+                1 => String::new(),
+                n => format!(" (and {} more problems)", n - 1),
+            };
+            let detail = format!("discovery: {first}{more}");
+            match store.append_event(EventKind::Error, part, &detail) {
+                Ok(seq) => shared.journal.published(seq),
+                Err(e) => warn!("discovery: cannot record the error: {e}"),
+            }
         }
     }
-    true
 }

@@ -190,6 +190,8 @@ impl Engine {
             }
         }
 
+        // Notifications on `/sites` and `/groups` wake discovery.
+        let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
         let notifications = match &config.webhook {
             Some(webhook) => Some(Notifications::start(
                 webhook,
@@ -208,7 +210,9 @@ impl Engine {
                         .iter()
                         .filter(|d| !d.removed)
                         .map(|d| d.id.clone())
+                        .chain(discover::tenant_subscriptions(&config.scope))
                         .collect(),
+                    discovery: discover_store.is_some().then_some(wake_tx),
                 },
             )?),
             None => None,
@@ -236,7 +240,7 @@ impl Engine {
                 subscriptions: notifications.as_ref().map(Notifications::manager),
             };
             threads.push(spawn("m365sync-discover", move || {
-                discover::run(shared, store, sink)
+                discover::run(shared, store, sink, wake_rx)
             })?);
         }
         let handler = self.handler.clone();

@@ -10,8 +10,9 @@ use crossbeam_channel::Sender;
 use log::warn;
 
 use crate::config::WebhookConfig;
+use crate::engine::discover::Wake;
 use crate::engine::scheduler::SchedulerMsg;
-use crate::engine::subscriptions::{self, ManagerContext, ManagerMsg};
+use crate::engine::subscriptions::{self, ManagerContext, ManagerMsg, Watched};
 use crate::error::{Error, Result};
 use crate::webhook::{Intake, Listener, ListenerOptions, Signal, SignalSink, TlsIdentity};
 
@@ -24,19 +25,22 @@ pub struct NotificationReceipt {
     pub rejected: usize,
 }
 
-/// Turns verified signals into scheduler and manager messages; never blocks.
+/// Turns verified signals into scheduler, discovery and manager messages; never blocks.
 struct EngineSink {
     scheduler: Sender<SchedulerMsg>,
     manager: Sender<ManagerMsg>,
+    discovery: Option<Sender<Wake>>,
 }
 
 impl SignalSink for EngineSink {
     fn deliver(&self, signals: Vec<Signal>) {
         for signal in signals {
             let sent = match signal {
-                Signal::Changed { drive_id } => {
-                    self.scheduler.send(SchedulerMsg::Dirty(drive_id)).is_ok()
-                }
+                Signal::Changed { drive_id } => match Watched::from_key(&drive_id) {
+                    Watched::Drive(_) => self.scheduler.send(SchedulerMsg::Dirty(drive_id)).is_ok(),
+                    Watched::Sites => self.wake(Wake::Sites),
+                    Watched::Groups => self.wake(Wake::Groups),
+                },
                 Signal::Lifecycle {
                     subscription_id,
                     drive_id,
@@ -54,6 +58,14 @@ impl SignalSink for EngineSink {
                 warn!("notification arrived while the engine stops: ignored");
             }
         }
+    }
+}
+
+impl EngineSink {
+    fn wake(&self, wake: Wake) -> bool {
+        self.discovery
+            .as_ref()
+            .is_some_and(|tx| tx.send(wake).is_ok())
     }
 }
 
@@ -83,6 +95,7 @@ impl Notifications {
         let sink = Arc::new(EngineSink {
             scheduler: manager.scheduler.clone(),
             manager: manager_tx.clone(),
+            discovery: manager.discovery.clone(),
         });
         let intake = Arc::new(Intake::new(intake_parts.0, intake_parts.1, sink));
         let listener = match &config.listen {

@@ -1,9 +1,17 @@
 //! The subscription manager thread: one `/drives/{id}/root` subscription per drive,
-//! kept alive by renewal timers, recreated when lost, reconciled with Graph at start.
+//! and, when discovery looks at sites or groups, one on `/sites` and one on `/groups`;
+//! each kept alive by renewal timers (within its resource's maximum lifetime),
+//! recreated when lost, reconciled with Graph at start.
 //!
-//! Every (re)subscribe is followed by a catch-up delta, and every loss or failure
-//! puts the drive back to polling until a new subscription is live. All requests go
-//! through the shared [`GraphClient`] and so through the ThrottleGate.
+//! Every (re)subscribe is followed by a catch-up (a delta of the drive, or a
+//! discovery round of sites or groups), and every loss or failure puts a drive back to
+//! polling until a new subscription is live (sites and groups fall back to the
+//! discovery interval). All requests go through the shared [`GraphClient`] and so
+//! through the ThrottleGate.
+//!
+//! The manager keys everything (timers, the registry, stored subscriptions, journal
+//! events) by the watched key: a drive id, or [`Watched::Sites`]'s `/sites` and
+//! [`Watched::Groups`]'s `/groups`, which cannot be drive ids.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,6 +23,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 
 use crate::config::WebhookConfig;
+use crate::engine::discover::{Wake, tenant_events};
 use crate::engine::journal::JournalSignal;
 use crate::engine::scheduler::{DriveMode, SchedulerMsg};
 use crate::error::{Error, Result};
@@ -29,6 +38,71 @@ use crate::webhook::{ClientState, KnownSubscription, LifecycleEvent, Registry};
 const MAX_RETRY_MS: i64 = 3_600_000;
 /// Most pages of `GET /subscriptions` read at start.
 const MAX_LIST_PAGES: usize = 100;
+/// Graph's maximum lifetime of a subscription on groups (directory resources).
+pub const MAX_GROUPS_SUBSCRIPTION_SECS: u64 = 41_760 * 60;
+/// Graph's maximum lifetime of a SharePoint list subscription, used for `/sites`
+/// (Graph documents no value of its own for it).
+pub const MAX_SITES_SUBSCRIPTION_SECS: u64 = 42_300 * 60;
+/// Lifetimes asked for stay this far below a resource's maximum (clock skew).
+const SKEW_MARGIN_SECS: u64 = 3600;
+
+/// What a subscription watches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Watched {
+    /// A drive's root: changes of its items.
+    Drive(String),
+    /// The tenant's site collections: sites created or deleted.
+    Sites,
+    /// The tenant's groups: groups created, changed or deleted.
+    Groups,
+}
+
+impl Watched {
+    /// What `key` (a drive id, `/sites` or `/groups`) watches.
+    pub fn from_key(key: &str) -> Watched {
+        match key {
+            tenant_events::SITES => Watched::Sites,
+            tenant_events::GROUPS => Watched::Groups,
+            drive => Watched::Drive(drive.to_string()),
+        }
+    }
+
+    /// The key of timers, registry, store and journal events.
+    pub fn key(&self) -> &str {
+        match self {
+            Watched::Drive(d) => d,
+            Watched::Sites => tenant_events::SITES,
+            Watched::Groups => tenant_events::GROUPS,
+        }
+    }
+
+    /// The subscription resource.
+    fn resource(&self) -> String {
+        match self {
+            Watched::Drive(d) => format!("/drives/{d}/root"),
+            Watched::Sites => "/sites".into(),
+            Watched::Groups => "/groups".into(),
+        }
+    }
+
+    /// The change types asked for (Graph allows only `updated` on drive roots and lists).
+    fn change_type(&self) -> &'static str {
+        match self {
+            Watched::Drive(_) | Watched::Sites => "updated",
+            Watched::Groups => "updated,deleted",
+        }
+    }
+
+    /// The lifetime to ask for: `webhook.expiry_secs`, capped below the resource's maximum.
+    fn lifetime_secs(&self, configured: u64) -> u64 {
+        let max = match self {
+            Watched::Drive(_) => return configured,
+            Watched::Sites => MAX_SITES_SUBSCRIPTION_SECS,
+            Watched::Groups => MAX_GROUPS_SUBSCRIPTION_SECS,
+        };
+        configured.min(max - SKEW_MARGIN_SECS)
+    }
+}
 
 /// Messages the manager receives.
 #[derive(Debug)]
@@ -95,8 +169,10 @@ pub struct ManagerContext {
     pub notification_url: String,
     /// Ask for permission changes too (`Prefer: includesecuritywebhooks`).
     pub track_permissions: bool,
-    /// The drives to subscribe to.
+    /// What to subscribe to: drive ids, and `/sites` and `/groups` (see [`Watched::key`]).
     pub drives: Vec<String>,
+    /// Told to run a discovery round after a `/sites` or `/groups` (re)subscribe.
+    pub discovery: Option<Sender<Wake>>,
 }
 
 /// The manager's timer for one drive.
@@ -149,6 +225,12 @@ pub fn run(ctx: ManagerContext, inbox: Receiver<ManagerMsg>) {
     if m.ctx.config.delete_on_shutdown {
         m.delete_all();
     }
+}
+
+/// Whether `key` is a drive (not `/sites` or `/groups`): only drives have a status
+/// entry and a scheduler mode.
+fn is_drive(key: &str) -> bool {
+    matches!(Watched::from_key(key), Watched::Drive(_))
 }
 
 impl Manager {
@@ -218,7 +300,7 @@ impl Manager {
                     DriveTimer {
                         // Unverified (Graph could not be listed): renewing checks it.
                         due_ms: if remote.is_some() {
-                            self.renew_at(expires)
+                            self.renew_at(&drive, expires)
                         } else {
                             now
                         },
@@ -277,10 +359,11 @@ impl Manager {
 
     fn create(&mut self, drive: &str) {
         let secret = ClientState::generate();
-        let resource = format!("/drives/{drive}/root");
-        let expires = now_ms() + self.lifetime_ms();
+        let watched = Watched::from_key(drive);
+        let resource = watched.resource();
+        let expires = now_ms() + self.lifetime_ms(drive);
         let body = json!({
-            "changeType": "updated",
+            "changeType": watched.change_type(),
             "notificationUrl": self.ctx.notification_url,
             "lifecycleNotificationUrl": self.ctx.notification_url,
             "resource": resource,
@@ -321,16 +404,33 @@ impl Manager {
         info!("drive {drive}: subscribed ({})", sub.id);
         self.go_live(drive, &sub.id, expires, hash);
         self.journal(EventKind::SubscriptionCreated, drive, &sub.id);
-        self.set_timer(drive, Some((sub.id, expires)), self.renew_at(expires), 0);
-        // Catch up with whatever changed while the drive had no subscription.
-        let _ = self
-            .ctx
-            .scheduler
-            .send(SchedulerMsg::Dirty(drive.to_string()));
+        self.set_timer(
+            drive,
+            Some((sub.id, expires)),
+            self.renew_at(drive, expires),
+            0,
+        );
+        // Catch up with whatever changed while there was no subscription.
+        match watched {
+            Watched::Drive(_) => {
+                let _ = self
+                    .ctx
+                    .scheduler
+                    .send(SchedulerMsg::Dirty(drive.to_string()));
+            }
+            Watched::Sites => self.wake_discovery(Wake::Sites),
+            Watched::Groups => self.wake_discovery(Wake::Groups),
+        }
+    }
+
+    fn wake_discovery(&self, wake: Wake) {
+        if let Some(tx) = &self.ctx.discovery {
+            let _ = tx.send(wake);
+        }
     }
 
     fn renew(&mut self, drive: &str, id: &str, expires: i64) {
-        let new_expiry = now_ms() + self.lifetime_ms();
+        let new_expiry = now_ms() + self.lifetime_ms(drive);
         let body = json!({ "expirationDateTime": format_iso(new_expiry) });
         let path = format!("/subscriptions/{id}");
         let renewed = self
@@ -347,17 +447,12 @@ impl Manager {
                 if let Err(e) = self.ctx.store.update_subscription_expiry(id, expires) {
                     warn!("drive {drive}: cannot store the new expiry of {id}: {e}");
                 }
-                self.ctx
-                    .board
-                    .lock()
-                    .entry(drive.to_string())
-                    .or_default()
-                    .expires_ms = Some(expires);
+                self.update_board(drive, |state| state.expires_ms = Some(expires));
                 self.journal(EventKind::SubscriptionRenewed, drive, id);
                 self.set_timer(
                     drive,
                     Some((id.to_string(), expires)),
-                    self.renew_at(expires),
+                    self.renew_at(drive, expires),
                     0,
                 );
             }
@@ -464,12 +559,7 @@ impl Manager {
         match &live {
             Some((_, expires)) => {
                 due = due.min(*expires);
-                self.ctx
-                    .board
-                    .lock()
-                    .entry(drive.to_string())
-                    .or_default()
-                    .error = Some(message.clone());
+                self.update_board(drive, |state| state.error = Some(message.clone()));
             }
             None => self.go_polling(drive, Some(message.clone())),
         }
@@ -487,6 +577,9 @@ impl Manager {
                 client_state_hash,
             },
         );
+        if !is_drive(drive) {
+            return;
+        }
         self.ctx.board.lock().insert(
             drive.to_string(),
             SubscriptionState {
@@ -499,6 +592,9 @@ impl Manager {
     }
 
     fn go_polling(&self, drive: &str, error: Option<String>) {
+        if !is_drive(drive) {
+            return;
+        }
         self.ctx.board.lock().insert(
             drive.to_string(),
             SubscriptionState {
@@ -508,6 +604,13 @@ impl Manager {
             },
         );
         self.set_mode(drive, DriveMode::Polling);
+    }
+
+    /// Changes a drive's entry in the status board (`/sites` and `/groups` have none).
+    fn update_board(&self, drive: &str, change: impl FnOnce(&mut SubscriptionState)) {
+        if is_drive(drive) {
+            change(self.ctx.board.lock().entry(drive.to_string()).or_default());
+        }
     }
 
     fn set_mode(&self, drive: &str, mode: DriveMode) {
@@ -535,15 +638,19 @@ impl Manager {
         }
     }
 
-    fn lifetime_ms(&self) -> i64 {
-        i64::try_from(self.ctx.config.expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+    /// The lifetime asked for `drive`'s subscription (see [`Watched::lifetime_secs`]).
+    fn lifetime_ms(&self, drive: &str) -> i64 {
+        let secs = Watched::from_key(drive).lifetime_secs(self.ctx.config.expiry_secs);
+        i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
     }
 
-    /// When a subscription expiring at `expires` should be renewed.
-    fn renew_at(&self, expires: i64) -> i64 {
+    /// When `drive`'s subscription expiring at `expires` should be renewed: the
+    /// configured margin before, but never more than half a lifetime (a shorter
+    /// lifetime, as for groups, must not mean renewing at once, forever).
+    fn renew_at(&self, drive: &str, expires: i64) -> i64 {
         let margin =
             i64::try_from(self.ctx.config.renew_margin_secs.saturating_mul(1000)).unwrap_or(0);
-        expires.saturating_sub(margin)
+        expires.saturating_sub(margin.min(self.lifetime_ms(drive) / 2))
     }
 
     fn delete_all(&mut self) {
@@ -555,5 +662,30 @@ impl Manager {
                 info!("drive {drive}: subscription {id} deleted on shutdown");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MAX_SUBSCRIPTION_SECS;
+
+    #[test]
+    fn lifetimes_stay_within_each_resources_maximum() {
+        let default = MAX_SUBSCRIPTION_SECS - 3600;
+        let drive = Watched::Drive("b!x".into());
+        assert_eq!(drive.lifetime_secs(default), default);
+        assert_eq!(Watched::Sites.lifetime_secs(default), default);
+        assert_eq!(
+            Watched::Groups.lifetime_secs(default),
+            MAX_GROUPS_SUBSCRIPTION_SECS - 3600
+        );
+        assert_eq!(Watched::Groups.lifetime_secs(600), 600);
+        for w in [drive, Watched::Sites, Watched::Groups] {
+            assert_eq!(Watched::from_key(w.key()), w);
+        }
+        assert_eq!(Watched::Groups.resource(), "/groups");
+        assert_eq!(Watched::Groups.change_type(), "updated,deleted");
+        assert_eq!(Watched::Sites.change_type(), "updated");
     }
 }

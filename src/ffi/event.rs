@@ -80,7 +80,10 @@ pub struct m365sync_event {
     pub seq: i64,
     /// What happened.
     pub kind: m365sync_event_kind,
-    /// The drive concerned.
+    /// The drive concerned. Tenant-level events (discovery errors, the `/sites` and
+    /// `/groups` subscriptions' events) carry the Graph collection they concern
+    /// instead, starting with `/` so it is never a drive id: `/sites`, `/users`,
+    /// `/groups`, or `/` for a discovery round that failed as a whole.
     pub drive_id: *const c_char,
     /// The item concerned; empty for drive-level events.
     pub item_id: *const c_char,

@@ -127,7 +127,17 @@ impl GraphClient {
 
     /// GET a path (relative to graph_url, e.g. "/sites?$top=100") or absolute URL; JSON-decoded.
     pub fn get_json<T: DeserializeOwned>(&self, path_or_url: &str, kind: RequestKind) -> Result<T> {
-        self.execute("GET", path_or_url, None, &[], kind)?
+        self.get_json_with(path_or_url, &[], kind)
+    }
+
+    /// [`GraphClient::get_json`] with extra headers (e.g. `Prefer: odata.maxpagesize=100`).
+    pub fn get_json_with<T: DeserializeOwned>(
+        &self,
+        path_or_url: &str,
+        headers: &[(&str, &str)],
+        kind: RequestKind,
+    ) -> Result<T> {
+        self.execute("GET", path_or_url, None, headers, kind)?
             .success()?
             .decode()
     }

@@ -190,6 +190,27 @@ pub struct Site {
     pub root: Option<Marker>,
 }
 
+/// A directory group, as `/groups` and `/groups/delta` return it (delta may send only
+/// the changed properties of an updated group).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    /// Object id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Mail address (Microsoft 365 groups).
+    #[serde(default)]
+    pub mail: Option<String>,
+    /// `["Unified"]` for Microsoft 365 groups.
+    #[serde(default)]
+    pub group_types: Option<Vec<String>>,
+    /// Set on `/groups/delta` entries for deleted groups.
+    #[serde(default, rename = "@removed")]
+    pub removed: Option<serde_json::Value>,
+}
+
 /// An owner identity of a drive.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -249,3 +249,84 @@ fn rules_display_their_fields() {
     };
     assert_eq!(r.to_string(), r#"site="*/sites/a", drive_name="Docs""#);
 }
+
+fn group_drive(site: Option<(&'static str, &'static str)>) -> DriveFacts<'static> {
+    DriveFacts {
+        drive_id: "b!grp",
+        drive_name: "Documents",
+        home: DriveHome::Group {
+            name: "Marketing Team",
+            mail: "marketing@contoso.com",
+            site,
+        },
+    }
+}
+
+#[test]
+fn all_groups_covers_group_drives_and_all_sites_covers_them_as_libraries() {
+    let s = scope(r#"{"all_groups":true}"#);
+    assert!(s.is_active() && s.needs_groups());
+    assert!(!s.needs_sites() && !s.needs_users());
+    assert_eq!(
+        s.verdict(&group_drive(None)),
+        Verdict::Included("scope.all_groups".into())
+    );
+    assert!(!included(&s, &library("Documents")));
+    assert!(s.may_include_group("anything", ""));
+
+    let sites = scope(r#"{"all_sites":true}"#);
+    assert!(
+        !sites.needs_groups(),
+        "no Group.Read.All needed without groups in scope"
+    );
+    assert!(!included(&sites, &group_drive(None)));
+    assert_eq!(
+        sites.verdict(&group_drive(Some(SITE_REF))),
+        Verdict::Included("scope.all_sites".into())
+    );
+}
+
+const SITE_REF: (&str, &str) = (
+    "sim.sharepoint.com,3333,4444",
+    "https://sim.sharepoint.com/sites/marketing",
+);
+
+#[test]
+fn group_rules_match_the_name_or_the_mail() {
+    let s = scope(r#"{"include":[{"group":"marketing*"}]}"#);
+    assert!(s.needs_groups() && !s.needs_sites() && !s.needs_users());
+    assert!(s.may_include_group("Marketing Team", ""));
+    assert!(s.may_include_group("x", "marketing@contoso.com"));
+    assert!(!s.may_include_group("Sales", "sales@contoso.com"));
+    assert!(included(&s, &group_drive(None)));
+    assert!(!included(&s, &library("Documents")));
+    assert!(!included(&s, &onedrive()));
+
+    let s = scope(r#"{"all_groups":true,"exclude":[{"group":"*@contoso.com"}]}"#);
+    assert!(!included(&s, &group_drive(None)));
+    // A site rule matches a group drive whose site is known.
+    let s = scope(r#"{"all_groups":true,"exclude":[{"site":"*/sites/marketing"}]}"#);
+    assert!(included(&s, &group_drive(None)));
+    assert!(!included(&s, &group_drive(Some(SITE_REF))));
+    let both = scope(r#"{"include":[{"group":"Marketing*","site":"*/marketing"}]}"#);
+    assert!(both.needs_groups() && both.needs_sites());
+    assert!(included(&both, &group_drive(Some(SITE_REF))));
+    assert!(!included(&both, &group_drive(None)));
+    // A rule without group does not make discovery list groups.
+    let plain = scope(r#"{"include":[{"drive_name":"Documents"}]}"#);
+    assert!(!plain.needs_groups() && plain.needs_sites() && plain.needs_users());
+}
+
+#[test]
+fn group_and_user_in_one_rule_are_rejected() {
+    let e = serde_json::from_str::<ScopeConfig>(r#"{"include":[{"group":"a","user":"b"}]}"#)
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(e.1.contains("group and user"), "{e:?}");
+    let r = ScopeRule {
+        group: Some("Sales*".into()),
+        ..ScopeRule::default()
+    };
+    assert_eq!(r.to_string(), r#"group="Sales*""#);
+}

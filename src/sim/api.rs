@@ -78,3 +78,20 @@ pub struct SimStats {
     /// The subscriptions module's counters (sent, failed, active subscriptions, ...).
     pub notifications: serde_json::Value,
 }
+
+/// A directory group as the control API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimGroup {
+    /// Group id (a GUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `{nickname}@sim.onmicrosoft.com` (Microsoft 365 groups only).
+    pub mail: Option<String>,
+    /// A Microsoft 365 (Unified) group; else a security group.
+    pub unified: bool,
+    /// The group's site (Microsoft 365 groups only).
+    pub site_id: Option<String>,
+    /// The group's drive: its site's default library (Microsoft 365 groups only).
+    pub drive_id: Option<String>,
+}

@@ -1,4 +1,6 @@
-//! The token endpoint (client credentials) and bearer-token checks on Graph calls.
+//! The token endpoints (client credentials: `oauth2/v2.0/token` with `scope`, and the
+//! older `oauth2/token` with `resource` that many scripts still use) and bearer-token
+//! checks on Graph calls.
 
 use serde_json::json;
 
@@ -39,6 +41,13 @@ fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> SimRes
     )
 }
 
+/// The value of a form field.
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 fn unauthorized(message: &str) -> SimResponse {
     SimResponse::graph_error(401, "InvalidAuthenticationToken", message).with_header(
         "WWW-Authenticate",
@@ -53,77 +62,11 @@ impl Auth {
 
     /// `POST /{tenant}/oauth2/v2.0/token`.
     pub fn token(&self, tenant: &str, req: &SimRequest) -> SimResponse {
-        let form = std::str::from_utf8(&req.body)
-            .ok()
-            .and_then(urlcode::parse_pairs);
-        let Some(form) = form else {
-            return oauth_error(
-                400,
-                "invalid_request",
-                900144,
-                "The request body must be a valid form.",
-            );
+        let form = match self.client_form(tenant, req) {
+            Ok(form) => form,
+            Err(denied) => return denied,
         };
-        let field = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        if tenant != self.tenant_id {
-            return oauth_error(
-                400,
-                "invalid_request",
-                90002,
-                &format!("Tenant '{tenant}' not found."),
-            );
-        }
-        match field("grant_type") {
-            None => {
-                return oauth_error(
-                    400,
-                    "invalid_request",
-                    900144,
-                    "The request body must contain the parameter 'grant_type'.",
-                );
-            }
-            Some("client_credentials") => {}
-            Some(other) => {
-                return oauth_error(
-                    400,
-                    "unsupported_grant_type",
-                    70003,
-                    &format!("The grant type '{other}' is not supported."),
-                );
-            }
-        }
-        match field("client_id") {
-            None => {
-                return oauth_error(
-                    400,
-                    "invalid_request",
-                    900144,
-                    "The request body must contain the parameter 'client_id'.",
-                );
-            }
-            Some(c) if c != self.client_id => {
-                return oauth_error(
-                    400,
-                    "unauthorized_client",
-                    700016,
-                    &format!("Application with identifier '{c}' was not found in the directory."),
-                );
-            }
-            Some(_) => {}
-        }
-        if field("client_secret") != Some(self.client_secret.as_str()) {
-            return oauth_error(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided.",
-            );
-        }
-        match field("scope") {
+        match field(&form, "scope") {
             None => {
                 return oauth_error(
                     400,
@@ -142,8 +85,7 @@ impl Auth {
             }
             Some(_) => {}
         }
-        let expiry = now_ms() + self.lifetime_secs * 1000;
-        let token = format!("sim1.{expiry:x}.{:x}", self.sign(expiry));
+        let (_, token) = self.issue();
         SimResponse::json(
             200,
             &json!({
@@ -153,6 +95,120 @@ impl Auth {
                 "access_token": token,
             }),
         )
+    }
+
+    /// `POST /{tenant}/oauth2/token` (the v1 endpoint): `resource` instead of
+    /// `scope`, and, as Azure AD answers there, the numbers as strings plus
+    /// `expires_on`, `not_before` and `resource`.
+    pub fn token_v1(&self, tenant: &str, req: &SimRequest) -> SimResponse {
+        let form = match self.client_form(tenant, req) {
+            Ok(form) => form,
+            Err(denied) => return denied,
+        };
+        let Some(resource) = field(&form, "resource").filter(|r| !r.trim().is_empty()) else {
+            return oauth_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'resource'.",
+            );
+        };
+        let resource = resource.to_string();
+        let (expiry_ms, token) = self.issue();
+        let now = ids::unix_now();
+        SimResponse::json(
+            200,
+            &json!({
+                "token_type": "Bearer",
+                "expires_in": self.lifetime_secs.to_string(),
+                "ext_expires_in": self.lifetime_secs.to_string(),
+                "expires_on": (expiry_ms / 1000).to_string(),
+                "not_before": now.to_string(),
+                "resource": resource,
+                "access_token": token,
+            }),
+        )
+    }
+
+    /// Checks what both token endpoints require (form body, tenant, grant type,
+    /// client id and secret); returns the form, or the error to answer.
+    fn client_form(
+        &self,
+        tenant: &str,
+        req: &SimRequest,
+    ) -> Result<Vec<(String, String)>, SimResponse> {
+        let form = std::str::from_utf8(&req.body)
+            .ok()
+            .and_then(urlcode::parse_pairs);
+        let Some(form) = form else {
+            return Err(oauth_error(
+                400,
+                "invalid_request",
+                900144,
+                "The request body must be a valid form.",
+            ));
+        };
+        if tenant != self.tenant_id {
+            return Err(oauth_error(
+                400,
+                "invalid_request",
+                90002,
+                &format!("Tenant '{tenant}' not found."),
+            ));
+        }
+        match field(&form, "grant_type") {
+            None => {
+                return Err(oauth_error(
+                    400,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the parameter 'grant_type'.",
+                ));
+            }
+            Some("client_credentials") => {}
+            Some(other) => {
+                return Err(oauth_error(
+                    400,
+                    "unsupported_grant_type",
+                    70003,
+                    &format!("The grant type '{other}' is not supported."),
+                ));
+            }
+        }
+        match field(&form, "client_id") {
+            None => {
+                return Err(oauth_error(
+                    400,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the parameter 'client_id'.",
+                ));
+            }
+            Some(c) if c != self.client_id => {
+                return Err(oauth_error(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    &format!("Application with identifier '{c}' was not found in the directory."),
+                ));
+            }
+            Some(_) => {}
+        }
+        if field(&form, "client_secret") != Some(self.client_secret.as_str()) {
+            return Err(oauth_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided.",
+            ));
+        }
+        Ok(form)
+    }
+
+    /// A new access token: (expiry in ms since the epoch, token).
+    fn issue(&self) -> (u64, String) {
+        let expiry = now_ms() + self.lifetime_secs * 1000;
+        (expiry, format!("sim1.{expiry:x}.{:x}", self.sign(expiry)))
     }
 
     /// Checks the bearer token of a Graph call; the error is the 401 to send.

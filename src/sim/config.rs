@@ -27,6 +27,8 @@ pub struct SimConfig {
     pub users: u32,
     /// How many of those users have no OneDrive.
     pub users_without_drive: u32,
+    /// Microsoft 365 groups, each with its own site and drive ("Group {n}").
+    pub groups: u32,
     /// Files and folders generated across all drives, roots excluded.
     pub items: u64,
     /// Maximum folder nesting below a drive's root.
@@ -57,6 +59,7 @@ impl Default for SimConfig {
             libraries_per_site: 1,
             users: 3,
             users_without_drive: 1,
+            groups: 0,
             items: 100,
             depth: 3,
             seed: 1,
@@ -81,6 +84,9 @@ impl SimConfig {
         }
         if self.users_without_drive > self.users {
             return bad("sim.users_without_drive cannot exceed sim.users");
+        }
+        if self.groups > 100_000 {
+            return bad("sim.groups must be at most 100000");
         }
         if self.items > u64::from(u32::MAX / 2) {
             return bad("sim.items is too large (at most 2^31 items)");

@@ -50,6 +50,14 @@ fn yes() -> bool {
     true
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    name: String,
+    #[serde(default = "yes")]
+    unified: bool,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 struct FaultKnobs {
@@ -107,6 +115,10 @@ pub(crate) fn label(method: &str, segs: &[&str]) -> &'static str {
         ("DELETE", ["sites", _]) => "DELETE /_sim/sites/{id}",
         ("DELETE", ["sites", _, "drives", _]) => "DELETE /_sim/sites/{id}/drives/{id}",
         ("POST", ["users"]) => "POST /_sim/users",
+        ("GET", ["groups"]) => "GET /_sim/groups",
+        ("POST", ["groups"]) => "POST /_sim/groups",
+        ("PATCH", ["groups", _]) => "PATCH /_sim/groups/{id}",
+        ("DELETE", ["groups", _]) => "DELETE /_sim/groups/{id}",
         ("POST", ["expire-delta-tokens"]) => "POST /_sim/expire-delta-tokens",
         ("POST", ["expire-subscriptions"]) => "POST /_sim/expire-subscriptions",
         ("POST", ["faults"]) => "POST /_sim/faults",
@@ -186,6 +198,19 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                     201,
                     &json!({ "id": id, "drive_id": drive_id }),
                 ))
+            }
+            ("GET", ["groups"]) => ok_json(200, &shared.groups()),
+            ("POST", ["groups"]) => {
+                let b: NewGroup = body(req)?;
+                ok_json(201, &shared.add_group(&b.name, b.unified)?)
+            }
+            ("PATCH", ["groups", g]) => {
+                let b: Named = body(req)?;
+                ok_json(200, &shared.rename_group(g, &b.name)?)
+            }
+            ("DELETE", ["groups", g]) => {
+                shared.remove_group(g)?;
+                Ok(SimResponse::empty(204))
             }
             ("POST", ["expire-delta-tokens"]) => {
                 shared.expire_delta_tokens();

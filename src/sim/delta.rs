@@ -129,7 +129,7 @@ pub(crate) struct TokenPolicy {
     pub max_age_secs: u64,
 }
 
-fn encode_query_value(v: &str) -> String {
+pub(crate) fn encode_query_value(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~,".contains(&b) {

@@ -15,7 +15,8 @@ const FOLDER_SHARE: f64 = 0.12;
 /// Builds the tenant described by the generator fields of `cfg`.
 ///
 /// The root site counts as one of `cfg.sites`; the last `users_without_drive` users
-/// get no OneDrive; `cfg.items` files and folders are spread evenly over all drives.
+/// get no OneDrive; `cfg.groups` Microsoft 365 groups come last, each with a site and
+/// drive; `cfg.items` files and folders are spread evenly over all drives.
 pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
     let mut t = Tenant::new(cfg.seed, BASE_TIME);
     for s in 0..cfg.sites as usize {
@@ -35,6 +36,9 @@ pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
             u < with_drive,
             BASE_TIME,
         )?;
+    }
+    for g in 0..cfg.groups {
+        t.add_group(&format!("Group {g}"), true, BASE_TIME)?;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let drives = t.drives.len() as u64;
@@ -76,6 +80,7 @@ mod tests {
             ..SimConfig::default()
         };
         let t = generate(&cfg).unwrap();
+        assert!(t.groups.is_empty(), "no groups unless asked for");
         assert_eq!(t.sites.len(), 3);
         assert_eq!(t.drives.len(), 3 * 2 + 3);
         assert_eq!(t.users.iter().filter(|u| u.drive.is_none()).count(), 1);
@@ -87,5 +92,28 @@ mod tests {
                 assert!(item.parent < i as u32);
             }
         }
+    }
+
+    #[test]
+    fn groups_come_last_with_a_site_and_a_drive_each() {
+        let plain = SimConfig {
+            items: 50,
+            ..SimConfig::default()
+        };
+        let with_groups = SimConfig {
+            groups: 4,
+            ..plain.clone()
+        };
+        let (a, b) = (generate(&plain).unwrap(), generate(&with_groups).unwrap());
+        assert_eq!(b.groups.len(), 4);
+        assert_eq!(b.sites.len(), a.sites.len() + 4);
+        assert_eq!(b.drives.len(), a.drives.len() + 4);
+        // The drives that existed without groups keep their ids.
+        for (x, y) in a.drives.iter().zip(&b.drives) {
+            assert_eq!(x.id, y.id);
+        }
+        assert_eq!(b.groups[3].name, "Group 3");
+        assert!(b.groups.iter().all(|g| g.unified && g.site.is_some()));
+        assert_eq!(b.item_count(), 50 + b.drives.len() as u64);
     }
 }

@@ -4,9 +4,10 @@ use serde_json::{Value, json};
 
 use crate::sim::config::RuCosts;
 use crate::sim::content;
-use crate::sim::delta::{self, Cursor, DeltaRequest, DeltaToken, MAX_TOP};
+use crate::sim::delta::{self, Cursor, DeltaRequest, DeltaToken, MAX_TOP, encode_query_value};
 use crate::sim::drive::Drive;
 use crate::sim::fault::SimError;
+use crate::sim::groups;
 use crate::sim::ids;
 use crate::sim::item_json::{ItemWriter, Props, View};
 use crate::sim::json::JsonOut;
@@ -28,10 +29,14 @@ pub(crate) enum DriveRef<'a> {
 pub(crate) enum Route<'a> {
     Sites,
     SitesDelta,
+    Groups,
+    GroupsDelta,
+    Group(&'a str),
     Site(&'a str),
     SiteDrives(&'a str),
     Users,
     User(&'a str),
+    GroupDrive(&'a str),
     DriveOf(DriveRef<'a>),
     Delta(DriveRef<'a>),
     Item(&'a str, &'a str),
@@ -51,6 +56,10 @@ impl<'a> Route<'a> {
             ["sites", id, "drives"] => Route::SiteDrives(id),
             ["sites", id, "drive"] => Route::DriveOf(R::Site(id)),
             ["sites", id, "drive", "root", "delta"] => Route::Delta(R::Site(id)),
+            ["groups"] => Route::Groups,
+            ["groups", "delta"] | ["groups", "delta()"] => Route::GroupsDelta,
+            ["groups", id] => Route::Group(id),
+            ["groups", id, "drive"] => Route::GroupDrive(id),
             ["users"] => Route::Users,
             ["users", id] => Route::User(id),
             ["users", id, "drive"] => Route::DriveOf(R::User(id)),
@@ -66,11 +75,25 @@ impl<'a> Route<'a> {
         })
     }
 
-    /// The label requests are counted under.
-    pub fn label(&self, method: &str) -> &'static str {
+    /// The label requests are counted under. Delta feeds of sites and groups count
+    /// requests that follow a link apart from first requests, so that tests can tell
+    /// a deltaLink round from a new enumeration.
+    pub fn label(&self, req: &SimRequest) -> &'static str {
+        let method = req.method.as_str();
         match self {
             Route::Sites => "GET /sites",
+            Route::SitesDelta if req.query("token").is_some() => "GET /sites/delta?token",
             Route::SitesDelta => "GET /sites/delta",
+            Route::Groups => "GET /groups",
+            Route::GroupsDelta if req.query("$skiptoken").is_some() => {
+                "GET /groups/delta?$skiptoken"
+            }
+            Route::GroupsDelta if req.query("$deltatoken").is_some() => {
+                "GET /groups/delta?$deltatoken"
+            }
+            Route::GroupsDelta => "GET /groups/delta",
+            Route::Group(_) => "GET /groups/{id}",
+            Route::GroupDrive(_) => "GET /groups/{id}/drive",
             Route::Site(_) => "GET /sites/{id}",
             Route::SiteDrives(_) => "GET /sites/{id}/drives",
             Route::Users => "GET /users",
@@ -105,7 +128,14 @@ impl<'a> Route<'a> {
     /// Resource units this request costs.
     pub fn cost(&self, req: &SimRequest, c: &RuCosts) -> u64 {
         match self {
-            Route::Sites | Route::SiteDrives(_) | Route::Users => c.list,
+            Route::Sites | Route::SiteDrives(_) | Route::Users | Route::Groups => c.list,
+            Route::GroupsDelta => {
+                if req.query("$skiptoken").is_some() || req.query("$deltatoken").is_some() {
+                    c.delta_with_token
+                } else {
+                    c.delta_without_token
+                }
+            }
             Route::SitesDelta | Route::Delta(_) => {
                 if req.query("token").is_some() {
                     c.delta_with_token
@@ -148,7 +178,8 @@ fn page_size(req: &SimRequest) -> Result<usize, SimResponse> {
     }
 }
 
-/// A paged plain collection: `$top` and an opaque `$skiptoken` offset.
+/// A paged plain collection: `$top` and an opaque `$skiptoken` offset; the nextLink
+/// keeps the request's other query options (`$select`, `$filter`).
 fn collection(req: &SimRequest, base: &str, path: &str, all: Vec<Value>) -> SimResponse {
     let top = match page_size(req) {
         Ok(t) => t,
@@ -169,7 +200,15 @@ fn collection(req: &SimRequest, base: &str, path: &str, all: Vec<Value>) -> SimR
         "value": value,
     });
     if end < total {
-        body["@odata.nextLink"] = json!(format!("{base}/v1.0{path}?$top={top}&$skiptoken=o{end}"));
+        let kept: String = req
+            .query
+            .iter()
+            .filter(|(k, _)| k != "$top" && k != "$skiptoken")
+            .map(|(k, v)| format!("&{}={}", encode_query_value(k), encode_query_value(v)))
+            .collect();
+        body["@odata.nextLink"] = json!(format!(
+            "{base}/v1.0{path}?$top={top}&$skiptoken=o{end}{kept}"
+        ));
     }
     SimResponse::json(200, &body)
 }
@@ -206,9 +245,12 @@ fn drive_json(t: &Tenant, d: usize) -> Value {
         (_, Some(u)) => {
             json!({ "user": { "id": t.users[u].id, "displayName": t.users[u].display_name } })
         }
-        (Some(s), None) => {
-            json!({ "group": { "id": t.sites[s].id, "displayName": t.sites[s].name } })
-        }
+        (Some(s), None) => match t.sites[s].group {
+            Some(g) => {
+                json!({ "group": { "id": t.groups[g].id, "displayName": t.groups[g].name } })
+            }
+            None => json!({ "group": { "id": t.sites[s].id, "displayName": t.sites[s].name } }),
+        },
         (None, None) => json!({}),
     };
     let web_url = match (drive.site, drive.owner) {
@@ -333,6 +375,13 @@ pub(crate) fn serve(
                 (0..t.users.len()).map(|u| user_json(&t, u)).collect(),
             ),
             Route::User(id) => SimResponse::json(200, &user_json(&t, t.user(id)?)),
+            Route::Groups => match groups::list(&t, req) {
+                Ok(all) => collection(req, base, "/groups", all),
+                Err(bad) => bad,
+            },
+            Route::GroupsDelta => groups::delta(&t, shared.tokens, req, base),
+            Route::Group(id) => groups::get(&t, req, id)?,
+            Route::GroupDrive(id) => SimResponse::json(200, &drive_json(&t, t.group_drive(id)?)),
             Route::DriveOf(r) => SimResponse::json(200, &drive_json(&t, resolve(&t, r)?)),
             Route::Delta(r) => {
                 let d = resolve(&t, r)?;

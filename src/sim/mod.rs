@@ -17,6 +17,7 @@ mod fault;
 mod faults;
 mod generator;
 mod graph;
+mod groups;
 mod ids;
 mod item_json;
 mod json;
@@ -32,7 +33,7 @@ mod throttle;
 
 use std::sync::Arc;
 
-pub use api::{ItemPatch, SimDrive, SimItem, SimStats, SnapshotItem};
+pub use api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
 pub use config::{Faults, RuCosts, SimConfig, ThrottleConfig};
 pub use router::Outcome;
 
@@ -70,7 +71,7 @@ impl Simulator {
         let subs_for = move |t: Arc<parking_lot::RwLock<tenant::Tenant>>| {
             Subscriptions::new(SubscriptionContext {
                 tenant_id,
-                resolve_drive: Box::new(move |resource: &str| t.read().resolve_resource(resource)),
+                resolve: Box::new(move |resource: &str| t.read().resolve_resource(resource)),
                 config: notifications,
             })
         };
@@ -225,6 +226,29 @@ impl Simulator {
     /// reports it as `@removed`.
     pub fn remove_site(&self, site: &str) -> Result<()> {
         Ok(self.shared.remove_site(site)?)
+    }
+
+    /// Adds a group: a Microsoft 365 (`unified`) group gets its own site with a
+    /// "Documents" library (its drive); a security group has neither. Notifies
+    /// subscriptions on `/groups` (and on `/sites` for the new site).
+    pub fn add_group(&self, name: &str, unified: bool) -> Result<SimGroup> {
+        Ok(self.shared.add_group(name, unified)?)
+    }
+
+    /// Renames a group (an `updated` change for group subscriptions).
+    pub fn rename_group(&self, id: &str, name: &str) -> Result<SimGroup> {
+        Ok(self.shared.rename_group(id, name)?)
+    }
+
+    /// Deletes a group with its site and drive; `/groups/delta` reports it as
+    /// `@removed`, `/sites/delta` its site.
+    pub fn remove_group(&self, id: &str) -> Result<()> {
+        Ok(self.shared.remove_group(id)?)
+    }
+
+    /// The groups that exist.
+    pub fn groups(&self) -> Vec<SimGroup> {
+        self.shared.groups()
     }
 
     /// Adds a user, with or without a OneDrive; returns the user id.

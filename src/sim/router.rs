@@ -62,6 +62,10 @@ pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
             c.request("POST /{tenant}/oauth2/v2.0/token");
             Outcome::Reply(shared.auth.token(tenant, req))
         }
+        [tenant, "oauth2", "token"] if req.method == "POST" => {
+            c.request("POST /{tenant}/oauth2/token");
+            Outcome::Reply(shared.auth.token_v1(tenant, req))
+        }
         ["v1.0", rest @ ..] => graph_request(shared, req, rest),
         _ => {
             c.request("unknown");
@@ -84,7 +88,7 @@ fn graph_request(shared: &Shared, req: &SimRequest, segs: &[&str]) -> Outcome {
             &format!("Resource not found for the segment in {}", req.path),
         ));
     };
-    c.request(route.label(&req.method));
+    c.request(route.label(req));
     if !route.allows(&req.method) {
         return Outcome::Reply(SimResponse::graph_error(
             405,

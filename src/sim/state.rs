@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::sim::api::{ItemPatch, SimDrive, SimItem, SimStats, SnapshotItem};
+use crate::sim::api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
 use crate::sim::auth::Auth;
 use crate::sim::config::SimConfig;
 use crate::sim::delta::TokenPolicy;
@@ -13,7 +13,7 @@ use crate::sim::fault::SimError;
 use crate::sim::faults::FaultDice;
 use crate::sim::ids;
 use crate::sim::stats::Counters;
-use crate::sim::subscriptions::{ChangeOrigin, Subscriptions};
+use crate::sim::subscriptions::{ChangeOrigin, GroupChange, Subscriptions};
 use crate::sim::tenant::Tenant;
 use crate::sim::throttle::Throttle;
 
@@ -146,9 +146,13 @@ impl Shared {
 
     /// Adds a site; returns its id.
     pub fn add_site(&self, name: &str) -> Result<String, SimError> {
-        let mut t = self.tenant.write();
-        let s = t.add_site(name, now32())?;
-        Ok(t.sites[s].id.clone())
+        let id = {
+            let mut t = self.tenant.write();
+            let s = t.add_site(name, now32())?;
+            t.sites[s].id.clone()
+        };
+        self.subs.sites_changed(&id);
+        Ok(id)
     }
 
     /// Adds a library to a site; returns the drive id.
@@ -169,9 +173,62 @@ impl Shared {
 
     /// Deletes a site and its libraries.
     pub fn remove_site(&self, site: &str) -> Result<(), SimError> {
-        let mut t = self.tenant.write();
-        let s = t.site(site)?;
-        t.remove_site(s)
+        let id = {
+            let mut t = self.tenant.write();
+            let s = t.site(site)?;
+            t.remove_site(s)?;
+            t.sites[s].id.clone()
+        };
+        self.subs.sites_changed(&id);
+        Ok(())
+    }
+
+    /// Adds a group (a Unified one with its site and drive).
+    pub fn add_group(&self, name: &str, unified: bool) -> Result<SimGroup, SimError> {
+        let group = {
+            let mut t = self.tenant.write();
+            let g = t.add_group(name, unified, now32())?;
+            t.sim_group(g)
+        };
+        self.subs.group_changed(&group.id, GroupChange::Created);
+        if let Some(site) = &group.site_id {
+            self.subs.sites_changed(site);
+        }
+        Ok(group)
+    }
+
+    /// Renames a group.
+    pub fn rename_group(&self, id: &str, name: &str) -> Result<SimGroup, SimError> {
+        let group = {
+            let mut t = self.tenant.write();
+            let g = t.group(id)?;
+            t.rename_group(g, name)?;
+            t.sim_group(g)
+        };
+        self.subs.group_changed(&group.id, GroupChange::Updated);
+        Ok(group)
+    }
+
+    /// Deletes a group with its site and drive.
+    pub fn remove_group(&self, id: &str) -> Result<(), SimError> {
+        let group = {
+            let mut t = self.tenant.write();
+            let g = t.group(id)?;
+            let group = t.sim_group(g);
+            t.remove_group(g);
+            group
+        };
+        self.subs.group_changed(&group.id, GroupChange::Deleted);
+        if let Some(site) = &group.site_id {
+            self.subs.sites_changed(site);
+        }
+        Ok(())
+    }
+
+    /// The live groups.
+    pub fn groups(&self) -> Vec<SimGroup> {
+        let t = self.tenant.read();
+        t.live_groups().map(|g| t.sim_group(g)).collect()
     }
 
     /// Adds a user; returns the user id and the OneDrive id.

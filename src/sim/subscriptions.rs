@@ -1,5 +1,6 @@
-//! Simulated Graph subscriptions on drive roots: `/v1.0/subscriptions` (create with
-//! validation handshake, list, get, renew, delete, reauthorize), expiry, lifecycle
+//! Simulated Graph subscriptions on drive roots, `/sites` and groups:
+//! `/v1.0/subscriptions` (create with validation handshake, list, get, renew, delete,
+//! reauthorize), expiry with each resource's maximum lifetime, lifecycle
 //! notifications, and change notifications queued for [`crate::sim::delivery`].
 //!
 //! Lock order: the subscription table may be held while enqueueing into the delivery
@@ -7,6 +8,7 @@
 
 mod handshake;
 mod record;
+mod target;
 #[cfg(test)]
 pub(crate) mod test_receiver;
 #[cfg(test)]
@@ -28,6 +30,7 @@ use crate::sim::delivery::{Delivery, Kind};
 use crate::sim::request::SimRequest;
 use crate::sim::response::SimResponse;
 use record::{LifecycleEvent, Subscription};
+pub use target::{GroupChange, Target};
 use time::Clock;
 
 /// How often the timer thread expires subscriptions and sends due lifecycle notifications.
@@ -45,16 +48,17 @@ pub enum ChangeOrigin {
     Permissions,
 }
 
-/// Maps a subscription resource to the id of the drive it watches (see [`SubscriptionContext`]).
-pub type DriveResolver = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// Maps a subscription resource to what it watches (see [`SubscriptionContext`]).
+pub type TargetResolver = Box<dyn Fn(&str) -> Option<Target> + Send + Sync>;
 
 /// What the subscriptions module needs from the tenant.
 pub struct SubscriptionContext {
     /// The tenant id put in every notification.
     pub tenant_id: String,
-    /// Maps a subscription resource ("/drives/{id}/root", "/users/{id}/drive/root", "/sites/{id}/drive/root"
-    /// or "/me/drive/root") to the drive id it watches, or None when it does not exist.
-    pub resolve_drive: DriveResolver,
+    /// Maps a subscription resource ("/drives/{id}/root", "/users/{id}/drive/root",
+    /// "/sites/{id}/drive/root", "/me/drive/root", "/sites", "/groups", "/groups/{id}")
+    /// to what it watches, or None when it does not exist.
+    pub resolve: TargetResolver,
     /// Delivery knobs at start.
     pub config: NotificationConfig,
 }
@@ -72,7 +76,7 @@ struct Counters {
 /// State shared with the timer thread.
 struct Core {
     tenant_id: String,
-    resolve_drive: DriveResolver,
+    resolve: TargetResolver,
     clock: Clock,
     table: Mutex<HashMap<String, Subscription>>,
     counters: Mutex<Counters>,
@@ -92,7 +96,7 @@ impl Subscriptions {
     pub fn new(ctx: SubscriptionContext) -> Arc<Subscriptions> {
         let core = Arc::new(Core {
             tenant_id: ctx.tenant_id,
-            resolve_drive: ctx.resolve_drive,
+            resolve: ctx.resolve,
             clock: Clock::default(),
             table: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
@@ -147,17 +151,62 @@ impl Subscriptions {
 
     /// Called (without holding tenant locks) after every mutation of a drive.
     pub fn drive_changed(&self, drive_id: &str, origin: ChangeOrigin) {
+        self.notify(|sub| match &sub.spec.target {
+            Target::Drive(d)
+                if d == drive_id && (origin == ChangeOrigin::Content || sub.security_webhooks) =>
+            {
+                Some(("updated", sub.spec.resource.clone(), None))
+            }
+            _ => None,
+        });
+    }
+
+    /// Called (without holding tenant locks) after a site collection was created or deleted.
+    pub fn sites_changed(&self, site_id: &str) {
+        let data = json!({ "@odata.type": "#Microsoft.Graph.Site", "id": site_id });
+        self.notify(|sub| {
+            (sub.spec.target == Target::Sites)
+                .then(|| ("updated", sub.spec.resource.clone(), Some(data.clone())))
+        });
+    }
+
+    /// Called (without holding tenant locks) after a group was created, changed or deleted.
+    pub fn group_changed(&self, group_id: &str, change: GroupChange) {
+        let resource = format!("Groups/{group_id}");
+        let data = json!({
+            "@odata.type": "#Microsoft.Graph.Group",
+            "@odata.id": resource,
+            "id": group_id,
+            "organizationId": self.core.tenant_id,
+        });
+        self.notify(|sub| {
+            let watches = match &sub.spec.target {
+                Target::Groups => true,
+                Target::Group(g) => g == group_id,
+                _ => false,
+            };
+            let as_type = Target::notified_as(&sub.spec.change_type, change);
+            as_type
+                .filter(|_| watches)
+                .map(|t| (t, resource.clone(), Some(data.clone())))
+        });
+    }
+
+    /// Queues a change notification for every subscription `pick` selects, with the
+    /// change type, resource and resource data it returns.
+    fn notify(
+        &self,
+        pick: impl Fn(&Subscription) -> Option<(&'static str, String, Option<Value>)>,
+    ) {
         self.core.sweep();
         let table = self.core.table.lock();
         for sub in table.values() {
-            if sub.spec.drive_id == drive_id
-                && (origin == ChangeOrigin::Content || sub.security_webhooks)
-            {
+            if let Some((change_type, resource, data)) = pick(sub) {
                 self.core.delivery.enqueue(
                     &sub.spec.notification_url,
                     Kind::Change,
                     &sub.id,
-                    sub.change_notification(&self.core.tenant_id),
+                    sub.change_notification(&self.core.tenant_id, change_type, &resource, data),
                 );
             }
         }
@@ -315,8 +364,7 @@ impl Core {
     }
 
     fn create(&self, req: &SimRequest) -> SimResponse {
-        let new = match validate::parse_create(&req.body, self.clock.now_ms(), &self.resolve_drive)
-        {
+        let new = match validate::parse_create(&req.body, self.clock.now_ms(), &self.resolve) {
             Ok(new) => new,
             Err(message) => return invalid_request(&message),
         };
@@ -346,12 +394,12 @@ impl Core {
     }
 
     fn renew(&self, id: &str, body: &[u8]) -> SimResponse {
-        let expires = validate::parse_object(body)
-            .and_then(|b| validate::parse_expiry(&b, self.clock.now_ms()));
         let mut table = self.table.lock();
         let Some(sub) = table.get_mut(id) else {
             return subscription_not_found(id);
         };
+        let expires = validate::parse_object(body)
+            .and_then(|b| validate::parse_expiry(&b, self.clock.now_ms(), &sub.spec.target));
         match expires {
             Ok(ms) => {
                 sub.spec.expires_ms = ms;

@@ -1,11 +1,13 @@
-//! The tenant: sites, users and drives, with lookups by id.
+//! The tenant: sites, users, groups and drives, with lookups by id.
 
 use std::collections::HashMap;
 
 use crate::sim::api::SimDrive;
 use crate::sim::drive::{Drive, DriveKind};
 use crate::sim::fault::SimError;
+use crate::sim::groups::Group;
 use crate::sim::ids;
+use crate::sim::subscriptions::Target;
 
 /// Host name used in site ids and web URLs.
 pub(crate) const HOST: &str = "sim.sharepoint.com";
@@ -21,6 +23,8 @@ pub(crate) struct Site {
     /// reports it as `@removed`.
     pub removed: bool,
     pub drives: Vec<usize>,
+    /// The Microsoft 365 group whose site this is.
+    pub group: Option<usize>,
     /// Tenant-wide site sequence number of the last change, creation or removal
     /// (for `/sites/delta`).
     pub seq: u64,
@@ -42,16 +46,21 @@ pub(crate) struct Tenant {
     seed: u64,
     pub sites: Vec<Site>,
     pub users: Vec<User>,
+    pub groups: Vec<Group>,
     pub drives: Vec<Drive>,
     site_index: HashMap<String, usize>,
     user_index: HashMap<String, usize>,
+    /// Live groups by id and by lower-case mail.
+    pub(crate) group_index: HashMap<String, usize>,
     drive_index: HashMap<String, usize>,
     pub site_seq: u64,
+    /// Tenant-wide group sequence number of the last group change (for `/groups/delta`).
+    pub group_seq: u64,
     /// Bumped by "expire delta tokens": tokens of older epochs get 410.
     pub epoch: u64,
 }
 
-fn check_label(what: &str, s: &str) -> Result<(), SimError> {
+pub(crate) fn check_label(what: &str, s: &str) -> Result<(), SimError> {
     if s.trim().is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
         return Err(SimError::Invalid(format!("invalid {what} {s:?}")));
     }
@@ -65,18 +74,26 @@ impl Tenant {
             seed,
             sites: Vec::new(),
             users: Vec::new(),
+            groups: Vec::new(),
             drives: Vec::new(),
             site_index: HashMap::new(),
             user_index: HashMap::new(),
+            group_index: HashMap::new(),
             drive_index: HashMap::new(),
             site_seq: 0,
+            group_seq: 0,
             epoch: 0,
         };
         t.push_site("root", true, now);
         t
     }
 
-    fn push_site(&mut self, name: &str, is_root: bool, now: u32) -> usize {
+    /// The seed tenant ids derive from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub(crate) fn push_site(&mut self, name: &str, is_root: bool, now: u32) -> usize {
         let n = self.sites.len() as u64;
         let id = format!(
             "{HOST},{},{}",
@@ -101,6 +118,7 @@ impl Tenant {
             is_root,
             removed: false,
             drives: Vec::new(),
+            group: None,
             seq: self.site_seq,
             created: now,
         });
@@ -170,11 +188,24 @@ impl Tenant {
         Ok(())
     }
 
-    /// Deletes a site with its libraries; the root site cannot be deleted.
+    /// Deletes a site with its libraries; neither the root site nor a group's site
+    /// (delete the group instead) can be deleted.
     pub fn remove_site(&mut self, site: usize) -> Result<(), SimError> {
         if self.sites[site].is_root {
             return Err(SimError::Invalid("the root site cannot be deleted".into()));
         }
+        if let Some(g) = self.sites[site].group {
+            return Err(SimError::Invalid(format!(
+                "the site belongs to group {}: delete the group instead",
+                self.groups[g].id
+            )));
+        }
+        self.drop_site(site);
+        Ok(())
+    }
+
+    /// Deletes a site with its libraries, whoever owns it.
+    pub(crate) fn drop_site(&mut self, site: usize) {
         for d in std::mem::take(&mut self.sites[site].drives) {
             self.forget_drive(d);
         }
@@ -183,7 +214,6 @@ impl Tenant {
         s.removed = true;
         s.seq = self.site_seq;
         self.site_index.remove(&s.id);
-        Ok(())
     }
 
     /// Takes a drive out of the id index and flags it removed (its slot stays, so
@@ -281,16 +311,22 @@ impl Tenant {
             .ok_or_else(|| SimError::NotFound(format!("site {id} has no library")))
     }
 
-    /// The drive id a subscription resource watches, if it exists.
-    pub fn resolve_resource(&self, resource: &str) -> Option<String> {
+    /// What a subscription resource watches, if it exists.
+    pub fn resolve_resource(&self, resource: &str) -> Option<Target> {
         let parts: Vec<&str> = resource.trim_matches('/').split('/').collect();
         let d = match parts.as_slice() {
+            ["sites"] => return Some(Target::Sites),
+            ["groups"] => return Some(Target::Groups),
+            ["groups", id] => {
+                let g = self.group(id).ok()?;
+                return Some(Target::Group(self.groups[g].id.clone()));
+            }
             ["drives", id, "root"] => self.drive(id).ok()?,
             ["users", id, "drive", "root"] => self.user_drive(id).ok()?,
             ["sites", id, "drive", "root"] => self.site_drive(id).ok()?,
             _ => return None,
         };
-        Some(self.drives[d].id.clone())
+        Some(Target::Drive(self.drives[d].id.clone()))
     }
 
     /// The control API's view of a drive.
@@ -340,13 +376,16 @@ mod tests {
         let drive_id = t.drives[lib].id.clone();
         assert_eq!(
             t.resolve_resource(&format!("/drives/{drive_id}/root")),
-            Some(drive_id)
+            Some(Target::Drive(drive_id))
         );
         let ud = t.users[u].drive.unwrap();
         assert_eq!(
             t.resolve_resource(&format!("/users/{}/drive/root", t.users[u].id)),
-            Some(t.drives[ud].id.clone())
+            Some(Target::Drive(t.drives[ud].id.clone()))
         );
+        assert_eq!(t.resolve_resource("sites"), Some(Target::Sites));
+        assert_eq!(t.resolve_resource("/groups"), Some(Target::Groups));
+        assert_eq!(t.resolve_resource("/groups/nope"), None);
         assert_eq!(t.resolve_resource("/me/drive/root"), None);
         assert_eq!(t.sim_drive(ud).kind, "business");
         assert_eq!(t.drives.len(), 4);

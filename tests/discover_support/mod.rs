@@ -6,8 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use m365sync::Config;
+use std::collections::BTreeSet;
+
 use m365sync::sim::{SimConfig, Simulator};
+use m365sync::{Config, Engine, Event, EventKind};
 use serde_json::{Value, json};
 
 /// Sites in the acceptance tenant (the root site included).
@@ -76,4 +78,27 @@ pub fn requests(sim: &Simulator, route: &str) -> u64 {
         .get(route)
         .copied()
         .unwrap_or(0)
+}
+
+/// Every journal event so far.
+pub fn events(engine: &Engine) -> Vec<Event> {
+    engine.events_after(0, 100_000).expect("events")
+}
+
+/// The drives that have an event of `kind`.
+pub fn drives_with(engine: &Engine, kind: EventKind) -> BTreeSet<String> {
+    events(engine)
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.drive_id)
+        .collect()
+}
+
+/// Waits for the first event of `kind` on `drive` and returns it.
+pub fn wait_event(engine: &Engine, kind: EventKind, drive: &str) -> Event {
+    wait_for(&format!("{kind} of {drive}"), || {
+        events(engine)
+            .into_iter()
+            .find(|e| e.kind == kind && e.drive_id == drive)
+    })
 }

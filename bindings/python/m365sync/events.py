@@ -37,6 +37,10 @@ class Event:
     seq: int
     #: An `EventKind`, or a plain int for kinds newer than these bindings.
     kind: Union[EventKind, int]
+    #: The drive concerned; tenant-level events (discovery errors, the ``/sites``
+    #: and ``/groups`` subscriptions' events) carry the Graph collection instead,
+    #: starting with ``/``: ``/sites``, ``/users``, ``/groups``, or ``/`` for a
+    #: discovery round that failed as a whole.
     drive_id: str
     item_id: str
     path: str

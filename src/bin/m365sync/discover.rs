@@ -27,6 +27,10 @@ struct Row {
     site_id: Option<String>,
     site_url: Option<String>,
     owner: Option<String>,
+    /// The group's display name, for a Microsoft 365 group's drive.
+    group: Option<String>,
+    /// The group's mail.
+    group_mail: Option<String>,
     in_scope: bool,
     /// The setting or rule that decided.
     rule: String,
@@ -44,10 +48,17 @@ const CONFIGURED: &str = "drives (configured)";
 
 impl Row {
     fn found(d: &FoundDrive, configured: bool) -> Row {
-        let (site_id, site_url, owner) = match &d.home {
-            FoundHome::Site(s) => (Some(s.id.clone()), Some(s.web_url.clone()), None),
-            FoundHome::User { upn, .. } => (None, None, Some(upn.clone())),
+        let (site_id, site_url) = match &d.home {
+            FoundHome::Site(s) | FoundHome::Group { site: Some(s), .. } => {
+                (Some(s.id.clone()), Some(s.web_url.clone()))
+            }
+            _ => (None, None),
         };
+        let owner = match &d.home {
+            FoundHome::User { upn, .. } => Some(upn.clone()),
+            _ => None,
+        };
+        let group = d.group();
         Row {
             drive_id: d.id.clone(),
             name: d.name.clone(),
@@ -55,6 +66,8 @@ impl Row {
             site_id,
             site_url,
             owner,
+            group: group.map(|g| g.name.clone()),
+            group_mail: group.map(|g| g.mail.clone()).filter(|m| !m.is_empty()),
             in_scope: configured || d.verdict.is_included(),
             rule: if configured {
                 CONFIGURED.to_string()
@@ -72,14 +85,18 @@ impl Row {
             site_id: None,
             site_url: None,
             owner: None,
+            group: None,
+            group_mail: None,
             in_scope: true,
             rule: CONFIGURED.to_string(),
         }
     }
 
+    /// Where the drive lives: its group (by name), site or owner.
     fn place(&self) -> &str {
-        self.site_url
+        self.group
             .as_deref()
+            .or(self.site_url.as_deref())
             .filter(|u| !u.is_empty())
             .or(self.site_id.as_deref())
             .or(self.owner.as_deref())
@@ -125,11 +142,13 @@ pub fn discover(args: DiscoverArgs) -> Result<(), String> {
         eprintln!("warning: {p}");
     }
     if !config.scope.is_active() {
-        eprintln!("note: the scope is empty (no all_sites, all_onedrives or include rule)");
+        eprintln!(
+            "note: the scope is empty (no all_sites, all_onedrives, all_groups or include rule)"
+        );
     }
     println!(
         "{:<8} {:<50} {:<28} {:<44} rule",
-        "scope", "site or owner", "library", "drive id"
+        "scope", "group, site or owner", "library", "drive id"
     );
     for r in &rows {
         println!(

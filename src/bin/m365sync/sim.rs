@@ -23,6 +23,9 @@ pub struct SimArgs {
     /// Users without a OneDrive.
     #[arg(long)]
     users_without_drive: Option<u32>,
+    /// Microsoft 365 groups, each with its own site and drive.
+    #[arg(long)]
+    groups: Option<u32>,
     /// Files and folders across all drives, roots excluded.
     #[arg(long)]
     items: Option<u64>,
@@ -87,6 +90,7 @@ impl SimArgs {
             libraries_per_site: self.libraries_per_site.unwrap_or(d.libraries_per_site),
             users: self.users.unwrap_or(d.users),
             users_without_drive: self.users_without_drive.unwrap_or(d.users_without_drive),
+            groups: self.groups.unwrap_or(d.groups),
             items: self.items.unwrap_or(d.items),
             depth: self.depth.unwrap_or(d.depth),
             seed: self.seed.unwrap_or(d.seed),

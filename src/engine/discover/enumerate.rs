@@ -1,11 +1,17 @@
-//! One enumeration of the tenant's drives: sites → their libraries, users → their
-//! OneDrives, each drive judged by the scope rules. Reads Graph only.
+//! Enumeration of the tenant's drives in three parts: sites → their libraries, users
+//! → their OneDrives, Microsoft 365 groups → their drives. Each part can be
+//! refreshed alone (a `/sites` or `/groups` notification refreshes its part only);
+//! the parts are then merged — a group's drive found as a site library too is one
+//! drive, whose home is the group and its site — and every drive is judged by the
+//! scope rules. Reads Graph only.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::debug;
 use serde::de::DeserializeOwned;
 
+use super::groups::{GroupInfo, GroupsFeed};
 use super::sites::{SiteInfo, SitesFeed};
 use crate::error::{Error, Result};
 use crate::graph::types::{Collection, Drive, User};
@@ -13,7 +19,7 @@ use crate::graph::{GraphClient, RequestKind};
 use crate::scope::{DriveFacts, DriveHome, ScopeConfig, Verdict};
 
 /// Fields of a drive discovery reads.
-const DRIVE_SELECT: &str = "id,name,driveType,webUrl";
+pub(super) const DRIVE_SELECT: &str = "id,name,driveType,webUrl";
 /// Graph caps `$top` of `/users` at 999.
 const MAX_USERS_TOP: u32 = 999;
 
@@ -63,9 +69,10 @@ pub(super) fn fetch_all<T: DeserializeOwned>(
 }
 
 /// How completely a part of the tenant was looked at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Listing {
     /// Not looked at: no drive there can be in scope.
+    #[default]
     NotNeeded,
     /// Looked at in full.
     Complete,
@@ -96,6 +103,13 @@ pub enum FoundHome {
         /// The owner's user principal name.
         upn: String,
     },
+    /// A Microsoft 365 group's drive (its site's default library).
+    Group {
+        /// The group.
+        group: GroupInfo,
+        /// The group's site, when the sites listing found the drive too.
+        site: Option<SiteInfo>,
+    },
 }
 
 /// A drive found by enumeration, with the scope verdict.
@@ -125,15 +139,28 @@ impl FoundDrive {
                     web_url: &s.web_url,
                 },
                 FoundHome::User { upn, .. } => DriveHome::User { upn },
+                FoundHome::Group { group, site } => DriveHome::Group {
+                    name: &group.name,
+                    mail: &group.mail,
+                    site: site.as_ref().map(|s| (s.id.as_str(), s.web_url.as_str())),
+                },
             },
         }
     }
 
-    /// The site id of a library.
+    /// The site id of a library (a group drive's when its site is known).
     pub fn site_id(&self) -> Option<&str> {
         match &self.home {
-            FoundHome::Site(s) => Some(&s.id),
-            FoundHome::User { .. } => None,
+            FoundHome::Site(s) | FoundHome::Group { site: Some(s), .. } => Some(&s.id),
+            FoundHome::User { .. } | FoundHome::Group { site: None, .. } => None,
+        }
+    }
+
+    /// The group of a group drive.
+    pub fn group(&self) -> Option<&GroupInfo> {
+        match &self.home {
+            FoundHome::Group { group, .. } => Some(group),
+            _ => None,
         }
     }
 
@@ -149,6 +176,15 @@ impl FoundDrive {
                 format!("site {site}, library {}", self.name)
             }
             FoundHome::User { upn, .. } => format!("OneDrive of {upn}"),
+            FoundHome::Group { group, .. } if group.mail.is_empty() => {
+                format!("group {}, library {}", group.name, self.name)
+            }
+            FoundHome::Group { group, .. } => {
+                format!(
+                    "group {} <{}>, library {}",
+                    group.name, group.mail, self.name
+                )
+            }
         }
     }
 }
@@ -162,15 +198,275 @@ pub struct Inventory {
     pub site_list: Vec<FoundSite>,
     /// How users' OneDrives were looked at.
     pub users: Listing,
+    /// How groups' drives were looked at.
+    pub groups: Listing,
+    /// Every live Microsoft 365 group (empty unless `groups` is `Complete` or `Partial`).
+    pub group_list: Vec<GroupInfo>,
     /// Every drive found, in scope or not, each once.
     pub drives: Vec<FoundDrive>,
     /// What went wrong without failing the whole enumeration.
     pub problems: Vec<String>,
 }
 
+/// One part of the tenant as last enumerated: how it was listed, the drives found
+/// there (not yet judged) and what went wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    /// How completely the part was looked at.
+    pub listing: Listing,
+    /// The drives found there.
+    pub drives: Vec<FoundDrive>,
+    /// What went wrong there.
+    pub problems: Vec<String>,
+}
+
+impl Part {
+    fn failed(problem: String) -> Part {
+        Part {
+            listing: Listing::Failed,
+            drives: Vec::new(),
+            problems: vec![problem],
+        }
+    }
+}
+
+/// Which parts a discovery round looks at again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refresh {
+    /// Sites and their libraries.
+    pub sites: bool,
+    /// Users and their OneDrives.
+    pub users: bool,
+    /// Groups and their drives.
+    pub groups: bool,
+}
+
+impl Refresh {
+    /// Every part.
+    pub const ALL: Refresh = Refresh {
+        sites: true,
+        users: true,
+        groups: true,
+    };
+    /// Nothing.
+    pub const NONE: Refresh = Refresh {
+        sites: false,
+        users: false,
+        groups: false,
+    };
+
+    /// Whether no part is asked for.
+    pub fn is_empty(self) -> bool {
+        self == Refresh::NONE
+    }
+
+    /// Both sets of parts.
+    pub fn union(self, other: Refresh) -> Refresh {
+        Refresh {
+            sites: self.sites || other.sites,
+            users: self.users || other.users,
+            groups: self.groups || other.groups,
+        }
+    }
+}
+
+/// The feeds kept between rounds.
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    /// `/sites/delta` (or listing).
+    pub sites: SitesFeed,
+    /// `/groups/delta` (or listing).
+    pub groups: GroupsFeed,
+}
+
+impl Feeds {
+    /// Feeds that list everything every time (a one-off inventory).
+    pub fn listing() -> Feeds {
+        Feeds {
+            sites: SitesFeed::listing(),
+            groups: GroupsFeed::listing(),
+        }
+    }
+}
+
+/// The tenant's parts as last enumerated, kept between rounds so that a round can
+/// refresh some parts and reuse the others.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// Site libraries.
+    pub sites: Part,
+    /// The live sites, and whether each one's libraries were listed.
+    pub site_list: Vec<FoundSite>,
+    /// Users' OneDrives.
+    pub users: Part,
+    /// Groups' drives.
+    pub groups: Part,
+    /// The live Microsoft 365 groups.
+    pub group_list: Vec<GroupInfo>,
+}
+
+impl Parts {
+    /// Enumerates the parts `which` names (those `scope` needs; the others are
+    /// `NotNeeded`). A part whose listing failed records it; an error that ends the
+    /// round (stop, transport, auth) is also returned, after being recorded.
+    pub fn refresh(
+        &mut self,
+        pager: &Pager<'_>,
+        scope: &ScopeConfig,
+        feeds: &mut Feeds,
+        which: Refresh,
+    ) -> Result<()> {
+        if which.sites {
+            self.site_list.clear();
+            self.sites = Part::default();
+            if scope.needs_sites() {
+                self.sites = self.list_sites(pager, scope, &mut feeds.sites)?;
+            }
+        }
+        if which.users {
+            self.users = Part::default();
+            if scope.needs_users() {
+                match users_onedrives(pager, scope) {
+                    Ok(part) => self.users = part,
+                    Err(e) => {
+                        self.users = Part::failed(format!("listing users: {e}"));
+                        if is_fatal(&e) {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        if which.groups {
+            self.group_list.clear();
+            self.groups = Part::default();
+            if scope.needs_groups() {
+                self.groups = self.list_groups(pager, scope, &mut feeds.groups)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn list_sites(
+        &mut self,
+        pager: &Pager<'_>,
+        scope: &ScopeConfig,
+        feed: &mut SitesFeed,
+    ) -> Result<Part> {
+        let list = match feed.fetch(pager) {
+            Ok(list) => list,
+            Err(e) if is_fatal(&e) => {
+                self.sites = Part::failed(format!("listing sites: {e}"));
+                return Err(e);
+            }
+            Err(e) => return Ok(Part::failed(format!("listing sites: {e}"))),
+        };
+        let mut part = Part {
+            listing: Listing::Complete,
+            ..Part::default()
+        };
+        for site in list {
+            let drives = match site_libraries(pager, scope, &site, &mut part) {
+                Ok(listing) => listing,
+                Err(e) => {
+                    self.sites = Part::failed(format!("libraries of site {}: {e}", site.id));
+                    return Err(e);
+                }
+            };
+            self.site_list.push(FoundSite { site, drives });
+        }
+        Ok(part)
+    }
+
+    fn list_groups(
+        &mut self,
+        pager: &Pager<'_>,
+        scope: &ScopeConfig,
+        feed: &mut GroupsFeed,
+    ) -> Result<Part> {
+        let round = match feed.fetch(pager, scope) {
+            Ok(round) => round,
+            Err(e) if is_fatal(&e) => {
+                self.groups = Part::failed(format!("listing groups: {e}"));
+                return Err(e);
+            }
+            Err(e) => return Ok(Part::failed(format!("listing groups: {e}"))),
+        };
+        let mut part = Part {
+            listing: if round.problems.is_empty() {
+                Listing::Complete
+            } else {
+                Listing::Partial
+            },
+            drives: Vec::new(),
+            problems: round.problems,
+        };
+        for known in round.groups {
+            if let Some(drive) = known.drive {
+                part.drives.push(FoundDrive {
+                    id: drive.id,
+                    name: drive.name,
+                    kind: drive.kind,
+                    home: FoundHome::Group {
+                        group: known.group.clone(),
+                        site: None,
+                    },
+                    verdict: Verdict::Excluded(String::new()),
+                });
+            }
+            self.group_list.push(known.group);
+        }
+        Ok(part)
+    }
+
+    /// Merges the parts and judges every drive: a drive found as a group's and as a
+    /// site library is one drive of that group and site.
+    pub fn inventory(&self, scope: &ScopeConfig) -> Inventory {
+        let mut libraries: HashMap<&str, &SiteInfo> = HashMap::new();
+        for d in &self.sites.drives {
+            if let FoundHome::Site(site) = &d.home {
+                libraries.insert(&d.id, site);
+            }
+        }
+        let group_drives = self.groups.drives.iter().map(|d| {
+            let mut d = d.clone();
+            if let FoundHome::Group { site, .. } = &mut d.home {
+                *site = libraries.get(d.id.as_str()).map(|s| (*s).clone());
+            }
+            d
+        });
+        let mut seen = std::collections::HashSet::new();
+        let drives: Vec<FoundDrive> = group_drives
+            .chain(self.sites.drives.iter().cloned())
+            .chain(self.users.drives.iter().cloned())
+            .filter(|d| seen.insert(d.id.clone()))
+            .map(|mut d| {
+                d.verdict = scope.verdict(&d.facts());
+                d
+            })
+            .collect();
+        Inventory {
+            sites: self.sites.listing,
+            site_list: if self.sites.listing == Listing::Complete {
+                self.site_list.clone()
+            } else {
+                Vec::new()
+            },
+            users: self.users.listing,
+            groups: self.groups.listing,
+            group_list: self.group_list.clone(),
+            drives,
+            problems: [&self.sites, &self.users, &self.groups]
+                .iter()
+                .flat_map(|p| p.problems.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
 /// Whether an id can go into a URL path segment as is. Graph ids (`host,guid,guid`,
 /// GUIDs, `b!…`) always can; anything else is not an id we follow.
-fn plain_segment(id: &str) -> bool {
+pub(super) fn plain_segment(id: &str) -> bool {
     !id.is_empty()
         && id
             .bytes()
@@ -178,59 +474,30 @@ fn plain_segment(id: &str) -> bool {
 }
 
 /// Errors that end the whole enumeration rather than one site's or user's part.
-fn is_fatal(e: &Error) -> bool {
+pub(super) fn is_fatal(e: &Error) -> bool {
     matches!(e, Error::Stopped | Error::Transport(_) | Error::Auth(_))
 }
 
-/// Enumerates the drives `scope` may cover. `sites` keeps the site list between calls.
-pub fn enumerate(
-    pager: &Pager<'_>,
-    scope: &ScopeConfig,
-    sites: &mut SitesFeed,
-) -> Result<Inventory> {
-    let mut inv = Inventory {
-        sites: Listing::NotNeeded,
-        site_list: Vec::new(),
-        users: Listing::NotNeeded,
-        drives: Vec::new(),
-        problems: Vec::new(),
-    };
-    if scope.needs_sites() {
-        match sites.fetch(pager) {
-            Ok(list) => {
-                inv.sites = Listing::Complete;
-                for site in list {
-                    let drives = site_libraries(pager, scope, &site, &mut inv)?;
-                    inv.site_list.push(FoundSite { site, drives });
-                }
-            }
-            Err(e) if is_fatal(&e) => return Err(e),
-            Err(e) => {
-                inv.sites = Listing::Failed;
-                inv.problems.push(format!("listing sites: {e}"));
-            }
-        }
-    }
-    if scope.needs_users() {
-        inv.users = users_onedrives(pager, scope, &mut inv)?;
-    }
-    let mut seen = std::collections::HashSet::new();
-    inv.drives.retain(|d| seen.insert(d.id.clone()));
-    Ok(inv)
+/// Enumerates every part of the drives `scope` may cover; `feeds` keep the site
+/// and group lists between calls.
+pub fn enumerate(pager: &Pager<'_>, scope: &ScopeConfig, feeds: &mut Feeds) -> Result<Inventory> {
+    let mut parts = Parts::default();
+    parts.refresh(pager, scope, feeds, Refresh::ALL)?;
+    Ok(parts.inventory(scope))
 }
 
-/// Lists one site's libraries into `inv` when any of them may be in scope.
+/// Lists one site's libraries into `part` when any of them may be in scope.
 fn site_libraries(
     pager: &Pager<'_>,
     scope: &ScopeConfig,
     site: &SiteInfo,
-    inv: &mut Inventory,
+    part: &mut Part,
 ) -> Result<Listing> {
     if !scope.may_include_site(&site.id, &site.web_url) {
         return Ok(Listing::NotNeeded);
     }
     if !plain_segment(&site.id) {
-        inv.problems
+        part.problems
             .push(format!("site id {:?} is not a Graph id", site.id));
         return Ok(Listing::Failed);
     }
@@ -242,13 +509,13 @@ fn site_libraries(
         Ok(drives) => {
             debug!("site {}: {} libraries", site.id, drives.len());
             for d in drives {
-                push_drive(inv, scope, d, FoundHome::Site(site.clone()));
+                push_drive(part, d, FoundHome::Site(site.clone()));
             }
             Ok(Listing::Complete)
         }
         Err(e) if is_fatal(&e) => Err(e),
         Err(e) => {
-            inv.problems
+            part.problems
                 .push(format!("libraries of site {}: {e}", site.id));
             Ok(Listing::Failed)
         }
@@ -257,29 +524,25 @@ fn site_libraries(
 
 /// Lists users and fetches the OneDrive of each who may be in scope; a user without a
 /// OneDrive (404) is skipped.
-fn users_onedrives(pager: &Pager<'_>, scope: &ScopeConfig, inv: &mut Inventory) -> Result<Listing> {
+fn users_onedrives(pager: &Pager<'_>, scope: &ScopeConfig) -> Result<Part> {
     let first = format!(
         "/users?$select=id,userPrincipalName&$top={}",
         pager.page_size.min(MAX_USERS_TOP)
     );
-    let users = match fetch_all::<User>(pager, &first, RequestKind::List) {
-        Ok(users) => users,
-        Err(e) if is_fatal(&e) => return Err(e),
-        Err(e) => {
-            inv.problems.push(format!("listing users: {e}"));
-            return Ok(Listing::Failed);
-        }
+    let users = fetch_all::<User>(pager, &first, RequestKind::List)?;
+    let mut part = Part {
+        listing: Listing::Complete,
+        ..Part::default()
     };
-    let mut listing = Listing::Complete;
     for user in users {
         let upn = user.user_principal_name.unwrap_or_default();
         if !scope.may_include_user(&upn) {
             continue;
         }
         if !plain_segment(&user.id) {
-            inv.problems
+            part.problems
                 .push(format!("user id {:?} is not a Graph id", user.id));
-            listing = Listing::Partial;
+            part.listing = Listing::Partial;
             continue;
         }
         pager.check_stop()?;
@@ -287,34 +550,33 @@ fn users_onedrives(pager: &Pager<'_>, scope: &ScopeConfig, inv: &mut Inventory) 
         match pager.client.get_json::<Drive>(&url, RequestKind::Get) {
             Ok(drive) => {
                 let home = FoundHome::User { id: user.id, upn };
-                push_drive(inv, scope, drive, home);
+                push_drive(&mut part, drive, home);
             }
             Err(Error::Graph(g)) if g.status == 404 => {
                 debug!("user {upn} has no OneDrive");
             }
             Err(e) if is_fatal(&e) => return Err(e),
             Err(e) => {
-                inv.problems.push(format!("OneDrive of {upn}: {e}"));
-                listing = Listing::Partial;
+                part.problems.push(format!("OneDrive of {upn}: {e}"));
+                part.listing = Listing::Partial;
             }
         }
     }
-    Ok(listing)
+    Ok(part)
 }
 
-fn push_drive(inv: &mut Inventory, scope: &ScopeConfig, drive: Drive, home: FoundHome) {
+/// Adds a found drive to `part`; it is judged once the parts are merged.
+fn push_drive(part: &mut Part, drive: Drive, home: FoundHome) {
     if drive.id.is_empty() {
-        inv.problems
+        part.problems
             .push("Graph listed a drive without an id".into());
         return;
     }
-    let mut found = FoundDrive {
+    part.drives.push(FoundDrive {
         id: drive.id,
         name: drive.name.unwrap_or_default(),
         kind: drive.drive_type,
         home,
         verdict: Verdict::Excluded(String::new()),
-    };
-    found.verdict = scope.verdict(&found.facts());
-    inv.drives.push(found);
+    });
 }

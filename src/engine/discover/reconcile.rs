@@ -2,16 +2,57 @@
 //! (`drive_added`), drives that disappeared or left scope are flagged removed
 //! (`drive_removed`, items kept). Configured drives are never removed, and nothing is
 //! removed on the strength of a listing that failed.
+//!
+//! The store's drive records know a library's site but not a group drive's group, so
+//! the drives that were ever a group's are remembered (drive id → group id) in the
+//! store's `meta` table: when the group goes, its drive is reported removed even when
+//! sites are not listed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use log::info;
+use log::{info, warn};
 
 use super::enumerate::{FoundDrive, Inventory, Listing};
 use crate::error::Result;
 use crate::event::EventKind;
 use crate::scope::NOT_INCLUDED;
 use crate::store::{DriveRecord, NewDrive, SiteRecord, Store};
+
+/// `meta` key of the map from group drive ids to their group ids.
+const GROUP_DRIVES_KEY: &str = "discover.group_drives";
+
+/// The drives known to belong to a group: drive id → group id.
+type GroupDrives = BTreeMap<String, String>;
+
+fn load_group_drives(store: &Store) -> Result<GroupDrives> {
+    Ok(match store.meta(GROUP_DRIVES_KEY)? {
+        Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+            warn!("discovery: {GROUP_DRIVES_KEY} is unreadable ({e}); starting afresh");
+            GroupDrives::new()
+        }),
+        None => GroupDrives::new(),
+    })
+}
+
+/// Remembers the group of every group drive in scope (before the drive is added, so
+/// that a crash in between only repeats the work).
+fn remember_group_drives(store: &Store, inv: &Inventory) -> Result<GroupDrives> {
+    let mut map = load_group_drives(store)?;
+    let mut changed = false;
+    for d in inv.drives.iter().filter(|d| d.verdict.is_included()) {
+        if let Some(group) = d.group() {
+            if map.get(&d.id) != Some(&group.id) {
+                map.insert(d.id.clone(), group.id.clone());
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        let json = serde_json::to_string(&map).unwrap_or_else(|_| "{}".into());
+        store.set_meta(GROUP_DRIVES_KEY, &json)?;
+    }
+    Ok(map)
+}
 
 /// What a reconciliation changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,12 +77,16 @@ pub fn reconcile(store: &Store, inv: &Inventory, configured: &HashSet<&str>) -> 
         .map(|d| (d.id.clone(), d))
         .collect();
     let found: HashMap<&str, &FoundDrive> = inv.drives.iter().map(|d| (d.id.as_str(), d)).collect();
+    let group_drives = remember_group_drives(store, inv)?;
 
     for drive in inv.drives.iter().filter(|d| d.verdict.is_included()) {
         let record = stored.get(&drive.id);
         let new = NewDrive {
             id: &drive.id,
-            site_id: drive.site_id(),
+            // A group drive found without its site keeps the site it was seen with.
+            site_id: drive
+                .site_id()
+                .or_else(|| record.and_then(|r| r.site_id.as_deref())),
             name: Some(&drive.name),
             kind: drive.kind.as_deref(),
         };
@@ -64,7 +109,7 @@ pub fn reconcile(store: &Store, inv: &Inventory, configured: &HashSet<&str>) -> 
         .collect();
     gone.sort_by(|a, b| a.id.cmp(&b.id));
     for record in gone {
-        let Some(reason) = removal_reason(record, inv, &found) else {
+        let Some(reason) = removal_reason(record, inv, &found, &group_drives) else {
             continue;
         };
         changes.last_seq = store.append_event(EventKind::DriveRemoved, &record.id, &reason)?;
@@ -88,10 +133,30 @@ fn removal_reason(
     record: &DriveRecord,
     inv: &Inventory,
     found: &HashMap<&str, &FoundDrive>,
+    group_drives: &GroupDrives,
 ) -> Option<String> {
     if let Some(drive) = found.get(record.id.as_str()) {
         let verdict = &drive.verdict;
         return (!verdict.is_included()).then(|| format!("out of scope: {}", verdict.reason()));
+    }
+    if let Some(group_id) = group_drives.get(&record.id) {
+        match inv.groups {
+            Listing::NotNeeded if record.site_id.is_none() => {
+                return Some(format!("out of scope: {NOT_INCLUDED}"));
+            }
+            // Groups are not listed: the drive is judged as its site's library.
+            Listing::NotNeeded => {}
+            Listing::Failed => return None,
+            Listing::Complete | Listing::Partial => {
+                return match inv.group_list.iter().find(|g| &g.id == group_id) {
+                    None => Some(format!("group {group_id} was deleted")),
+                    Some(g) if inv.groups == Listing::Complete => {
+                        Some(format!("no longer the drive of group {}", g.name))
+                    }
+                    Some(_) => None,
+                };
+            }
+        }
     }
     if let Some(site_id) = record.site_id.as_deref() {
         return match inv.sites {
@@ -150,6 +215,7 @@ fn sync_sites(store: &Store, inv: &Inventory) -> Result<()> {
 mod tests {
     use super::*;
     use crate::engine::discover::enumerate::{FoundHome, FoundSite};
+    use crate::engine::discover::groups::GroupInfo;
     use crate::engine::discover::sites::SiteInfo;
     use crate::scope::Verdict;
 
@@ -199,8 +265,31 @@ mod tests {
                 })
                 .collect(),
             users: Listing::Complete,
+            groups: Listing::NotNeeded,
+            group_list: Vec::new(),
             drives,
             problems: Vec::new(),
+        }
+    }
+
+    fn group(id: &str) -> GroupInfo {
+        GroupInfo {
+            id: id.into(),
+            name: format!("Group {id}"),
+            mail: format!("{id}@x"),
+        }
+    }
+
+    fn group_drive(id: &str, group_id: &str) -> FoundDrive {
+        FoundDrive {
+            id: id.into(),
+            name: "Documents".into(),
+            kind: Some("documentLibrary".into()),
+            home: FoundHome::Group {
+                group: group(group_id),
+                site: None,
+            },
+            verdict: Verdict::Included("scope.all_groups".into()),
         }
     }
 
@@ -340,6 +429,92 @@ mod tests {
         );
         assert_eq!(reconcile(&store, &back, &none).unwrap().added, ["d1"]);
         assert_eq!(live(&store), ["d1"]);
+    }
+
+    #[test]
+    fn group_drives_go_with_their_group_and_only_on_a_group_listing() {
+        let store = Store::open_in_memory().unwrap();
+        let none = HashSet::new();
+        let groups = |live: &[&str], listing: Listing| {
+            let mut inv = inventory(&[], vec![]);
+            inv.sites = Listing::NotNeeded;
+            inv.users = Listing::NotNeeded;
+            inv.groups = listing;
+            inv.group_list = live.iter().map(|g| group(g)).collect();
+            inv.drives = live
+                .iter()
+                .map(|g| group_drive(&format!("d-{g}"), g))
+                .collect();
+            inv
+        };
+        let c = reconcile(&store, &groups(&["g1", "g2"], Listing::Complete), &none).unwrap();
+        assert_eq!(c.added, ["d-g1", "d-g2"]);
+        let d1 = store.drive("d-g1").unwrap().unwrap();
+        assert_eq!(
+            (d1.site_id, d1.kind.as_deref()),
+            (None, Some("documentLibrary"))
+        );
+
+        // Nothing is removed when the group listing failed.
+        let failed = groups(&[], Listing::Failed);
+        assert_eq!(
+            reconcile(&store, &failed, &none).unwrap(),
+            Changes::default()
+        );
+        // A partial listing (a drive request failed) still tells a deleted group.
+        let mut partial = groups(&["g1"], Listing::Partial);
+        partial.drives.clear();
+        let c = reconcile(&store, &partial, &none).unwrap();
+        assert_eq!(c.removed, ["d-g2"]);
+        let events = store.events_after(0, 100).unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(last.detail, "group g2 was deleted");
+        // Groups no longer in scope at all: their drives leave scope.
+        let mut off = groups(&[], Listing::NotNeeded);
+        off.group_list.clear();
+        let c = reconcile(&store, &off, &none).unwrap();
+        assert_eq!(c.removed, ["d-g1"]);
+        assert!(
+            store
+                .events_after(0, 100)
+                .unwrap()
+                .last()
+                .unwrap()
+                .detail
+                .starts_with("out of scope")
+        );
+    }
+
+    #[test]
+    fn a_group_drive_found_as_a_library_too_is_one_drive_with_its_site() {
+        let store = Store::open_in_memory().unwrap();
+        let mut merged = group_drive("d-g1", "g1");
+        merged.home = FoundHome::Group {
+            group: group("g1"),
+            site: Some(site("s1")),
+        };
+        let mut inv = inventory(&[("s1", Listing::Complete)], vec![merged]);
+        inv.groups = Listing::Complete;
+        inv.group_list = vec![group("g1")];
+        let c = reconcile(&store, &inv, &HashSet::new()).unwrap();
+        assert_eq!(c.added, ["d-g1"]);
+        assert_eq!(
+            store.drive("d-g1").unwrap().unwrap().site_id.as_deref(),
+            Some("s1")
+        );
+        // Seen again through the groups only: the site it was seen with stays.
+        let mut alone = inventory(&[], vec![group_drive("d-g1", "g1")]);
+        alone.sites = Listing::Failed;
+        alone.groups = Listing::Complete;
+        alone.group_list = vec![group("g1")];
+        assert_eq!(
+            reconcile(&store, &alone, &HashSet::new()).unwrap(),
+            Changes::default()
+        );
+        assert_eq!(
+            store.drive("d-g1").unwrap().unwrap().site_id.as_deref(),
+            Some("s1")
+        );
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Subscription {
             "id": self.id,
             "resource": self.spec.resource,
             "applicationId": APPLICATION_ID,
-            "changeType": "updated",
+            "changeType": self.spec.change_type,
             "clientState": self.spec.client_state,
             "notificationUrl": self.spec.notification_url,
             "lifecycleNotificationUrl": self.spec.lifecycle_url,
@@ -82,16 +82,28 @@ impl Subscription {
         })
     }
 
-    /// One entry of a change-notification POST.
-    pub(crate) fn change_notification(&self, tenant_id: &str) -> Value {
-        json!({
+    /// One entry of a change-notification POST: `resource` is what changed (the
+    /// subscription's resource for drives and `/sites`, `Groups/{id}` for groups), with
+    /// `resourceData` when Graph sends one.
+    pub(crate) fn change_notification(
+        &self,
+        tenant_id: &str,
+        change_type: &str,
+        resource: &str,
+        resource_data: Option<Value>,
+    ) -> Value {
+        let mut n = json!({
             "subscriptionId": self.id,
             "subscriptionExpirationDateTime": format_iso(self.spec.expires_ms),
             "clientState": self.spec.client_state,
-            "changeType": "updated",
-            "resource": self.spec.resource,
+            "changeType": change_type,
+            "resource": resource,
             "tenantId": tenant_id,
-        })
+        });
+        if let Some(data) = resource_data {
+            n["resourceData"] = data;
+        }
+        n
     }
 
     /// One entry of a lifecycle-notification POST.

@@ -24,9 +24,12 @@ fn fast() -> NotificationConfig {
 fn subs(config: NotificationConfig) -> Arc<Subscriptions> {
     Subscriptions::new(SubscriptionContext {
         tenant_id: "tenant-1".into(),
-        resolve_drive: Box::new(|r| match r {
-            "/drives/d1/root" | "/me/drive/root" => Some("d1".into()),
-            "/drives/d2/root" => Some("d2".into()),
+        resolve: Box::new(|r| match r {
+            "/drives/d1/root" | "/me/drive/root" => Some(Target::Drive("d1".into())),
+            "/drives/d2/root" => Some(Target::Drive("d2".into())),
+            "/sites" => Some(Target::Sites),
+            "/groups" => Some(Target::Groups),
+            "/groups/g1" => Some(Target::Group("g1".into())),
             _ => None,
         }),
         config,
@@ -345,6 +348,80 @@ fn drive_changes_notify_the_drives_subscriptions() {
     assert_eq!(got2[0]["subscriptionId"], c.as_str());
     wait_stat(&s, "notifications_sent", |n| n == 3);
     assert_eq!(stat(&s, "posts_failed"), 0);
+}
+
+#[test]
+fn site_and_group_changes_notify_their_subscriptions() {
+    let hook = Endpoint::start();
+    let s = subs(fast());
+    let sites = create(&s, hook.url(), "/sites");
+    let mut body = create_body(&s, hook.url(), "/groups");
+    body["changeType"] = "updated,deleted".into();
+    let r = create_with(&s, &body, None);
+    assert_eq!(r.status, 201);
+    let groups = json_of(&r)["id"].as_str().unwrap().to_string();
+    assert_eq!(json_of(&r)["changeType"], "updated,deleted");
+    let mut one = create_body(&s, hook.url(), "/groups/g1");
+    one["changeType"] = "deleted".into();
+    let one = json_of(&create_with(&s, &one, None))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A drive subscription hears nothing of sites or groups, and vice versa.
+    create(&s, hook.url(), "/drives/d1/root");
+
+    s.sites_changed("site-1");
+    s.group_changed("g1", GroupChange::Created);
+    s.group_changed("g2", GroupChange::Deleted);
+    s.group_changed("g1", GroupChange::Deleted);
+    let want = [
+        (sites.clone(), "updated", "/sites"),
+        (groups.clone(), "updated", "Groups/g1"),
+        (groups.clone(), "deleted", "Groups/g2"),
+        (groups.clone(), "deleted", "Groups/g1"),
+        (one.clone(), "deleted", "Groups/g1"),
+    ];
+    let want_set: std::collections::HashSet<_> = want
+        .iter()
+        .map(|(a, b, c)| (a.clone(), b.to_string(), c.to_string()))
+        .collect();
+    let all = hook.wait_notifications(5);
+    assert_eq!(all.len(), 5);
+    let all_set: std::collections::HashSet<_> = all
+        .iter()
+        .map(|n| {
+            (
+                n["subscriptionId"].as_str().unwrap().to_string(),
+                n["changeType"].as_str().unwrap().to_string(),
+                n["resource"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(all_set, want_set);
+    let group_note = all.iter().find(|n| n["resource"] == "Groups/g2").unwrap();
+    assert_eq!(group_note["resourceData"]["id"], "g2");
+    assert_eq!(group_note["resourceData"]["organizationId"], "tenant-1");
+    let site_note = all.iter().find(|n| n["resource"] == "/sites").unwrap();
+    assert_eq!(site_note["resourceData"]["id"], "site-1");
+}
+
+#[test]
+fn group_subscriptions_renew_within_the_group_lifetime() {
+    let hook = Endpoint::start();
+    let s = subs(fast());
+    let id = create(&s, hook.url(), "/groups");
+    let patch = |ms: i64| {
+        let body = json!({ "expirationDateTime": expiry_in(&s, ms) }).to_string();
+        s.handle(&request(
+            "PATCH",
+            &format!("/v1.0/subscriptions/{id}"),
+            body.as_bytes(),
+        ))
+    };
+    assert_eq!(patch(41_760 * 60_000 - 60_000).status, 200);
+    let r = patch(42_300 * 60_000 - 60_000);
+    assert_eq!(r.status, 400, "a driveItem lifetime is too long for groups");
+    assert!(error_code(&r) == "InvalidRequest", "{}", error_code(&r));
 }
 
 #[test]

@@ -1,11 +1,10 @@
-//! Checks of subscription request bodies, with the rules Graph applies to drive roots.
+//! Checks of subscription request bodies, with the rules Graph applies to drive roots,
+//! `/sites` and groups.
 
 use serde_json::{Map, Value};
 
+use super::target::Target;
 use super::time::parse_iso;
-
-/// Graph's maximum lifetime of a driveItem subscription: 42,300 minutes.
-pub(crate) const MAX_LIFETIME_MS: i64 = 42_300 * 60_000;
 /// Longest `clientState` Graph accepts, in characters.
 const MAX_CLIENT_STATE_CHARS: usize = 128;
 /// TLS versions Graph accepts in `latestSupportedTlsVersion`.
@@ -16,8 +15,10 @@ const TLS_VERSIONS: [&str; 4] = ["v1_0", "v1_1", "v1_2", "v1_3"];
 pub(crate) struct SubscriptionSpec {
     /// The resource as the client wrote it (echoed in replies and notifications).
     pub resource: String,
-    /// The drive the resource resolves to.
-    pub drive_id: String,
+    /// What the resource resolves to.
+    pub target: Target,
+    /// `changeType` as the client wrote it (checked against the target).
+    pub change_type: String,
     /// Where change notifications go.
     pub notification_url: String,
     /// Where lifecycle notifications go, if anywhere.
@@ -97,51 +98,54 @@ pub(crate) fn check_webhook_url(field: &str, url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `expirationDateTime` and checks it lies in `(now, now + 42,300 min]`.
-pub(crate) fn parse_expiry(body: &Map<String, Value>, now_ms: i64) -> Result<i64, String> {
+/// Parses `expirationDateTime` and checks it lies in `(now, now + the target's maximum]`.
+pub(crate) fn parse_expiry(
+    body: &Map<String, Value>,
+    now_ms: i64,
+    target: &Target,
+) -> Result<i64, String> {
     let raw = required_str(body, "expirationDateTime")?;
     let expires = parse_iso(raw)
         .ok_or_else(|| format!("'expirationDateTime' is not an ISO-8601 UTC timestamp: {raw:?}"))?;
     if expires <= now_ms {
         return Err("Subscription expiration must be in the future".into());
     }
-    if expires - now_ms > MAX_LIFETIME_MS {
-        return Err(
-            "Subscription expiration can only be 42300 minutes in the future for driveItem resources"
-                .into(),
-        );
+    let max = target.max_lifetime_ms();
+    if expires - now_ms > max {
+        return Err(format!(
+            "Subscription expiration can only be {} minutes in the future for {} resources",
+            max / 60_000,
+            target.class()
+        ));
     }
     Ok(expires)
 }
 
-/// Checks a create body; `resolve_drive` maps the resource to its drive id.
+/// Checks a create body; `resolve` maps the resource to what it watches.
 pub(crate) fn parse_create(
     body: &[u8],
     now_ms: i64,
-    resolve_drive: &dyn Fn(&str) -> Option<String>,
+    resolve: &dyn Fn(&str) -> Option<Target>,
 ) -> Result<SubscriptionSpec, String> {
     let body = parse_object(body)?;
     let change_type = required_str(&body, "changeType")?;
-    if !change_type.eq_ignore_ascii_case("updated") {
-        return Err(format!(
-            "changeType '{change_type}' is not supported for drive roots; use 'updated'"
-        ));
-    }
     let resource = required_str(&body, "resource")?;
     let canonical = if resource.starts_with('/') {
         resource.to_string()
     } else {
         format!("/{resource}")
     };
-    let drive_id = resolve_drive(&canonical)
-        .ok_or_else(|| format!("resource '{resource}' is not the root of an existing drive"))?;
+    let target = resolve(&canonical).ok_or_else(|| {
+        format!("resource '{resource}' is not a drive root, /sites, /groups or an existing group")
+    })?;
+    target.check_change_type(change_type)?;
     let notification_url = required_str(&body, "notificationUrl")?;
     check_webhook_url("notificationUrl", notification_url)?;
     let lifecycle_url = optional_str(&body, "lifecycleNotificationUrl")?;
     if let Some(url) = lifecycle_url {
         check_webhook_url("lifecycleNotificationUrl", url)?;
     }
-    let expires_ms = parse_expiry(&body, now_ms)?;
+    let expires_ms = parse_expiry(&body, now_ms, &target)?;
     let client_state = optional_str(&body, "clientState")?;
     if client_state.is_some_and(|s| s.chars().count() > MAX_CLIENT_STATE_CHARS) {
         return Err(format!(
@@ -156,7 +160,8 @@ pub(crate) fn parse_create(
     }
     Ok(SubscriptionSpec {
         resource: resource.to_string(),
-        drive_id,
+        target,
+        change_type: change_type.to_string(),
         notification_url: notification_url.to_string(),
         lifecycle_url: lifecycle_url.map(str::to_string),
         expires_ms,
@@ -173,9 +178,14 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_795_456_800_000;
+    const MAX_LIFETIME_MS: i64 = 42_300 * 60_000;
 
-    fn resolve(resource: &str) -> Option<String> {
-        (resource == "/drives/d1/root").then(|| "d1".to_string())
+    fn resolve(resource: &str) -> Option<Target> {
+        match resource {
+            "/drives/d1/root" => Some(Target::Drive("d1".into())),
+            "/groups" => Some(Target::Groups),
+            _ => None,
+        }
     }
 
     fn body(overrides: Value) -> Vec<u8> {
@@ -196,7 +206,7 @@ mod tests {
     #[test]
     fn a_good_body_is_accepted() {
         let s = parse_create(&body(json!({"resource": "drives/d1/root"})), NOW, &resolve).unwrap();
-        assert_eq!(s.drive_id, "d1");
+        assert_eq!(s.target, Target::Drive("d1".into()));
         assert_eq!(s.resource, "drives/d1/root");
         assert_eq!(s.expires_ms, NOW + 3_600_000);
         assert_eq!(s.client_state.as_deref(), Some("secret"));
@@ -229,6 +239,24 @@ mod tests {
         let limit = json!({"expirationDateTime": format_iso(NOW + MAX_LIFETIME_MS),
                            "clientState": "é".repeat(128)});
         assert!(parse_create(&body(limit), NOW, &resolve).is_ok());
+    }
+
+    #[test]
+    fn group_subscriptions_have_their_own_lifetime_and_change_types() {
+        let groups = |extra: Value| {
+            let mut b = json!({"resource": "/groups", "changeType": "updated,deleted"});
+            for (k, v) in extra.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            parse_create(&body(b), NOW, &resolve)
+        };
+        let max = 41_760 * 60_000;
+        let s = groups(json!({"expirationDateTime": format_iso(NOW + max)})).unwrap();
+        assert_eq!(s.target, Target::Groups);
+        assert_eq!(s.change_type, "updated,deleted");
+        let e = groups(json!({"expirationDateTime": format_iso(NOW + max + 1)})).unwrap_err();
+        assert!(e.contains("41760 minutes"), "{e}");
+        assert!(groups(json!({"changeType": "moved"})).is_err());
     }
 
     #[test]
