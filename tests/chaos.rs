@@ -35,7 +35,10 @@ fn five_seeds_converge_with_faults_and_kills() {
     assert_eq!(summary["engine_exits"], 0, "{summary}");
     // The schedule did what it says: kills and several kinds of faults happened.
     assert!(summary["kills"].as_u64() >= Some(15), "{summary}");
-    assert!(summary["faults"].as_object().is_some_and(|f| f.len() >= 4), "{summary}");
+    assert!(
+        summary["faults"].as_object().is_some_and(|f| f.len() >= 4),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -84,7 +87,12 @@ fn a_throttle_storm_answers_429_without_a_budget_and_counts_violations() {
     let url = format!("{}/drives/{}", sim.graph_url(), sim.drives()[0].id);
     let c = Client::new(&sim);
     assert_eq!(c.get(&url).status, 200);
-    let r = control(&sim, "POST", "/_sim/throttle-storm", Some(json!({"secs": 60})));
+    let r = control(
+        &sim,
+        "POST",
+        "/_sim/throttle-storm",
+        Some(json!({"secs": 60})),
+    );
     assert_eq!(r.status, 204);
     let r = c.get(&url);
     assert_eq!(r.status, 429);
@@ -94,7 +102,12 @@ fn a_throttle_storm_answers_429_without_a_budget_and_counts_violations() {
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(c.get(&url).status, 429);
     assert_eq!(sim.stats().violations, 1);
-    let bad = control(&sim, "POST", "/_sim/throttle-storm", Some(json!({"secs": -1})));
+    let bad = control(
+        &sim,
+        "POST",
+        "/_sim/throttle-storm",
+        Some(json!({"secs": -1})),
+    );
     assert_eq!(bad.status, 400);
 }
 
@@ -111,7 +124,9 @@ fn a_restarted_engine_honours_the_retry_after_of_its_predecessor() {
     sim.throttle_storm(Duration::from_secs(60));
     let first = open_engine(&sim, &db, json!({}));
     first.start().unwrap();
-    wait_until("the first engine is throttled", || sim.stats().throttled >= 1);
+    wait_until("the first engine is throttled", || {
+        sim.stats().throttled >= 1
+    });
     drop(first);
     // Past the simulator's in-flight grace: any request now, before the window's end,
     // is a violation.

@@ -50,7 +50,10 @@ mod tests {
         persist(&db, &gate).unwrap();
         gate.on_throttled(Some(Duration::from_secs(3600)));
         let saved: u64 = store.meta(KEY).unwrap().unwrap().parse().unwrap();
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
         assert!(saved > now_ms + 3_000_000, "{saved} vs {now_ms}");
 
         let next = ThrottleGate::new(&crate::config::ThrottleConfig::default());

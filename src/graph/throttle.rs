@@ -199,7 +199,11 @@ struct PauseHookSlot(Mutex<Option<PauseHook>>);
 
 impl std::fmt::Debug for PauseHookSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.lock().is_some() { "PauseHook" } else { "None" })
+        f.write_str(if self.0.lock().is_some() {
+            "PauseHook"
+        } else {
+            "None"
+        })
     }
 }
 

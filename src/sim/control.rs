@@ -229,9 +229,7 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                 let duration = std::time::Duration::try_from_secs_f64(b.secs)
                     .ok()
                     .filter(|d| d.as_secs() <= 86_400)
-                    .ok_or_else(|| {
-                        SimError::Invalid("secs must be between 0 and 86400".into())
-                    })?;
+                    .ok_or_else(|| SimError::Invalid("secs must be between 0 and 86400".into()))?;
                 shared.throttle.storm(std::time::Instant::now() + duration);
                 Ok(SimResponse::empty(204))
             }

@@ -121,7 +121,10 @@ pub fn chaos(args: ChaosArgs) -> Result<(), String> {
     if failed == 0 {
         Ok(())
     } else {
-        Err(format!("{failed} of {} seeds did not converge", reports.len()))
+        Err(format!(
+            "{failed} of {} seeds did not converge",
+            reports.len()
+        ))
     }
 }
 
@@ -281,7 +284,11 @@ fn drive_seed(
 }
 
 /// Fails (check e) when the engine exited although nobody killed it.
-fn alive(engine: &mut EngineChild, started: Instant, report: &mut SeedReport) -> Result<(), String> {
+fn alive(
+    engine: &mut EngineChild,
+    started: Instant,
+    report: &mut SeedReport,
+) -> Result<(), String> {
     match engine.exited() {
         None => Ok(()),
         Some(status) => {

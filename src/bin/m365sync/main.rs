@@ -43,7 +43,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the show; engine chatter below warnings would drown it.
-    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Bench(_) | Command::Chaos(_)) {
+    let default_level = if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Bench(_) | Command::Chaos(_)
+    ) {
         "warn"
     } else {
         "info"

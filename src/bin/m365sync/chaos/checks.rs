@@ -68,7 +68,10 @@ pub fn check(
         let batch = store.events_after(after, 10_000)?;
         let Some(last) = batch.last() else { break };
         after = last.seq;
-        for e in batch.iter().filter(|e| e.seq <= acked && !seen.contains(&e.seq)) {
+        for e in batch
+            .iter()
+            .filter(|e| e.seq <= acked && !seen.contains(&e.seq))
+        {
             f.undelivered.0 += 1;
             if f.undelivered.1.len() < SHOWN {
                 f.undelivered.1.push(e.seq);
@@ -128,6 +131,9 @@ mod tests {
         let ok = [at(0, 1), at(0, 2), at(0, 3), at(1, 3), at(1, 4)];
         assert_eq!(duplicates(&ok, &[2]).0, 0);
         let bad = [at(0, 1), at(0, 2), at(1, 2), at(1, 3), at(1, 3)];
-        assert_eq!(duplicates(&bad, &[2]), (2, vec!["2@run1".into(), "3@run1".into()]));
+        assert_eq!(
+            duplicates(&bad, &[2]),
+            (2, vec!["2@run1".into(), "3@run1".into()])
+        );
     }
 }

@@ -37,7 +37,10 @@ impl EngineCommand {
         let mut child = Command::new(&self.exe)
             .args(["run", "--print-events", "--config"])
             .arg(&self.config)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or("warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -134,7 +134,9 @@ impl Replay {
                 }
             }
             "renamed" | "moved" => {
-                let Some(k) = items.get_mut(&e.item_id) else { return };
+                let Some(k) = items.get_mut(&e.item_id) else {
+                    return;
+                };
                 let old = std::mem::replace(&mut k.path, e.path.clone());
                 update(k);
                 if e.is_folder {
@@ -147,7 +149,9 @@ impl Replay {
                 }
             }
             "deleted" => {
-                let Some(k) = items.remove(&e.item_id) else { return };
+                let Some(k) = items.remove(&e.item_id) else {
+                    return;
+                };
                 if k.is_folder {
                     let prefix = format!("{}/", k.path);
                     items.retain(|_, k| !k.path.starts_with(&prefix));
@@ -248,7 +252,11 @@ mod tests {
             ev(5, "moved", "A", "/B/A", true),
         ];
         let replay = Replay::of(&log);
-        assert!(replay.diff("d", &[truth("B2", "/B", true, "x")], 10).is_empty());
+        assert!(
+            replay
+                .diff("d", &[truth("B2", "/B", true, "x")], 10)
+                .is_empty()
+        );
         let stale = replay.diff("d", &[truth("B2", "/C", true, "x")], 10);
         assert_eq!(stale.len(), 1, "{stale:?}");
         let missing = Replay::of(&log[..5]).diff("d", &[], 10);

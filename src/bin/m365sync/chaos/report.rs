@@ -44,7 +44,11 @@ impl SeedReport {
         format!(
             "seed {:>4}: {} in {:.1} s — {} items, {} mutations, {} faults, {} kills, {} deliveries, {} throttled, lost {}, duplicates {}, violations {}",
             self.seed,
-            if self.converged { "converged" } else { "FAILED" },
+            if self.converged {
+                "converged"
+            } else {
+                "FAILED"
+            },
             self.secs_to_quiesce,
             self.items,
             self.applied.mutations,

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use m365sync::sim::{Faults, ItemPatch, Simulator, SnapshotItem};
 use m365sync::sim::delivery::NotificationConfig;
+use m365sync::sim::{Faults, ItemPatch, Simulator, SnapshotItem};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -101,12 +101,16 @@ impl<'a> Scheduler<'a> {
         let non_root: Vec<&SnapshotItem> = snap.iter().filter(|i| i.parent_id.is_some()).collect();
         match m {
             Mutation::CreateFile => {
-                let Some(parent) = self.pick(&all_folders) else { return Ok(false) };
+                let Some(parent) = self.pick(&all_folders) else {
+                    return Ok(false);
+                };
                 let (name, content) = (self.fresh_name(".txt"), self.content());
                 sim.create_item(drive, &parent.id, &name, false, &content)?;
             }
             Mutation::CreateFolder => {
-                let Some(parent) = self.pick(&all_folders) else { return Ok(false) };
+                let Some(parent) = self.pick(&all_folders) else {
+                    return Ok(false);
+                };
                 let name = self.fresh_name("");
                 let folder = sim.create_item(drive, &parent.id, &name, true, b"")?;
                 for _ in 0..self.rng.random_range(1..6) {
@@ -115,7 +119,9 @@ impl<'a> Scheduler<'a> {
                 }
             }
             Mutation::EditFile => {
-                let Some(file) = self.pick(&files) else { return Ok(false) };
+                let Some(file) = self.pick(&files) else {
+                    return Ok(false);
+                };
                 let patch = ItemPatch {
                     content: Some(self.content()),
                     ..ItemPatch::default()
@@ -153,7 +159,9 @@ impl<'a> Scheduler<'a> {
                             && !f.path.starts_with(&below)
                     })
                     .collect();
-                let Some(target) = self.pick(&targets) else { return Ok(false) };
+                let Some(target) = self.pick(&targets) else {
+                    return Ok(false);
+                };
                 let patch = ItemPatch {
                     parent_id: Some(target.id.clone()),
                     ..ItemPatch::default()
@@ -161,28 +169,42 @@ impl<'a> Scheduler<'a> {
                 sim.update_item(drive, &item.id, patch)?;
             }
             Mutation::DeleteFile => {
-                let Some(file) = self.pick(&files) else { return Ok(false) };
+                let Some(file) = self.pick(&files) else {
+                    return Ok(false);
+                };
                 sim.delete_item(drive, &file.id)?;
             }
             Mutation::DeleteFolder => {
-                let Some(folder) = self.pick_folder(&snap) else { return Ok(false) };
+                let Some(folder) = self.pick_folder(&snap) else {
+                    return Ok(false);
+                };
                 sim.delete_item(drive, &folder.id)?;
             }
             Mutation::DeleteAndRecreate => {
-                let Some(item) = self.pick(&non_root) else { return Ok(false) };
+                let Some(item) = self.pick(&non_root) else {
+                    return Ok(false);
+                };
                 let parent = item.parent_id.clone().unwrap_or_default();
                 sim.delete_item(drive, &item.id)?;
-                let content = if item.is_folder { Vec::new() } else { self.content() };
+                let content = if item.is_folder {
+                    Vec::new()
+                } else {
+                    self.content()
+                };
                 sim.create_item(drive, &parent, &item.name, item.is_folder, &content)?;
             }
             Mutation::Share => {
-                let Some(item) = self.pick(&non_root) else { return Ok(false) };
+                let Some(item) = self.pick(&non_root) else {
+                    return Ok(false);
+                };
                 sim.share_item(drive, &item.id)?;
             }
             Mutation::Unshare => {
                 let shared: Vec<&SnapshotItem> =
                     non_root.iter().copied().filter(|i| i.shared).collect();
-                let Some(item) = self.pick(&shared) else { return Ok(false) };
+                let Some(item) = self.pick(&shared) else {
+                    return Ok(false);
+                };
                 sim.unshare_item(drive, &item.id)?;
             }
         }
