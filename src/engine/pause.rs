@@ -27,9 +27,11 @@ pub fn restore(store: &Store, gate: &ThrottleGate) -> Result<()> {
 pub fn persist(db: &Path, gate: &ThrottleGate) -> Result<()> {
     let store = Mutex::new(Store::open(db)?);
     gate.set_pause_hook(Box::new(move |until: SystemTime| {
+        // Rounded up: a restored pause ending a fraction of a millisecond early sends
+        // every waiting thread into the last instant of Graph's window.
         let ms = until
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
+            .map_or(0, |d| d.as_micros().div_ceil(1000));
         if let Err(e) = store.lock().set_meta(KEY, &ms.to_string()) {
             log::warn!("cannot save the throttle pause; a restart before it ends may call Graph too early: {e}");
         }
