@@ -224,6 +224,11 @@ fn drive_seed(
             alive(&mut engine, started, report)?;
             std::thread::sleep(POLL.min(at.saturating_duration_since(Instant::now())));
         }
+        log::info!(
+            "chaos seed {seed} at {} ms: {:?}",
+            started.elapsed().as_millis(),
+            step.action
+        );
         match step.action {
             Action::Mutate(m) => scheduler.mutate(m),
             Action::Fault(f) => scheduler.fault(f).map_err(err)?,
