@@ -42,8 +42,7 @@ fn five_seeds_converge_with_faults_and_kills() {
 }
 
 #[test]
-fn a_failing_seed_names_the_command_that_reproduces_it() {
-    // Zero items and mutations: nothing can go wrong but the bad flag value below.
+fn an_empty_seed_converges_and_bad_flags_are_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_m365sync"))
         .args(["chaos", "--seed", "3", "--items", "0", "--mutations", "0"])
         .args(["--faults", "0", "--kills", "0", "--duration-ms", "0"])

@@ -376,3 +376,26 @@ fn quiet_diffs(store: &Store, sim: &Simulator, events: &EventLog) -> m365sync::R
 fn seed_dir(seed: u64) -> PathBuf {
     std::env::temp_dir().join(format!("m365sync-chaos-{}-{seed}", std::process::id()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        chaos: ChaosArgs,
+    }
+
+    #[test]
+    fn reproduce_names_the_seed_and_every_non_default_flag() {
+        let cli = Cli::parse_from(["chaos", "--seeds", "100", "--json"]);
+        assert_eq!(cli.chaos.reproduce(42), "m365sync chaos --seed 42");
+        let cli = Cli::parse_from(["chaos", "--items", "99", "--kills", "0", "--json"]);
+        assert_eq!(
+            cli.chaos.reproduce(7),
+            "m365sync chaos --seed 7 --items 99 --kills 0"
+        );
+    }
+}
