@@ -15,6 +15,7 @@ pub mod discover;
 pub mod dispatcher;
 pub mod journal;
 pub mod notify;
+pub mod pause;
 pub mod scheduler;
 pub mod status;
 pub mod subscriptions;
@@ -118,6 +119,8 @@ impl Engine {
             }
         }
         let gate = Arc::new(ThrottleGate::new(&config.throttle));
+        pause::restore(&store, &gate)?;
+        pause::persist(&config.database, &gate)?;
         let client = Arc::new(GraphClient::new(&config, gate)?);
         let journal = Arc::new(JournalSignal::default());
         journal.published(store.last_seq()?);

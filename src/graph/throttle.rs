@@ -255,6 +255,24 @@ impl State {
     }
 }
 
+/// Called with the end of the pause (wall clock) each time a 429/503 sets it, so that
+/// the engine can save it and a restarted process still honours it.
+pub type PauseHook = Box<dyn Fn(SystemTime) + Send + Sync>;
+
+/// The optional [`PauseHook`] (a newtype, for `Debug`).
+#[derive(Default)]
+struct PauseHookSlot(Mutex<Option<PauseHook>>);
+
+impl std::fmt::Debug for PauseHookSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.lock().is_some() {
+            "PauseHook"
+        } else {
+            "None"
+        })
+    }
+}
+
 /// Holds every thread of one tenant while Graph asks us to wait, and paces requests
 /// before it has to.
 #[derive(Debug)]
@@ -262,6 +280,7 @@ pub struct ThrottleGate {
     config: ThrottleConfig,
     state: Mutex<State>,
     wake: Condvar,
+    on_pause: PauseHookSlot,
 }
 
 const _: fn() = || {
@@ -299,6 +318,21 @@ impl ThrottleGate {
                 stats: ThrottleStats::default(),
             }),
             wake: Condvar::new(),
+            on_pause: PauseHookSlot::default(),
+        }
+    }
+
+    /// Sets the hook told about every pause a 429/503 sets.
+    pub fn set_pause_hook(&self, hook: PauseHook) {
+        *self.on_pause.0.lock() = Some(hook);
+    }
+
+    /// Pauses every request until `at` (a Retry-After received by an earlier process);
+    /// an instant in the past does nothing.
+    pub fn pause_until(&self, at: SystemTime) {
+        if let Ok(wait) = at.duration_since(SystemTime::now()) {
+            let mut state = self.state.lock();
+            state.pause_for(wait, Instant::now());
         }
     }
 
@@ -341,10 +375,17 @@ impl ThrottleGate {
             )
         });
         state.pause_for(wait, now);
+        let until = state
+            .paused_until
+            .map(|until| SystemTime::now() + until.saturating_duration_since(now));
+        drop(state);
         log::warn!(
             "Graph throttled this tenant (Retry-After {:?}); every request waits {wait:?}",
             retry_after
         );
+        if let (Some(until), Some(hook)) = (until, self.on_pause.0.lock().as_ref()) {
+            hook(until);
+        }
     }
 
     /// Records RateLimit-* headers of any response (Graph sends them from about 80 %

@@ -2,6 +2,8 @@
 //! older `oauth2/token` with `resource` that many scripts still use) and bearer-token
 //! checks on Graph calls.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::json;
 
 use crate::sim::ids;
@@ -18,6 +20,9 @@ pub(crate) struct Auth {
     pub lifetime_secs: u64,
     /// Signing key, random per simulator: tokens of another run are forged.
     pub key: u64,
+    /// Bumped by [`Auth::expire_tokens`]: tokens signed under an older generation are
+    /// refused as expired.
+    pub generation: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -57,7 +62,23 @@ fn unauthorized(message: &str) -> SimResponse {
 
 impl Auth {
     fn sign(&self, expiry_ms: u64) -> u64 {
-        ids::mix(ids::mix(self.key, expiry_ms), self.client_id.len() as u64)
+        self.sign_in(self.generation.load(Ordering::SeqCst), expiry_ms)
+    }
+
+    fn sign_in(&self, generation: u64, expiry_ms: u64) -> u64 {
+        let key = ids::mix(self.key, generation);
+        ids::mix(ids::mix(key, expiry_ms), self.client_id.len() as u64)
+    }
+
+    /// Makes every access token issued so far expire now (clients must fetch a new one).
+    pub fn expire_tokens(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether `mac` signs `expiry_ms` under an earlier generation (a token expired early).
+    fn signed_earlier(&self, expiry_ms: u64, mac: u64) -> bool {
+        let current = self.generation.load(Ordering::SeqCst);
+        (0..current).any(|g| self.sign_in(g, expiry_ms) == mac)
     }
 
     /// `POST /{tenant}/oauth2/v2.0/token`.
@@ -238,6 +259,9 @@ impl Auth {
                     Ok(())
                 }
             }
+            Some((exp, mac)) if self.signed_earlier(exp, mac) => Err(unauthorized(
+                "Lifetime validation failed, the token is expired.",
+            )),
             _ => Err(unauthorized(
                 "Invalid signature: the access token was not issued by this tenant.",
             )),

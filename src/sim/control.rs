@@ -69,6 +69,12 @@ struct FaultKnobs {
     notifications: Option<NotificationConfig>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Storm {
+    secs: f64,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 struct ExpireSubscriptions {
@@ -122,6 +128,8 @@ pub(crate) fn label(method: &str, segs: &[&str]) -> &'static str {
         ("POST", ["expire-delta-tokens"]) => "POST /_sim/expire-delta-tokens",
         ("POST", ["expire-subscriptions"]) => "POST /_sim/expire-subscriptions",
         ("POST", ["faults"]) => "POST /_sim/faults",
+        ("POST", ["expire-access-tokens"]) => "POST /_sim/expire-access-tokens",
+        ("POST", ["throttle-storm"]) => "POST /_sim/throttle-storm",
         ("GET", ["stats"]) => "GET /_sim/stats",
         ("GET", ["snapshot"]) => "GET /_sim/snapshot",
         ("GET", ["download", _, _]) => "GET /_sim/download",
@@ -237,6 +245,19 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                 if let Some(n) = b.notifications {
                     shared.subs.set_config(n);
                 }
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["expire-access-tokens"]) => {
+                shared.auth.expire_tokens();
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["throttle-storm"]) => {
+                let b: Storm = body(req)?;
+                let duration = std::time::Duration::try_from_secs_f64(b.secs)
+                    .ok()
+                    .filter(|d| d.as_secs() <= 86_400)
+                    .ok_or_else(|| SimError::Invalid("secs must be between 0 and 86400".into()))?;
+                shared.throttle.storm(std::time::Instant::now() + duration);
                 Ok(SimResponse::empty(204))
             }
             ("GET", ["stats"]) => ok_json(200, &shared.stats()),

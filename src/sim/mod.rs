@@ -41,7 +41,7 @@ use crate::Result;
 use request::SimRequest;
 use server::HttpServer;
 use state::Shared;
-use subscriptions::{SubscriptionContext, Subscriptions};
+use subscriptions::{NotificationConfig, SubscriptionContext, Subscriptions};
 
 /// A running simulator. Dropping it (or [`Simulator::shutdown`]) stops every thread.
 pub struct Simulator {
@@ -271,6 +271,27 @@ impl Simulator {
     /// Expires subscriptions now (all when `None`).
     pub fn expire_subscriptions(&self, id: Option<&str>) {
         self.shared.subs.expire(id);
+    }
+
+    /// Makes every access token issued so far expire now: Graph calls with them get 401.
+    pub fn expire_access_tokens(&self) {
+        self.shared.auth.expire_tokens();
+    }
+
+    /// A 429 storm: for `duration`, every Graph request outside a Retry-After window
+    /// opens one (429 with the configured `throttle.retry_after_secs`), whatever the budget;
+    /// requests inside a window count as violations, as with an exhausted budget.
+    pub fn throttle_storm(&self, duration: std::time::Duration) {
+        self.shared
+            .throttle
+            .storm(std::time::Instant::now() + duration);
+    }
+
+    /// Replaces the webhook delivery knobs (drop, duplicate, reorder, delay, ...).
+    pub fn set_notification_faults(&self, config: NotificationConfig) -> Result<()> {
+        config.validate().map_err(crate::Error::InvalidInput)?;
+        self.shared.subs.set_config(config);
+        Ok(())
     }
 
     /// The counters.

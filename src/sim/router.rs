@@ -110,6 +110,11 @@ fn graph_request(shared: &Shared, req: &SimRequest, segs: &[&str]) -> Outcome {
             Counters::bump(&c.throttled);
             if violation {
                 Counters::bump(&c.violations);
+                log::warn!(
+                    "violation: {} {} arrived while a Retry-After was in force",
+                    req.method,
+                    req.path
+                );
             }
             return Outcome::Reply(throttled(retry_after_secs));
         }

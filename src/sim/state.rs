@@ -54,6 +54,7 @@ impl Shared {
                 client_secret: config.client_secret.clone(),
                 lifetime_secs: config.token_lifetime_secs,
                 key: rand::random(),
+                generation: Default::default(),
             },
             throttle: Throttle::new(config.throttle.clone()),
             faults: FaultDice::new(config.faults.clone()),

@@ -37,6 +37,8 @@ struct State {
     blocked_until: Option<Instant>,
     blocked_at: Instant,
     strikes: u64,
+    /// Until then every request is over budget (an injected 429 storm).
+    storm_until: Option<Instant>,
 }
 
 /// The tenant's meter.
@@ -57,6 +59,7 @@ impl Throttle {
                 blocked_until: None,
                 blocked_at: Instant::now(),
                 strikes: 0,
+                storm_until: None,
             }),
         }
     }
@@ -66,14 +69,21 @@ impl Throttle {
         &self.config
     }
 
+    /// Treats every request as over budget until `until` (a 429 storm): each one
+    /// outside a Retry-After window opens a new window, as an exhausted budget would.
+    pub fn storm(&self, until: Instant) {
+        self.state.lock().storm_until = Some(until);
+    }
+
     /// Charges `cost` RU at `now` and decides.
     pub fn charge(&self, cost: u64, now: Instant) -> Verdict {
         let budget = self.config.ru_per_minute;
-        if budget == 0 {
+        let mut s = self.state.lock();
+        let storming = s.storm_until.is_some_and(|until| now < until);
+        if budget == 0 && !storming && s.blocked_until.is_none() {
             return Verdict::Allow(Vec::new());
         }
         let window = Duration::from_secs(self.config.window_secs.max(1));
-        let mut s = self.state.lock();
         if now.saturating_duration_since(s.window_start) >= window {
             s.window_start = now;
             s.used = 0;
@@ -99,7 +109,7 @@ impl Throttle {
             s.blocked_until = None;
             s.strikes = 0;
         }
-        if s.used > budget {
+        if (budget > 0 && s.used > budget) || storming {
             s.blocked_until = Some(now + Duration::from_secs(base));
             s.blocked_at = now;
             return Verdict::Throttle {
@@ -108,7 +118,7 @@ impl Throttle {
             };
         }
         let mut headers = Vec::new();
-        if s.used * 10 >= budget * 8 {
+        if budget > 0 && s.used * 10 >= budget * 8 {
             let reset = window.saturating_sub(now.saturating_duration_since(s.window_start));
             headers.push(("RateLimit-Limit".to_string(), budget.to_string()));
             headers.push((
@@ -232,6 +242,31 @@ mod tests {
             header(&t.charge(3, fresh), "RateLimit-Remaining"),
             Some("2")
         );
+    }
+
+    #[test]
+    fn storm_throttles_without_a_budget_and_counts_violations() {
+        let t = meter(0);
+        let now = Instant::now();
+        t.storm(now + Duration::from_secs(30));
+        let opened = Verdict::Throttle {
+            retry_after_secs: 5,
+            violation: false,
+        };
+        assert_eq!(t.charge(1, now), opened);
+        assert!(matches!(
+            t.charge(1, now + IN_FLIGHT_GRACE),
+            Verdict::Throttle {
+                violation: true,
+                ..
+            }
+        ));
+        // Past the (grown) Retry-After but still in the storm: a new window, no violation.
+        assert_eq!(t.charge(1, now + Duration::from_secs(20)), opened);
+        // After the storm and its last window, requests go through.
+        let after = now + Duration::from_secs(40);
+        assert_eq!(t.charge(1, after), Verdict::Allow(Vec::new()));
+        assert_eq!(t.charge(1, after), Verdict::Allow(Vec::new()));
     }
 
     #[test]

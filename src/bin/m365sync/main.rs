@@ -3,6 +3,7 @@
 mod bench;
 mod bench_crawl;
 mod bench_throttle;
+mod chaos;
 mod demo;
 mod discover;
 mod run;
@@ -36,12 +37,17 @@ enum Command {
     Sim(Box<sim::SimArgs>),
     /// Benchmarks against the simulator (`bench crawl`, `bench notify`, `bench throttle`).
     Bench(bench::BenchArgs),
+    /// Randomized convergence: mutations, faults and SIGKILLs of the engine, then checks.
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo's output is the show; engine chatter below warnings would drown it.
-    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) {
+    let default_level = if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Bench(_) | Command::Chaos(_)
+    ) {
         "warn"
     } else {
         "info"
@@ -56,6 +62,7 @@ fn main() -> ExitCode {
         Command::Events(args) => run::events(args),
         Command::Sim(args) => sim::run(*args).map_err(|e| e.to_string()),
         Command::Bench(args) => bench::bench(args),
+        Command::Chaos(args) => chaos::chaos(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
