@@ -97,8 +97,9 @@ pub struct WebhookConfig {
     pub renew_margin_secs: u64,
     /// First wait after a failed subscription request; doubles per failure up to an hour.
     pub retry_secs: u64,
-    /// Shortest time between the starts of two delta runs of one drive triggered by
-    /// notifications (0 = run as soon as the previous one ends).
+    /// Shortest time between the starts of two delta runs of one drive when several
+    /// notification batches arrived during the first (0 = run as soon as it ends); a
+    /// single notification during a run, or one for an idle drive, runs at once.
     pub min_delta_interval_ms: u64,
     /// Delete the subscriptions when the engine stops (else they are reused on restart).
     pub delete_on_shutdown: bool,

@@ -3,8 +3,11 @@
 //! It owns every per-drive timer (poll or safety-net interval, error backoff, the
 //! minimum interval between notification-triggered runs) and the flags that guarantee
 //! a drive is never processed by two workers at once. Workers report back when a job
-//! ends; a drive marked dirty while its job runs is run once more right after, however
+//! ends; a drive marked dirty while its job runs is run once more after it, however
 //! many times it was marked, so bursts of notifications coalesce into at most two runs.
+//! That re-run starts at once when a single notification batch came during the job (the
+//! next change of a quiet drive must not wait), and no earlier than `min_dirty` after
+//! the job's start when several did (a burst, or continuous traffic).
 //!
 //! Each drive has a [`DriveMode`]: with a live subscription it waits
 //! `safety_interval` between runs (notifications make it dirty in between), otherwise
@@ -81,7 +84,8 @@ impl DriveMode {
 struct DriveSlot {
     next_due: Instant,
     running: bool,
-    rerun: bool,
+    /// Notification batches that marked the drive while its job ran.
+    marks_while_running: u32,
     failures: u32,
     /// Removed while its job ran: the slot goes when the job ends.
     retired: bool,
@@ -130,7 +134,7 @@ impl Schedule {
                 return false;
             }
             // Back before its last job ended: run again right after it.
-            slot.rerun = true;
+            slot.marks_while_running = 1;
             return true;
         }
         self.slots.insert(
@@ -138,7 +142,7 @@ impl Schedule {
             DriveSlot {
                 next_due: now,
                 running: false,
-                rerun: false,
+                marks_while_running: 0,
                 failures: 0,
                 retired: false,
                 mode: DriveMode::Polling,
@@ -176,7 +180,7 @@ impl Schedule {
         match self.slots.get_mut(drive) {
             Some(slot) if slot.running => {
                 slot.retired = true;
-                slot.rerun = false;
+                slot.marks_while_running = 0;
             }
             Some(_) => {
                 self.slots.remove(drive);
@@ -186,12 +190,13 @@ impl Schedule {
     }
 
     /// Marks a drive dirty: an idle drive is due now (low latency); a running one is
-    /// re-run once its job ends, no earlier than the minimum interval after that
-    /// job's start (so continuous traffic costs one run per interval).
+    /// re-run once its job ends: at once when one notification batch marked it during
+    /// the job, else no earlier than the minimum interval after that job's start (so a
+    /// burst or continuous traffic costs one run per interval).
     pub fn mark_dirty(&mut self, drive: &str, now: Instant) {
         if let Some(slot) = self.slots.get_mut(drive).filter(|s| !s.retired) {
             if slot.running {
-                slot.rerun = true;
+                slot.marks_while_running = slot.marks_while_running.saturating_add(1);
             } else if !slot.rerun_scheduled {
                 slot.next_due = slot.next_due.min(now);
             }
@@ -249,15 +254,18 @@ impl Schedule {
                 DriveMode::Polling => poll,
                 DriveMode::Webhook => safety,
             };
-            slot.rerun_scheduled = std::mem::take(&mut slot.rerun);
-            slot.next_due = if slot.rerun_scheduled {
-                slot.earliest_rerun(now, min_dirty)
-            } else {
-                now + interval.mul_f64(jitter)
+            let marks = std::mem::take(&mut slot.marks_while_running);
+            slot.rerun_scheduled = marks > 0;
+            slot.next_due = match marks {
+                0 => now + interval.mul_f64(jitter),
+                // A lone notification (often the next change, landing just before the
+                // job ended) is served at once, as for an idle drive.
+                1 => now,
+                _ => slot.earliest_rerun(now, min_dirty),
             };
         } else {
             slot.failures = slot.failures.saturating_add(1);
-            slot.rerun = false;
+            slot.marks_while_running = 0;
             let backoff = Duration::from_secs(1u64 << slot.failures.min(16))
                 .min(MAX_ERROR_BACKOFF)
                 .min(poll.max(Duration::from_secs(1)));
@@ -471,6 +479,7 @@ mod tests {
         s.set_mode("a", DriveMode::Webhook, t0);
         s.take_due(t0);
         s.mark_dirty("a", t0);
+        s.mark_dirty("a", t0);
         let t1 = t0 + Duration::from_secs(1);
         s.job_done("a", true, t1, 1.0);
         s.mark_dirty("a", t1);
@@ -485,6 +494,19 @@ mod tests {
         // Idle again: the next notification runs at once.
         s.mark_dirty("a", t2);
         assert_eq!(s.take_due(t2).len(), 1);
+    }
+
+    #[test]
+    fn a_lone_notification_during_a_job_reruns_at_once() {
+        let t0 = Instant::now();
+        let mut s = schedule(Duration::from_secs(5));
+        s.add("a", t0);
+        s.set_mode("a", DriveMode::Webhook, t0);
+        s.take_due(t0);
+        s.mark_dirty("a", t0);
+        let t1 = t0 + Duration::from_millis(10);
+        s.job_done("a", true, t1, 1.0);
+        assert_eq!(s.take_due(t1).len(), 1, "the next change waited");
     }
 
     #[test]
