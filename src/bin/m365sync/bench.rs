@@ -86,15 +86,19 @@ fn notify(args: &NotifyArgs) -> Result<(), String> {
     let result = measure(args, &sim, &engine, &drive, &events);
     engine.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    let summary = result?;
-    if args.json {
+    print_summary(&result?, args.json);
+    Ok(())
+}
+
+/// Prints a benchmark's figures: one JSON line with `json`, else one figure a line.
+pub(crate) fn print_summary(summary: &serde_json::Value, json: bool) {
+    if json {
         println!("{summary}");
     } else {
         for (key, value) in summary.as_object().into_iter().flatten() {
-            println!("{key:<16} {value}");
+            println!("{key:<20} {value}");
         }
     }
-    Ok(())
 }
 
 fn measure(

@@ -100,14 +100,7 @@ pub fn throttle(args: ThrottleBenchArgs) -> Result<(), String> {
     let result = measure(&args, &sim, &engine);
     engine.stop();
     let _ = std::fs::remove_dir_all(&dir);
-    let summary = result?;
-    if args.json {
-        println!("{summary}");
-    } else {
-        for (key, value) in summary.as_object().into_iter().flatten() {
-            println!("{key:<20} {value}");
-        }
-    }
+    crate::bench::print_summary(&result?, args.json);
     Ok(())
 }
 
