@@ -259,7 +259,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The live item at `path` (`/` is the root), if any.
+    /// The live item at `path` (`/` is the root), if any; the lowest id when several
+    /// share the path. Scans the drive's items (paths are not indexed, see the schema's
+    /// version 2): meant for tests and diagnostics, not for per-item work.
     pub fn item_by_path(&self, drive: &str, path: &str) -> Result<Option<MirrorItem>> {
         let sql = format!(
             "SELECT {MIRROR_COLUMNS} FROM items
