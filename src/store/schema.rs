@@ -88,12 +88,24 @@ CREATE TABLE consumers (
 );
 "#;
 
-/// Version 2: no index on paths. Graph lists a drive in no particular path order, so each
-/// crawled item inserted its path at a random place of that index: one more scattered
-/// B-tree page written to the WAL per item, about half of a crawl's write volume.
-/// Nothing on the sync path looks items up by path; `Store::item_by_path`
-/// scans the drive instead.
-const V2: &str = "DROP INDEX items_by_path;";
+/// Version 2, for crawl throughput:
+/// - no index on paths. Graph lists a drive in no particular path order, so each crawled
+///   item inserted its path at a random place of that index: one more scattered B-tree
+///   page written to the WAL per item, about half of a crawl's write volume. Nothing on
+///   the sync path looks items up by path; `Store::item_by_path` scans the drive instead.
+/// - `drives.orphans`: how many live items were placed at the top because their parent
+///   was unknown (an upper bound). While it is 0, an item the store has never seen
+///   cannot have children, which lets a first crawl insert it without any lookup.
+const V2: &str = r#"
+DROP INDEX items_by_path;
+ALTER TABLE drives ADD COLUMN orphans INTEGER NOT NULL DEFAULT 0;
+UPDATE drives SET orphans = (
+    SELECT COUNT(*) FROM items c
+    WHERE c.drive_key = drives.key AND c.deleted = 0 AND c.parent_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM items p
+                      WHERE p.drive_key = c.drive_key AND p.id = c.parent_id AND p.deleted = 0)
+);
+"#;
 
 /// Applies the connection settings every store connection uses.
 pub(super) fn configure(conn: &Connection) -> Result<()> {
