@@ -127,10 +127,14 @@ pub(super) fn configure(conn: &Connection) -> Result<()> {
         }
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // A crawl inserts item ids at random places of the id index: a 64 MiB page cache and
-    // a 64 MiB WAL between checkpoints keep those leaves in memory and rewrite them less.
-    conn.pragma_update(None, "cache_size", -65536)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
+    // Memory stays flat: 8 MiB of page cache per connection whatever the drive's size
+    // (measured on a 1M-item crawl: a 64 MiB cache was no faster, the OS page cache
+    // serves the misses). A crawl writes index leaves at random places, so a long WAL
+    // window (256 MiB) lets a checkpoint copy each leaf once for many pages; the file is
+    // cut back to 64 MiB after each checkpoint that empties it.
+    conn.pragma_update(None, "cache_size", -8192)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 65536)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(())
 }
 
