@@ -72,8 +72,19 @@ pub(super) fn read(conn: &Connection, drive: i64, id: &str) -> Result<Option<Sto
         .optional()?)
 }
 
-/// The path of a live item.
+/// The path of a live item: from the folder path index (parents are folders), else, as a
+/// malformed feed may use a file as a parent, from the items table.
 pub(super) fn live_path(conn: &Connection, drive: i64, id: &str) -> Result<Option<String>> {
+    let folder = conn
+        .prepare_cached(
+            "SELECT path FROM items INDEXED BY items_folder_paths
+             WHERE drive_key = ?1 AND id = ?2 AND is_folder = 1 AND deleted = 0",
+        )?
+        .query_row(params![drive, id], |r| r.get(0))
+        .optional()?;
+    if folder.is_some() {
+        return Ok(folder);
+    }
     Ok(conn
         .prepare_cached("SELECT path FROM items WHERE drive_key = ?1 AND id = ?2 AND deleted = 0")?
         .query_row(params![drive, id], |r| r.get(0))
