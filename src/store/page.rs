@@ -253,8 +253,7 @@ impl Page<'_> {
         stored: Option<&'i StoredItem>,
     ) -> Result<Placement<'i>> {
         let id = item.id.as_str();
-        let is_root =
-            item.root.is_some() || stored.is_some_and(|s| !s.deleted && s.is_root);
+        let is_root = item.root.is_some() || stored.is_some_and(|s| !s.deleted && s.is_root);
         let name = match (item.name.as_deref(), stored) {
             (Some(n), _) => n,
             (None, Some(s)) => s.name.as_str(),

@@ -208,7 +208,10 @@ fn a_version_1_database_is_migrated_with_its_items_and_events() {
     assert!(!has_path_index);
     assert_eq!(s.item_by_path(DRIVE, "/A/f.txt").unwrap().unwrap().id, "f");
     assert_eq!(s.mirror(DRIVE).unwrap().len(), 3);
-    assert_eq!((s.last_seq().unwrap(), s.acked_seq("host").unwrap()), (1, 1));
+    assert_eq!(
+        (s.last_seq().unwrap(), s.acked_seq("host").unwrap()),
+        (1, 1)
+    );
     let d = s.drive(DRIVE).unwrap().unwrap();
     assert_eq!((d.state, d.item_count), (DriveState::Synced, 2));
 
@@ -222,6 +225,11 @@ fn a_version_1_database_is_migrated_with_its_items_and_events() {
     )
     .unwrap();
     assert_eq!(s.item_by_path(DRIVE, "/B/f.txt").unwrap().unwrap().id, "f");
-    let kinds: Vec<_> = s.events_after(1, 10).unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<_> = s
+        .events_after(1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds, [EventKind::Renamed]);
 }
