@@ -184,11 +184,12 @@ fn a_version_1_database_is_migrated_with_its_items_and_events() {
         crate::store::schema::migrate(&mut c, &crate::store::schema::MIGRATIONS[..1]).unwrap();
         c.execute_batch(
             "INSERT INTO drives (key, id, state, cursor, cursor_is_delta, enum_gen, item_count)
-                 VALUES (7, 'd', 'synced', 'https://g/delta?token=1', 1, 1, 2);
+                 VALUES (7, 'd', 'synced', 'https://g/delta?token=1', 1, 1, 3);
              INSERT INTO items (drive_key, id, parent_id, name, path, is_folder, is_root, seen_gen)
                  VALUES (7, 'R', NULL, 'root', '/', 1, 1, 1),
                         (7, 'A', 'R', 'A', '/A', 1, 0, 1),
-                        (7, 'f', 'A', 'f.txt', '/A/f.txt', 0, 0, 1);
+                        (7, 'f', 'A', 'f.txt', '/A/f.txt', 0, 0, 1),
+                        (7, 'o', 'Z', 'o.txt', '/o.txt', 0, 0, 1);
              INSERT INTO events (kind, drive_id, item_id, path, at_ms)
                  VALUES ('created', 'd', 'f', '/A/f.txt', 1);
              INSERT INTO consumers (name, acked_seq) VALUES ('host', 1);",
@@ -206,14 +207,22 @@ fn a_version_1_database_is_migrated_with_its_items_and_events() {
         )
         .unwrap();
     assert!(!has_path_index);
+    // 'o' waits for its parent Z: the migration counted it.
+    let orphans: i64 = s
+        .conn
+        .query_row("SELECT orphans FROM drives WHERE id = 'd'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(orphans, 1);
     assert_eq!(s.item_by_path(DRIVE, "/A/f.txt").unwrap().unwrap().id, "f");
-    assert_eq!(s.mirror(DRIVE).unwrap().len(), 3);
+    assert_eq!(s.mirror(DRIVE).unwrap().len(), 4);
     assert_eq!(
         (s.last_seq().unwrap(), s.acked_seq("host").unwrap()),
         (1, 1)
     );
     let d = s.drive(DRIVE).unwrap().unwrap();
-    assert_eq!((d.state, d.item_count), (DriveState::Synced, 2));
+    assert_eq!((d.state, d.item_count), (DriveState::Synced, 3));
 
     // The migrated store keeps working: a rename of the folder repaths its file.
     let renamed = folder("A", "R", "B");
