@@ -147,7 +147,7 @@ impl Placement<'_> {
     }
 }
 
-/// The event of kind `kind` about `item`, now at `path`.
+/// The journal entry about `item`, now at `path` (the caller gives its kind).
 fn item_event<'a>(item: &'a DriveItem, path: &'a str, old_path: &'a str) -> NewEvent<'a> {
     NewEvent {
         item_id: &item.id,
@@ -381,7 +381,9 @@ impl Page<'_> {
     /// The first crawl's fast path: inserts an item the store has never seen without
     /// reading anything first. While no item waits for a parent, such an item has no
     /// children, so it needs no loop check, no repath and no comparison: it is
-    /// `created`. Returns false, having written nothing, when the store knows the id.
+    /// `created`. Returns false, having written nothing, when the store knows the id; the
+    /// caller then places the item again against its stored row (an unknown parent is
+    /// then counted twice, which an upper bound allows).
     fn insert_unseen(&mut self, item: &DriveItem) -> Result<bool> {
         let place = self.place(item, None)?;
         let shared_json = item.shared.as_ref().map(|v| v.to_string());
