@@ -7,11 +7,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use crossbeam_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 
 use crate::engine::journal::JournalSignal;
 use crate::error::{Error, Result};
 use crate::graph::GraphClient;
+use crate::graph::types::DeltaPage;
 use crate::store::{ApplyOptions, Cursor, DriveState, Store};
 
 /// How many 410s in a row one job tolerates before giving up (a server that
@@ -55,13 +57,18 @@ pub enum JobOutcome {
 }
 
 /// Runs one delta job for `drive_id`.
+///
+/// Pages are fetched and parsed on a helper thread one request ahead: while page N is
+/// applied (one transaction), page N+1 crosses the network, so a page costs about the
+/// longer of the two instead of their sum. Only applied pages move the stored cursor; a
+/// page fetched ahead and never applied (stop, error, crash) is simply fetched again.
 pub fn run_delta_job(ctx: &mut JobContext<'_>, drive_id: &str) -> Result<JobOutcome> {
     let drive = ctx
         .store
         .drive(drive_id)?
         .ok_or_else(|| Error::State(format!("drive {drive_id} is not in the store")))?;
     let initial = ctx.client.initial_delta_url(drive_id);
-    let mut url = match drive.state {
+    let url = match drive.state {
         DriveState::New => {
             ctx.store.begin_crawl(drive_id)?;
             info!("drive {drive_id}: first crawl");
@@ -71,17 +78,39 @@ pub fn run_delta_job(ctx: &mut JobContext<'_>, drive_id: &str) -> Result<JobOutc
             drive.cursor.clone().unwrap_or_else(|| initial.clone())
         }
     };
+    let client = ctx.client;
+    std::thread::scope(|scope| {
+        let fetcher = PageFetcher::spawn(scope, client)?;
+        follow_feed(ctx, drive_id, &initial, url, &fetcher)
+    })
+}
+
+/// The job's loop: receive the page in flight, ask for the next, apply, repeat.
+fn follow_feed(
+    ctx: &mut JobContext<'_>,
+    drive_id: &str,
+    initial: &str,
+    first: String,
+    fetcher: &PageFetcher,
+) -> Result<JobOutcome> {
+    let stopping = || ctx.stopping.load(Ordering::SeqCst);
+    let client = ctx.client;
+    // Never send our bearer token to a host that is not Graph.
+    let on_graph = |url: String| {
+        if client.is_graph_url(&url) {
+            url
+        } else {
+            warn!("drive {drive_id}: stored link leaves the Graph endpoint; re-enumerating");
+            initial.to_owned()
+        }
+    };
+    if stopping() {
+        return Ok(JobOutcome::Interrupted);
+    }
+    fetcher.request(on_graph(first))?;
     let mut resyncs = 0;
     loop {
-        if ctx.stopping.load(Ordering::SeqCst) {
-            return Ok(JobOutcome::Interrupted);
-        }
-        if !ctx.client.is_graph_url(&url) {
-            // Never send our bearer token to a host that is not Graph.
-            warn!("drive {drive_id}: stored link leaves the Graph endpoint; re-enumerating");
-            url = initial.clone();
-        }
-        let page = match ctx.client.delta_page(&url) {
+        let page = match fetcher.next() {
             Ok(page) => page,
             Err(Error::ResyncRequired { location }) => {
                 resyncs += 1;
@@ -95,14 +124,18 @@ pub fn run_delta_job(ctx: &mut JobContext<'_>, drive_id: &str) -> Result<JobOutc
                     .store
                     .begin_resync(drive_id, "delta token expired (410 Gone)")?;
                 ctx.journal.published(seq);
-                url = location
-                    .filter(|l| ctx.client.is_graph_url(l))
-                    .unwrap_or_else(|| initial.clone());
+                if stopping() {
+                    return Ok(JobOutcome::Interrupted);
+                }
+                let url = location
+                    .filter(|l| client.is_graph_url(l))
+                    .unwrap_or_else(|| initial.to_owned());
+                fetcher.request(url)?;
                 continue;
             }
             Err(e) => return Err(e),
         };
-        let crate::graph::types::DeltaPage {
+        let DeltaPage {
             value,
             next_link,
             delta_link,
@@ -115,6 +148,14 @@ pub fn run_delta_job(ctx: &mut JobContext<'_>, drive_id: &str) -> Result<JobOutc
                     "delta page carries neither @odata.nextLink nor @odata.deltaLink".into(),
                 ));
             }
+        };
+        // A stopping engine fetches nothing more; the page in flight is still applied.
+        let fetching_next = match &next_link {
+            Some(next) if !stopping() => {
+                fetcher.request(on_graph(next.clone()))?;
+                true
+            }
+            _ => false,
         };
         let outcome = ctx
             .store
@@ -130,12 +171,55 @@ pub fn run_delta_job(ctx: &mut JobContext<'_>, drive_id: &str) -> Result<JobOutc
             "drive {drive_id}: page of {} items, {} events",
             outcome.items, outcome.events
         );
-        match next_link {
-            Some(next) => url = next,
-            None => {
-                ctx.progress.jobs_completed.fetch_add(1, Ordering::Relaxed);
-                return Ok(JobOutcome::Completed);
-            }
+        if next_link.is_none() {
+            ctx.progress.jobs_completed.fetch_add(1, Ordering::Relaxed);
+            return Ok(JobOutcome::Completed);
         }
+        if !fetching_next || stopping() {
+            return Ok(JobOutcome::Interrupted);
+        }
+    }
+}
+
+/// A helper thread that fetches and parses delta pages, one request at a time.
+struct PageFetcher {
+    urls: Sender<String>,
+    pages: Receiver<Result<DeltaPage>>,
+}
+
+impl PageFetcher {
+    /// Starts the thread inside `scope`; it ends once the fetcher is dropped (after the
+    /// request it may be running, which a stopping engine's gate cuts short).
+    fn spawn<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        client: &'scope GraphClient,
+    ) -> Result<PageFetcher> {
+        let (urls, url_rx) = crossbeam_channel::bounded::<String>(1);
+        let (page_tx, pages) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("m365sync-fetch".into())
+            .spawn_scoped(scope, move || {
+                for url in url_rx {
+                    if page_tx.send(client.delta_page(&url)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(Error::Io)?;
+        Ok(PageFetcher { urls, pages })
+    }
+
+    /// Starts fetching `url`; its page is the next one [`PageFetcher::next`] returns.
+    fn request(&self, url: String) -> Result<()> {
+        self.urls.send(url).map_err(|_| Self::gone())
+    }
+
+    /// The page of the oldest request not yet received.
+    fn next(&self) -> Result<DeltaPage> {
+        self.pages.recv().map_err(|_| Self::gone())?
+    }
+
+    fn gone() -> Error {
+        Error::State("the delta page fetcher thread ended".into())
     }
 }

@@ -51,12 +51,16 @@ pub(super) struct Progress {
     pub resync_changes: i64,
     /// Live items, root excluded.
     pub item_count: i64,
+    /// At least the number of live items placed at the top because their parent was
+    /// unknown; 0 means no item waits for a parent.
+    pub orphans: i64,
 }
 
 /// Reads a drive's enumeration bookkeeping; an unknown drive is an error.
 pub(super) fn progress(conn: &Connection, drive: &str) -> Result<Progress> {
     conn.prepare_cached(
-        "SELECT key, state, enum_gen, resync_changes, item_count FROM drives WHERE id = ?1",
+        "SELECT key, state, enum_gen, resync_changes, item_count, orphans FROM drives
+         WHERE id = ?1",
     )?
     .query_row([drive], |r| {
         Ok(Progress {
@@ -65,6 +69,7 @@ pub(super) fn progress(conn: &Connection, drive: &str) -> Result<Progress> {
             enum_gen: r.get(2)?,
             resync_changes: r.get(3)?,
             item_count: r.get(4)?,
+            orphans: r.get(5)?,
         })
     })
     .optional()?

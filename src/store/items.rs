@@ -72,8 +72,19 @@ pub(super) fn read(conn: &Connection, drive: i64, id: &str) -> Result<Option<Sto
         .optional()?)
 }
 
-/// The path of a live item.
+/// The path of a live item: from the folder path index (parents are folders), else, as a
+/// malformed feed may use a file as a parent, from the items table.
 pub(super) fn live_path(conn: &Connection, drive: i64, id: &str) -> Result<Option<String>> {
+    let folder = conn
+        .prepare_cached(
+            "SELECT path FROM items INDEXED BY items_folder_paths
+             WHERE drive_key = ?1 AND id = ?2 AND is_folder = 1 AND deleted = 0",
+        )?
+        .query_row(params![drive, id], |r| r.get(0))
+        .optional()?;
+    if folder.is_some() {
+        return Ok(folder);
+    }
     Ok(conn
         .prepare_cached("SELECT path FROM items WHERE drive_key = ?1 AND id = ?2 AND deleted = 0")?
         .query_row(params![drive, id], |r| r.get(0))
@@ -99,20 +110,21 @@ pub(super) fn has_live_children(conn: &Connection, drive: i64, id: &str) -> Resu
         .query_row(params![drive, id], |r| r.get(0))?)
 }
 
-/// Inserts or replaces an item as live.
-pub(super) fn write(conn: &Connection, drive: i64, row: &ItemRow) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO items (drive_key, id, parent_id, name, path, is_folder, is_root, size, etag,
-                            ctag, hash, last_modified, shared_json, deleted, seen_gen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)
-         ON CONFLICT (drive_key, id) DO UPDATE SET
-             parent_id = excluded.parent_id, name = excluded.name, path = excluded.path,
-             is_folder = excluded.is_folder, is_root = excluded.is_root, size = excluded.size,
-             etag = excluded.etag, ctag = excluded.ctag, hash = excluded.hash,
-             last_modified = excluded.last_modified, shared_json = excluded.shared_json,
-             deleted = 0, seen_gen = excluded.seen_gen",
-    )?
-    .execute(params![
+/// The insert of one item row, followed by `$on_conflict`.
+macro_rules! insert_item {
+    ($on_conflict:literal) => {
+        concat!(
+            "INSERT INTO items (drive_key, id, parent_id, name, path, is_folder, is_root, size,
+                                etag, ctag, hash, last_modified, shared_json, deleted, seen_gen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14) ",
+            $on_conflict
+        )
+    };
+}
+
+/// Runs an [`insert_item!`] statement for `row`; returns the rows changed.
+fn execute_insert(stmt: &mut rusqlite::Statement, drive: i64, row: &ItemRow) -> Result<usize> {
+    Ok(stmt.execute(params![
         drive,
         row.id,
         row.parent_id,
@@ -127,8 +139,40 @@ pub(super) fn write(conn: &Connection, drive: i64, row: &ItemRow) -> Result<()> 
         row.last_modified,
         row.shared_json,
         row.seen_gen,
-    ])?;
+    ])?)
+}
+
+/// Inserts or replaces an item as live.
+pub(super) fn write(conn: &Connection, drive: i64, row: &ItemRow) -> Result<()> {
+    let mut stmt = conn.prepare_cached(insert_item!(
+        "ON CONFLICT (drive_key, id) DO UPDATE SET
+             parent_id = excluded.parent_id, name = excluded.name, path = excluded.path,
+             is_folder = excluded.is_folder, is_root = excluded.is_root, size = excluded.size,
+             etag = excluded.etag, ctag = excluded.ctag, hash = excluded.hash,
+             last_modified = excluded.last_modified, shared_json = excluded.shared_json,
+             deleted = 0, seen_gen = excluded.seen_gen"
+    ))?;
+    execute_insert(&mut stmt, drive, row)?;
     Ok(())
+}
+
+/// Inserts an item the store has never seen; returns false (writing nothing) when a row
+/// with its id exists, live or deleted.
+pub(super) fn insert_new(conn: &Connection, drive: i64, row: &ItemRow) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(insert_item!("ON CONFLICT (drive_key, id) DO NOTHING"))?;
+    Ok(execute_insert(&mut stmt, drive, row)? == 1)
+}
+
+/// How many live items of the drive name a parent that is not a live item.
+pub(super) fn count_orphans(conn: &Connection, drive: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM items c
+             WHERE c.drive_key = ?1 AND c.deleted = 0 AND c.parent_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM items p
+                               WHERE p.drive_key = ?1 AND p.id = c.parent_id AND p.deleted = 0)",
+        )?
+        .query_row([drive], |r| r.get(0))?)
 }
 
 /// Marks a live item and all its live descendants deleted in one statement; returns how
@@ -259,7 +303,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The live item at `path` (`/` is the root), if any.
+    /// The live item at `path` (`/` is the root), if any; the lowest id when several
+    /// share the path. Scans the drive's items (paths are not indexed, see the schema's
+    /// version 2): meant for tests and diagnostics, not for per-item work.
     pub fn item_by_path(&self, drive: &str, path: &str) -> Result<Option<MirrorItem>> {
         let sql = format!(
             "SELECT {MIRROR_COLUMNS} FROM items

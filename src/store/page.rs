@@ -7,7 +7,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::derive::{self, Incoming};
 use super::drives::{self, Progress};
-use super::items::{self, ItemRow};
+use super::items::{self, ItemRow, StoredItem};
 use super::journal::{self, NewEvent};
 use super::{ApplyOptions, Cursor, DriveState, PageOutcome, Store, now_ms};
 use crate::error::Result;
@@ -45,6 +45,8 @@ impl Store {
             enum_gen: progress.enum_gen,
             at_ms: now_ms(),
             announce: progress.state != DriveState::Crawling || opts.emit_initial_items,
+            first_crawl: progress.state == DriveState::Crawling,
+            orphans: progress.orphans,
             parent_paths: HashMap::new(),
             sharing_flagged: HashSet::new(),
             events: 0,
@@ -57,7 +59,7 @@ impl Store {
         let (events, completed_crawl) = page.finish(&mut progress, finished)?;
         tx.prepare_cached(
             "UPDATE drives SET state = ?2, enum_gen = ?3, cursor = ?4, cursor_is_delta = ?9,
-                 item_count = ?5,
+                 item_count = ?5, orphans = ?10,
                  resync_changes = ?6,
                  last_full_crawl_ms = COALESCE(?7, last_full_crawl_ms),
                  last_delta_ms = COALESCE(?8, last_delta_ms)
@@ -73,6 +75,7 @@ impl Store {
             completed_crawl.then_some(page.at_ms),
             finished.then_some(page.at_ms),
             finished,
+            progress.orphans,
         ])?;
         let last_seq = journal::last_seq(&tx)?;
         tx.commit()?;
@@ -95,6 +98,10 @@ struct Page<'c> {
     at_ms: i64,
     /// Whether item events are journaled (false during a crawl without initial items).
     announce: bool,
+    /// The drive's first crawl is under way: most items are new to the store.
+    first_crawl: bool,
+    /// The drive's orphan bound ([`Progress::orphans`]), kept current by this page.
+    orphans: i64,
     /// Paths of live folders met in this page, to spare a query per child.
     parent_paths: HashMap<String, String>,
     /// Items whose `sharedChanged` flag was already honoured in this page.
@@ -103,6 +110,55 @@ struct Page<'c> {
     events: usize,
     /// Change of the drive's live item count (root excluded).
     live_delta: i64,
+}
+
+/// Where a live item goes in the tree.
+struct Placement<'i> {
+    is_root: bool,
+    name: &'i str,
+    parent_id: Option<&'i str>,
+    /// Derived from the parent chain.
+    path: String,
+}
+
+impl Placement<'_> {
+    /// The row that stores `item` here.
+    fn row<'r>(
+        &'r self,
+        item: &'r DriveItem,
+        shared_json: Option<&'r str>,
+        seen_gen: i64,
+    ) -> ItemRow<'r> {
+        ItemRow {
+            id: &item.id,
+            parent_id: self.parent_id,
+            name: self.name,
+            path: &self.path,
+            is_folder: item.is_folder(),
+            is_root: self.is_root,
+            size: item.size,
+            etag: item.e_tag.as_deref(),
+            ctag: item.c_tag.as_deref(),
+            hash: item.content_hash(),
+            last_modified: item.last_modified_date_time.as_deref(),
+            shared_json,
+            seen_gen,
+        }
+    }
+}
+
+/// The journal entry about `item`, now at `path` (the caller gives its kind).
+fn item_event<'a>(item: &'a DriveItem, path: &'a str, old_path: &'a str) -> NewEvent<'a> {
+    NewEvent {
+        item_id: &item.id,
+        path,
+        old_path,
+        ctag: item.c_tag.as_deref(),
+        etag: item.e_tag.as_deref(),
+        size: item.size.unwrap_or(0),
+        is_folder: item.is_folder(),
+        detail: "",
+    }
 }
 
 /// The path of an item named `name` below a parent at `parent_path`.
@@ -188,12 +244,17 @@ impl Page<'_> {
         }
     }
 
-    fn apply_live(&mut self, item: &DriveItem) -> Result<()> {
+    /// Resolves the name, parent and path of a live item, given its stored row. An item
+    /// whose parent is not a live item goes to the top (and counts as an orphan) until
+    /// the parent arrives.
+    fn place<'i>(
+        &mut self,
+        item: &'i DriveItem,
+        stored: Option<&'i StoredItem>,
+    ) -> Result<Placement<'i>> {
         let id = item.id.as_str();
-        let stored = items::read(self.conn, self.key, id)?;
-        let live = stored.as_ref().filter(|s| !s.deleted);
-        let is_root = item.root.is_some() || live.is_some_and(|s| s.is_root);
-        let name = match (item.name.as_deref(), &stored) {
+        let is_root = item.root.is_some() || stored.is_some_and(|s| !s.deleted && s.is_root);
+        let name = match (item.name.as_deref(), stored) {
             (Some(n), _) => n,
             (None, Some(s)) => s.name.as_str(),
             (None, None) => {
@@ -201,9 +262,8 @@ impl Page<'_> {
                 id
             }
         };
-
         let top = || child_path("/", name);
-        let (mut parent_id, mut path) = if is_root {
+        let (parent_id, path) = if is_root {
             (None, "/".to_owned())
         } else {
             match item.parent_id().filter(|p| *p != id) {
@@ -222,50 +282,78 @@ impl Page<'_> {
                              until it arrives",
                             self.drive
                         );
+                        self.orphans += 1;
                         (Some(p), top())
                     }
                 },
             }
         };
+        Ok(Placement {
+            is_root,
+            name,
+            parent_id,
+            path,
+        })
+    }
+
+    /// Keeps the page's path cache right after `id` was written at `path`.
+    fn remember_path(&mut self, id: &str, is_folder: bool, path: &str) {
+        if is_folder {
+            self.parent_paths.insert(id.to_owned(), path.to_owned());
+        } else {
+            // A malformed feed may have used this file as a parent: drop its stale path.
+            self.parent_paths.remove(id);
+        }
+    }
+
+    fn apply_live(&mut self, item: &DriveItem) -> Result<()> {
+        if self.first_crawl && self.orphans == 0 && self.insert_unseen(item)? {
+            return Ok(());
+        }
+        let id = item.id.as_str();
+        let stored = items::read(self.conn, self.key, id)?;
+        let live = stored.as_ref().filter(|s| !s.deleted);
+        let mut place = self.place(item, stored.as_ref())?;
 
         // Only an item with live children can close a loop in the parent graph, and only
         // when it gets a new parent; the loop check walks the new parent's ancestors.
-        let relinked = live.is_none_or(|s| s.parent_id.as_deref() != parent_id);
-        let has_children = (relinked || live.is_some_and(|s| s.path != path))
+        let relinked = live.is_none_or(|s| s.parent_id.as_deref() != place.parent_id);
+        let has_children = (relinked || live.is_some_and(|s| s.path != place.path))
             && items::has_live_children(self.conn, self.key, id)?;
-        let closes_loop = match parent_id {
+        let closes_loop = match place.parent_id {
             Some(p) if relinked && has_children => self.is_ancestor_or_self(id, p)?,
             _ => false,
         };
         if closes_loop {
-            let p = parent_id.unwrap_or_default();
+            let p = place.parent_id.unwrap_or_default();
             log::warn!(
                 "drive {}: moving {id} below {p} would make it its own ancestor; placed at the top",
                 self.drive
             );
-            parent_id = None;
-            path = top();
+            place.parent_id = None;
+            place.path = child_path("/", place.name);
         }
 
         let shared_json = match &item.shared {
             Some(v) => Some(v.to_string()),
             None => live.and_then(|s| s.shared_json.clone()),
         };
+        let row = place.row(item, shared_json.as_deref(), self.enum_gen);
         let incoming = Incoming {
-            parent_id,
-            name,
-            path: &path,
-            is_folder: item.is_folder(),
-            size: item.size,
-            etag: item.e_tag.as_deref(),
-            ctag: item.c_tag.as_deref(),
-            hash: item.content_hash(),
-            last_modified: item.last_modified_date_time.as_deref(),
+            parent_id: row.parent_id,
+            name: row.name,
+            path: row.path,
+            is_folder: row.is_folder,
+            size: row.size,
+            etag: row.etag,
+            ctag: row.ctag,
+            hash: row.hash,
+            last_modified: row.last_modified,
             shared: item.shared.as_ref(),
             sharing_flagged: item.sharing_changed() && self.sharing_flagged.insert(id.to_owned()),
         };
         let kinds = match live {
-            _ if is_root => Vec::new(),
+            _ if place.is_root => Vec::new(),
             None => {
                 self.live_delta += 1;
                 vec![EventKind::Created]
@@ -273,62 +361,52 @@ impl Page<'_> {
             Some(old) => derive::changes(old, &incoming),
         };
 
-        items::write(
-            self.conn,
-            self.key,
-            &ItemRow {
-                id,
-                parent_id,
-                name,
-                path: &path,
-                is_folder: incoming.is_folder,
-                is_root,
-                size: item.size,
-                etag: incoming.etag,
-                ctag: incoming.ctag,
-                hash: incoming.hash,
-                last_modified: incoming.last_modified,
-                shared_json: shared_json.as_deref(),
-                seen_gen: self.enum_gen,
-            },
-        )?;
-        if has_children && live.is_none_or(|s| s.path != path) {
+        items::write(self.conn, self.key, &row)?;
+        if has_children && live.is_none_or(|s| s.path != place.path) {
             items::repath_subtree(self.conn, self.key, id)?;
             self.parent_paths.clear();
         }
-        if incoming.is_folder {
-            self.parent_paths.insert(id.to_owned(), path.clone());
-        } else {
-            // A malformed feed may have used this file as a parent: drop its stale path.
-            self.parent_paths.remove(id);
-        }
+        self.remember_path(id, row.is_folder, &place.path);
 
         for kind in kinds {
             let old_path = match kind {
                 EventKind::Moved | EventKind::Renamed => live.map_or("", |s| s.path.as_str()),
                 _ => "",
             };
-            self.emit(
-                kind,
-                &NewEvent {
-                    item_id: id,
-                    path: &path,
-                    old_path,
-                    ctag: incoming.ctag,
-                    etag: incoming.etag,
-                    size: item.size.unwrap_or(0),
-                    is_folder: incoming.is_folder,
-                    detail: "",
-                },
-            )?;
+            self.emit(kind, &item_event(item, &place.path, old_path))?;
         }
         Ok(())
+    }
+
+    /// The first crawl's fast path: inserts an item the store has never seen without
+    /// reading anything first. While no item waits for a parent, such an item has no
+    /// children, so it needs no loop check, no repath and no comparison: it is
+    /// `created`. Returns false, having written nothing, when the store knows the id; the
+    /// caller then places the item again against its stored row (an unknown parent is
+    /// then counted twice, which an upper bound allows).
+    fn insert_unseen(&mut self, item: &DriveItem) -> Result<bool> {
+        let place = self.place(item, None)?;
+        let shared_json = item.shared.as_ref().map(|v| v.to_string());
+        let row = place.row(item, shared_json.as_deref(), self.enum_gen);
+        if !items::insert_new(self.conn, self.key, &row)? {
+            return Ok(false);
+        }
+        if item.sharing_changed() {
+            self.sharing_flagged.insert(item.id.clone());
+        }
+        self.remember_path(&item.id, row.is_folder, &place.path);
+        if !place.is_root {
+            self.live_delta += 1;
+            self.emit(EventKind::Created, &item_event(item, &place.path, ""))?;
+        }
+        Ok(true)
     }
 
     /// Closes the page: counters, and when the round is `finished`, the sweep of a full
     /// enumeration and its completion event. Returns (events of the page, crawl completed).
     fn finish(&mut self, progress: &mut Progress, finished: bool) -> Result<(usize, bool)> {
         progress.item_count += self.live_delta;
+        progress.orphans = self.orphans;
         let mut events = self.events;
         let state = progress.state;
         if state == DriveState::Resyncing {
@@ -347,6 +425,10 @@ impl Page<'_> {
                 self.at_ms,
             )?;
             progress.item_count -= swept as i64;
+            if progress.orphans > 0 {
+                // A full enumeration settles most waits; count what is left.
+                progress.orphans = items::count_orphans(self.conn, self.key)?;
+            }
             events += swept_events;
             let detail = if state == DriveState::Crawling {
                 progress.item_count.to_string()

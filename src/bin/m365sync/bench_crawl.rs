@@ -36,7 +36,18 @@ struct Figures {
     items: u64,
     raw_secs: f64,
     engine_secs: f64,
+    engine: ChildFigures,
+}
+
+/// What the kernel says about the engine child at the end of its crawl.
+struct ChildFigures {
+    /// VmHWM, MB.
     peak_rss_mb: f64,
+    /// User + system CPU time of all its threads: on a shared machine it says more
+    /// than the wall clock.
+    cpu_secs: f64,
+    /// Bytes handed to write(2) (WAL frames and checkpoints), MB.
+    written_mb: f64,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -52,27 +63,39 @@ pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
         "engine_secs": round2(large.engine_secs),
         "engine_items_per_sec": rate(large.items, large.engine_secs),
         "ratio_to_raw": ratio(&large),
-        "peak_rss_mb": round2(large.peak_rss_mb),
+        "peak_rss_mb": round2(large.engine.peak_rss_mb),
+        "engine_cpu_secs": round2(large.engine.cpu_secs),
+        "written_bytes_per_item": (large.engine.written_mb * 1e6 / large.items as f64).round(),
         "small_items": small.items,
         "small_engine_secs": round2(small.engine_secs),
         "small_ratio_to_raw": ratio(&small),
-        "small_peak_rss_mb": round2(small.peak_rss_mb),
-        "rss_growth": round2(large.peak_rss_mb / small.peak_rss_mb - 1.0),
+        "small_peak_rss_mb": round2(small.engine.peak_rss_mb),
+        "rss_growth": round2(large.engine.peak_rss_mb / small.engine.peak_rss_mb - 1.0),
     });
     println!(
-        "{:>10} {:>9} {:>12} {:>9} {:>12} {:>7} {:>9}",
-        "items", "raw s", "raw items/s", "engine s", "engine it/s", "ratio", "RSS MB"
+        "{:>10} {:>9} {:>12} {:>9} {:>12} {:>7} {:>9} {:>7} {:>10}",
+        "items",
+        "raw s",
+        "raw items/s",
+        "engine s",
+        "engine it/s",
+        "ratio",
+        "RSS MB",
+        "CPU s",
+        "written MB"
     );
     for f in [&small, &large] {
         println!(
-            "{:>10} {:>9.2} {:>12} {:>9.2} {:>12} {:>7.2} {:>9.1}",
+            "{:>10} {:>9.2} {:>12} {:>9.2} {:>12} {:>7.2} {:>9.1} {:>7.2} {:>10.0}",
             f.items,
             f.raw_secs,
             rate(f.items, f.raw_secs),
             f.engine_secs,
             rate(f.items, f.engine_secs),
             ratio(f),
-            f.peak_rss_mb
+            f.engine.peak_rss_mb,
+            f.engine.cpu_secs,
+            f.engine.written_mb
         );
     }
     if args.json {
@@ -135,12 +158,12 @@ fn measure(items: u64) -> Result<Figures, String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let result = engine_crawl(&exe, &url, &graph, &drive, &dir);
     let _ = std::fs::remove_dir_all(&dir);
-    let (engine_secs, peak_rss_mb) = result?;
+    let (engine_secs, engine) = result?;
     Ok(Figures {
         items,
         raw_secs,
         engine_secs,
-        peak_rss_mb,
+        engine,
     })
 }
 
@@ -191,14 +214,14 @@ fn find_next_link(body: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&body[at..end]).replace("\\/", "/"))
 }
 
-/// Runs `m365sync run` as a child until the drive is synced; returns its time and peak RSS.
+/// Runs `m365sync run` as a child until the drive is synced; returns its time and figures.
 fn engine_crawl(
     exe: &Path,
     url: &str,
     graph: &str,
     drive: &str,
     dir: &Path,
-) -> Result<(f64, f64), String> {
+) -> Result<(f64, ChildFigures), String> {
     let database = dir.join("bench.db");
     let config = json!({
         "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET,
@@ -218,40 +241,65 @@ fn engine_crawl(
             .map_err(|e| format!("cannot start the engine: {e}"))?,
     );
     let deadline = started + Duration::from_secs(1800);
+    // One connection for all polls: opening the store each time costs the engine's
+    // core more than the query.
+    let mut store = None;
     loop {
         std::thread::sleep(Duration::from_millis(20));
         if let Some(status) = engine.0.try_wait().map_err(|e| e.to_string())? {
             return Err(format!("the engine exited during the crawl: {status}"));
         }
-        if database.exists() {
-            let synced = Store::open(&database)
-                .and_then(|s| s.drive(drive))
-                .map(|d| d.is_some_and(|d| d.state == DriveState::Synced))
-                .unwrap_or(false);
-            if synced {
-                break;
-            }
+        if store.is_none() && database.exists() {
+            store = Store::open(&database).ok();
+        }
+        let synced = store
+            .as_ref()
+            .and_then(|s| s.drive(drive).ok().flatten())
+            .is_some_and(|d| d.state == DriveState::Synced);
+        if synced {
+            break;
         }
         if Instant::now() > deadline {
             return Err("the engine did not finish the crawl in 30 minutes".into());
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    let rss = peak_rss_mb(engine.0.id())?;
-    Ok((secs, rss))
+    Ok((secs, child_figures(engine.0.id())?))
 }
 
-/// VmHWM (peak resident set) of a process, in MB.
-fn peak_rss_mb(pid: u32) -> Result<f64, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read the engine's memory figures: {e}"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or("no VmHWM line in /proc/PID/status")?;
-    Ok(kb / 1024.0)
+/// Peak RSS, CPU time and write volume of a live process, from /proc.
+fn child_figures(pid: u32) -> Result<ChildFigures, String> {
+    let read = |file: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .map_err(|e| format!("cannot read the engine's /proc/{pid}/{file}: {e}"))
+    };
+    let field = |text: &str, key: &str| -> Result<f64, String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no {key} line for the engine in /proc"))
+    };
+    let peak_kb = field(&read("status")?, "VmHWM:")?;
+    let written = field(&read("io")?, "wchar:")?;
+    // utime and stime are fields 14 and 15, counted after the parenthesised name; the
+    // kernel reports them in USER_HZ (1/100 s) ticks.
+    let stat = read("stat")?;
+    let ticks: f64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|v| v.parse::<f64>().ok())
+                .sum()
+        })
+        .ok_or("unreadable /proc/PID/stat")?;
+    Ok(ChildFigures {
+        peak_rss_mb: peak_kb / 1024.0,
+        cpu_secs: ticks / 100.0,
+        written_mb: written / 1e6,
+    })
 }
 
 fn read_listen_line(child: &mut Child) -> Result<String, String> {

@@ -3,6 +3,9 @@
 use super::*;
 use crate::store::DriveState;
 
+/// The schema version this build creates.
+const CURRENT: i64 = crate::store::schema::MIGRATIONS.len() as i64;
+
 fn on_disk() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
@@ -14,7 +17,7 @@ fn creates_migrates_and_reopens_with_state_intact() {
     let (_dir, path) = on_disk();
     {
         let mut s = Store::open(&path).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), CURRENT);
         let mode: String = s
             .conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -39,7 +42,7 @@ fn creates_migrates_and_reopens_with_state_intact() {
         s.ack("host", 1).unwrap();
     }
     let s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), CURRENT);
     let d = s.drive(DRIVE).unwrap().unwrap();
     assert_eq!(
         (d.state, d.cursor.as_deref()),
@@ -144,7 +147,7 @@ fn meta_values_survive_reopening_and_do_not_collide_with_the_schema_version() {
         s.meta("throttle_stats").unwrap().as_deref(),
         Some("{\"requests\":2}")
     );
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), CURRENT);
 }
 
 #[test]
@@ -169,4 +172,73 @@ fn concurrent_opens_of_a_fresh_database_all_succeed() {
             }
         });
     }
+}
+
+#[test]
+fn a_version_1_database_is_migrated_with_its_items_and_events() {
+    let (_dir, path) = on_disk();
+    {
+        // A store as version 1 left it: a crawled drive, an event, an ack.
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        crate::store::schema::configure(&c).unwrap();
+        crate::store::schema::migrate(&mut c, &crate::store::schema::MIGRATIONS[..1]).unwrap();
+        c.execute_batch(
+            "INSERT INTO drives (key, id, state, cursor, cursor_is_delta, enum_gen, item_count)
+                 VALUES (7, 'd', 'synced', 'https://g/delta?token=1', 1, 1, 3);
+             INSERT INTO items (drive_key, id, parent_id, name, path, is_folder, is_root, seen_gen)
+                 VALUES (7, 'R', NULL, 'root', '/', 1, 1, 1),
+                        (7, 'A', 'R', 'A', '/A', 1, 0, 1),
+                        (7, 'f', 'A', 'f.txt', '/A/f.txt', 0, 0, 1),
+                        (7, 'o', 'Z', 'o.txt', '/o.txt', 0, 0, 1);
+             INSERT INTO events (kind, drive_id, item_id, path, at_ms)
+                 VALUES ('created', 'd', 'f', '/A/f.txt', 1);
+             INSERT INTO consumers (name, acked_seq) VALUES ('host', 1);",
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), CURRENT);
+    let has_path_index: bool = s
+        .conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'items_by_path')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!has_path_index);
+    // 'o' waits for its parent Z: the migration counted it.
+    let orphans: i64 = s
+        .conn
+        .query_row("SELECT orphans FROM drives WHERE id = 'd'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(orphans, 1);
+    assert_eq!(s.item_by_path(DRIVE, "/A/f.txt").unwrap().unwrap().id, "f");
+    assert_eq!(s.mirror(DRIVE).unwrap().len(), 4);
+    assert_eq!(
+        (s.last_seq().unwrap(), s.acked_seq("host").unwrap()),
+        (1, 1)
+    );
+    let d = s.drive(DRIVE).unwrap().unwrap();
+    assert_eq!((d.state, d.item_count), (DriveState::Synced, 3));
+
+    // The migrated store keeps working: a rename of the folder repaths its file.
+    let renamed = folder("A", "R", "B");
+    s.apply_page(
+        DRIVE,
+        &[renamed],
+        Cursor::Delta("https://g/delta?token=2"),
+        &ApplyOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(s.item_by_path(DRIVE, "/B/f.txt").unwrap().unwrap().id, "f");
+    let kinds: Vec<_> = s
+        .events_after(1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, [EventKind::Renamed]);
 }

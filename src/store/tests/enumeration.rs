@@ -67,6 +67,44 @@ fn announced_crawl_creates_every_item_but_the_root() {
 }
 
 #[test]
+fn a_crawl_item_before_its_parent_is_placed_at_the_top_then_adopted() {
+    let mut h = Harness::new();
+    h.store.begin_crawl(DRIVE).unwrap();
+    let orphans = |h: &Harness| -> i64 {
+        h.store
+            .conn
+            .query_row("SELECT orphans FROM drives WHERE id = ?1", [DRIVE], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    h.apply(
+        &[
+            root(),
+            file("c", "N", "c.txt", 1),
+            file("d", "R", "d.txt", 1),
+        ],
+        Cursor::Next("n1"),
+        true,
+    );
+    assert_eq!(h.path_of("c").unwrap(), "/c.txt");
+    assert_eq!(orphans(&h), 1);
+    // N is new to the store, but c waits for it: N's arrival repaths c.
+    h.apply(&[folder("N", "R", "N")], Cursor::Next("n2"), true);
+    assert_eq!(h.path_of("c").unwrap(), "/N/c.txt");
+    h.apply(&[file("e", "N", "e.txt", 1)], Cursor::Delta("d"), true);
+    assert_eq!(orphans(&h), 0, "the end of the crawl counts again");
+    let created: Vec<_> = h
+        .take()
+        .into_iter()
+        .filter(|e| e.kind == Created)
+        .map(|e| e.item_id)
+        .collect();
+    assert_eq!(created, ["c", "d", "N", "e"]);
+    assert_eq!(h.path_of("e").unwrap(), "/N/e.txt");
+}
+
+#[test]
 fn a_page_for_a_new_drive_starts_its_crawl() {
     let mut h = Harness::new();
     h.apply(&[root(), file("f", "R", "f", 1)], Cursor::Delta("d"), false);

@@ -1,7 +1,8 @@
 //! Properties: whatever the feed (well-formed or not), every live item's path follows its
 //! parent chain and the drive's live item count matches the mirror; and when the feed never
 //! asks for a parent loop, replaying the last state of every item of a page without
-//! deletes reports nothing new.
+//! deletes reports nothing new. Each property runs from a synced drive (incremental
+//! rounds) and from a drive's first crawl (where new items take the insert-only path).
 
 use std::collections::HashMap;
 
@@ -128,14 +129,21 @@ fn check_consistency(h: &Harness) -> Result<(), TestCaseError> {
 
 /// Applies the steps, checking consistency after each; with `check_replay`, also replays
 /// the last state of every item of each page without deletes and expects no event.
-fn run(steps: &[Step], check_replay: bool) -> Result<(), TestCaseError> {
-    let mut h = Harness::synced(vec![]);
+/// With `crawl`, the steps start as the drive's first crawl (root first, items announced).
+fn run(steps: &[Step], check_replay: bool, crawl: bool) -> Result<(), TestCaseError> {
+    let mut h = if crawl {
+        let mut h = Harness::new();
+        h.store.begin_crawl(DRIVE).unwrap();
+        h
+    } else {
+        Harness::synced(vec![])
+    };
     for (n, step) in steps.iter().enumerate() {
         if step.resync {
             h.store.begin_resync(DRIVE, "410").unwrap();
         }
         let mut items: Vec<DriveItem> = step.ops.iter().map(to_item).collect();
-        if step.resync {
+        if step.resync || (crawl && n == 0) {
             items.insert(0, root());
         }
         let link = format!("link-{n}");
@@ -144,7 +152,7 @@ fn run(steps: &[Step], check_replay: bool) -> Result<(), TestCaseError> {
         } else {
             Cursor::Next(&link)
         };
-        h.apply(&items, cursor, false);
+        h.apply(&items, cursor, crawl);
         check_consistency(&h)?;
         // A later delete of an ancestor legitimately outranks an item's last state.
         if !check_replay || items.iter().any(DriveItem::is_deleted) {
@@ -157,7 +165,7 @@ fn run(steps: &[Step], check_replay: bool) -> Result<(), TestCaseError> {
             .filter(|(i, item)| items[i + 1..].iter().all(|later| later.id != item.id))
             .map(|(_, item)| item.clone())
             .collect();
-        let replay = h.apply(&last_states, Cursor::Next(&link), false);
+        let replay = h.apply(&last_states, Cursor::Next(&link), crawl);
         prop_assert_eq!(
             replay.events,
             0,
@@ -174,12 +182,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
-    fn paths_follow_the_parent_chain(steps in proptest::collection::vec(step(false), 1..12)) {
-        run(&steps, false)?;
+    fn paths_follow_the_parent_chain(
+        steps in proptest::collection::vec(step(false), 1..12),
+        crawl in any::<bool>(),
+    ) {
+        run(&steps, false, crawl)?;
     }
 
     #[test]
-    fn replaying_last_states_reports_nothing(steps in proptest::collection::vec(step(true), 1..12)) {
-        run(&steps, true)?;
+    fn replaying_last_states_reports_nothing(
+        steps in proptest::collection::vec(step(true), 1..12),
+        crawl in any::<bool>(),
+    ) {
+        run(&steps, true, crawl)?;
     }
 }
