@@ -81,9 +81,15 @@ fn unknown_drive(drive: &str) -> Error {
 }
 
 /// Starts a full enumeration from scratch: new generation, no cursor.
+/// Starts the drive's full enumeration over (a new generation, no cursor). The count of
+/// changes a resync found is kept when a resync restarts (a 410 in the middle of one):
+/// those changes were journaled, and the one `resync_completed` reports them all.
 fn restart_enumeration(conn: &Connection, drive: &str, state: DriveState) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE drives SET state = ?2, enum_gen = enum_gen + 1, cursor = NULL, cursor_is_delta = 0, resync_changes = 0
+        "UPDATE drives SET enum_gen = enum_gen + 1, cursor = NULL, cursor_is_delta = 0,
+                resync_changes = CASE WHEN state = 'resyncing' AND ?2 = 'resyncing'
+                                      THEN resync_changes ELSE 0 END,
+                state = ?2
          WHERE id = ?1",
     )?
     .execute(params![drive, state.as_str()])?;
@@ -149,7 +155,8 @@ impl Store {
     /// Handles a 410: state → `Resyncing`, new generation, cursor cleared, and a
     /// `resync_started` event (detail = `reason`) whose seq is returned. A drive that never
     /// completed its first crawl restarts that crawl instead (state `Crawling`, new
-    /// generation, no event) and 0 is returned.
+    /// generation, no event) and 0 is returned; so does a resync already under way (it
+    /// starts over, and its first `resync_started` stands).
     pub fn begin_resync(&mut self, drive: &str, reason: &str) -> Result<i64> {
         let tx = self
             .conn
@@ -160,7 +167,12 @@ impl Store {
                 restart_enumeration(&tx, drive, DriveState::Crawling)?;
                 0
             }
-            DriveState::Synced | DriveState::Resyncing => {
+            // A resync that meets a 410 starts over; its `resync_started` stands.
+            DriveState::Resyncing => {
+                restart_enumeration(&tx, drive, DriveState::Resyncing)?;
+                0
+            }
+            DriveState::Synced => {
                 restart_enumeration(&tx, drive, DriveState::Resyncing)?;
                 let e = NewEvent {
                     detail: reason,
