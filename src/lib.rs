@@ -26,7 +26,7 @@ pub mod verify;
 pub mod webhook;
 
 pub use config::Config;
-pub use engine::{Ack, Engine, EventHandler, Status};
+pub use engine::{Ack, Engine, EventHandler, Status, TenantSubscriptionStatus};
 pub use error::{Error, GraphError, Result};
 pub use event::{Event, EventKind};
 

@@ -126,8 +126,26 @@ fn a_lost_sites_subscription_is_recreated() {
             .filter(|e| e.kind == EventKind::SubscriptionCreated && e.drive_id == "/sites")
             .count()
     };
+    // Status lists the tenant-level subscription next to the drives' ones.
+    let sites_subscription = |engine: &m365sync::Engine| {
+        let status = engine.status().unwrap();
+        assert!(
+            status.tenant_subscriptions.len() <= 1,
+            "{:?}",
+            status.tenant_subscriptions
+        );
+        status
+            .tenant_subscriptions
+            .into_iter()
+            .find(|t| t.resource == "/sites")
+            .and_then(|t| t.subscription_id)
+    };
     wait_until("the /sites subscription", || sites_created(&engine) == 1);
     wait_until("two subscriptions", || live_subscriptions(&sim) == 2);
+    wait_until("the /sites subscription in status", || {
+        sites_subscription(&engine).is_some()
+    });
+    let first = sites_subscription(&engine).unwrap();
     sim.expire_subscriptions(None);
     // Graph's subscriptionRemoved notices say both are gone; each is recreated.
     wait_until("the /sites subscription recreated", || {
@@ -136,5 +154,10 @@ fn a_lost_sites_subscription_is_recreated() {
     wait_until("two live subscriptions again", || {
         live_subscriptions(&sim) == 2
     });
+    wait_until("the new /sites subscription in status", || {
+        sites_subscription(&engine).is_some_and(|id| id != first)
+    });
+    let json = serde_json::to_value(engine.status().unwrap()).unwrap();
+    assert_eq!(json["tenant_subscriptions"][0]["resource"], "/sites");
     engine.stop();
 }

@@ -38,7 +38,7 @@ use crate::store::{ApplyOptions, NewDrive, Store};
 pub use crawl::Progress;
 pub use dispatcher::{Ack, EventHandler};
 pub use notify::NotificationReceipt;
-pub use status::{DriveStatus, Status};
+pub use status::{DriveStatus, Status, TenantSubscriptionStatus};
 
 use crawl::{JobContext, run_delta_job};
 use dispatcher::{DEFAULT_CONSUMER, HandlerSlot};

@@ -119,6 +119,22 @@ pub struct Status {
     pub notification_url: Option<String>,
     /// Changes drift audits found that delta had not reported, over all drives.
     pub drift_total: i64,
+    /// The tenant-level subscriptions of discovery (`/sites`, `/groups`), when webhooks
+    /// are on and the scope asks for them.
+    pub tenant_subscriptions: Vec<TenantSubscriptionStatus>,
+}
+
+/// A subscription that watches a collection rather than a drive.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantSubscriptionStatus {
+    /// The collection: `/sites` or `/groups`.
+    pub resource: String,
+    /// The live subscription's id.
+    pub subscription_id: Option<String>,
+    /// Its expiry (ms since the epoch).
+    pub subscription_expires_ms: Option<i64>,
+    /// Why there is no (renewed) subscription, when a request failed.
+    pub subscription_error: Option<String>,
 }
 
 impl Status {
@@ -149,10 +165,12 @@ impl Status {
             pages: 0,
             notifications: None,
             notification_url: None,
+            tenant_subscriptions: Vec::new(),
         })
     }
 
-    /// Fills each drive's mode and subscription fields from the manager's board.
+    /// Fills each drive's mode and subscription fields, and the tenant-level
+    /// subscriptions, from the manager's board.
     pub fn apply_subscriptions(&mut self, board: &HashMap<String, SubscriptionState>) {
         for drive in &mut self.drives {
             let Some(state) = board.get(&drive.id) else {
@@ -163,6 +181,19 @@ impl Status {
             drive.subscription_expires_ms = state.expires_ms;
             drive.subscription_error = state.error.clone();
         }
+        // Drive ids never start with '/'; the collections' keys do.
+        let mut tenant: Vec<_> = board
+            .iter()
+            .filter(|(key, _)| key.starts_with('/'))
+            .map(|(key, state)| TenantSubscriptionStatus {
+                resource: key.clone(),
+                subscription_id: state.subscription_id.clone(),
+                subscription_expires_ms: state.expires_ms,
+                subscription_error: state.error.clone(),
+            })
+            .collect();
+        tenant.sort_by(|a, b| a.resource.cmp(&b.resource));
+        self.tenant_subscriptions = tenant;
     }
 
     /// Total live items over all drives.

@@ -146,7 +146,8 @@ impl SubscriptionState {
     }
 }
 
-/// Per-drive subscription states, written by the manager, read by status.
+/// Subscription states by key (a drive id, `/sites` or `/groups`), written by the
+/// manager, read by status.
 pub type SubscriptionBoard = Arc<Mutex<HashMap<String, SubscriptionState>>>;
 
 /// What the manager thread needs.
@@ -157,7 +158,7 @@ pub struct ManagerContext {
     pub store: Store,
     /// Subscriptions notifications are checked against.
     pub registry: Arc<Registry>,
-    /// Status of each drive's subscription.
+    /// Status of each subscription (drives, `/sites`, `/groups`).
     pub board: SubscriptionBoard,
     /// Where mode changes and catch-up runs go.
     pub scheduler: Sender<SchedulerMsg>,
@@ -577,9 +578,6 @@ impl Manager {
                 client_state_hash,
             },
         );
-        if !is_drive(drive) {
-            return;
-        }
         self.ctx.board.lock().insert(
             drive.to_string(),
             SubscriptionState {
@@ -588,13 +586,12 @@ impl Manager {
                 error: None,
             },
         );
-        self.set_mode(drive, DriveMode::Webhook);
+        if is_drive(drive) {
+            self.set_mode(drive, DriveMode::Webhook);
+        }
     }
 
     fn go_polling(&self, drive: &str, error: Option<String>) {
-        if !is_drive(drive) {
-            return;
-        }
         self.ctx.board.lock().insert(
             drive.to_string(),
             SubscriptionState {
@@ -603,14 +600,14 @@ impl Manager {
                 error,
             },
         );
-        self.set_mode(drive, DriveMode::Polling);
+        if is_drive(drive) {
+            self.set_mode(drive, DriveMode::Polling);
+        }
     }
 
-    /// Changes a drive's entry in the status board (`/sites` and `/groups` have none).
+    /// Changes an entry (a drive, `/sites` or `/groups`) of the status board.
     fn update_board(&self, drive: &str, change: impl FnOnce(&mut SubscriptionState)) {
-        if is_drive(drive) {
-            change(self.ctx.board.lock().entry(drive.to_string()).or_default());
-        }
+        change(self.ctx.board.lock().entry(drive.to_string()).or_default());
     }
 
     fn set_mode(&self, drive: &str, mode: DriveMode) {
