@@ -31,9 +31,7 @@ fn status_and_events_report_what_the_database_holds() {
     let drive = drive_ids(&sim).remove(0);
     let work = Workdir::new();
     let db = work.db();
-    let engine = open_engine(&sim, &db, json!({ "emit_initial_items": true }));
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, json!({ "emit_initial_items": true }));
     engine.stop();
     drop(engine);
     let events = events_after(&db, 0);

@@ -113,9 +113,7 @@ fn tokens_expiring_during_the_crawl_are_renewed_without_error() {
     let sim = one_drive_sim(5000, json!({ "token_lifetime_secs": 2 }));
     let work = Workdir::new();
     let db = work.db();
-    let engine = open_engine(&sim, &db, json!({ "page_size": 5 }));
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, json!({ "page_size": 5 }));
     mutate_every_drive(&sim);
     wait_mirror_matches(&db, &sim);
     // A few more polls, each possibly with a token past its lifetime.

@@ -54,9 +54,7 @@ fn expiry_after_the_crawl_reconciles_exactly_the_differences() {
     let work = Workdir::new();
     let db = work.db();
     let overrides = json!({ "page_size": 25 });
-    let engine = open_engine(&sim, &db, overrides.clone());
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, overrides.clone());
     // A few known items to change while the engine is down.
     let dir = sim.create_item(&drive, &root, "Doomed", true, b"").unwrap();
     let inner = sim
@@ -241,9 +239,7 @@ fn expiry_during_an_incremental_round_reports_each_new_item_once() {
     let root = sim.root_id(&drive).unwrap();
     let work = Workdir::new();
     let db = work.db();
-    let engine = open_engine(&sim, &db, json!({ "page_size": 3 }));
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, json!({ "page_size": 3 }));
     let before = last_seq(&db);
     let dir = sim.create_item(&drive, &root, "Batch", true, b"").unwrap();
     let mut ids = vec![dir.id.clone()];

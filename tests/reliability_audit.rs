@@ -27,9 +27,7 @@ fn an_audit_finds_the_deletes_delta_left_out() {
     let work = Workdir::new();
     let db = work.db();
     let overrides = json!({ "page_size": 40 });
-    let engine = open_engine(&sim, &db, overrides.clone());
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, overrides.clone());
 
     // Every tombstone from now on is left out of delta; other changes still come.
     sim.set_faults(Faults {
@@ -119,9 +117,7 @@ fn an_interrupted_audit_resumes_and_is_counted_once() {
     let work = Workdir::new();
     let db = work.db();
     let overrides = json!({ "page_size": 50 });
-    let engine = open_engine(&sim, &db, overrides.clone());
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, overrides.clone());
     sim.set_faults(Faults {
         omit_tombstone_rate: 1.0,
         ..Faults::default()
@@ -143,9 +139,7 @@ fn an_interrupted_audit_resumes_and_is_counted_once() {
     assert!(s.audit_record(&drive).unwrap().pending);
 
     // Audits off: the pending enumeration still completes, as the drive's next job.
-    let engine = open_engine(&sim, &db, overrides);
-    engine.start().expect("second restart");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, overrides);
     wait_until("the audit closed", || {
         !s.audit_record(&drive).unwrap().pending
     });

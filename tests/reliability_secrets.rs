@@ -63,9 +63,7 @@ fn the_secret_and_the_tokens_stay_out_of_the_database_and_the_log() {
     let root = sim.root_id(&drive).unwrap();
     let work = Workdir::new();
     let db = work.db();
-    let engine = open_engine(&sim, &db, json!({ "page_size": 20 }));
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, json!({ "page_size": 20 }));
     let tokens_before = sim.stats().requests_by_route[TOKEN_ROUTE];
     let mut n = 0;
     wait_until("three more tokens issued", || {

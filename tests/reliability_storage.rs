@@ -49,9 +49,7 @@ fn a_locked_database_fails_the_job_clearly_and_the_engine_catches_up() {
     let drive = drive_ids(&sim).remove(0);
     let work = Workdir::new();
     let db = work.db();
-    let engine = open_engine(&sim, &db, json!({}));
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, json!({}));
     let before = last_seq(&db);
 
     // Another connection (as another process would) holds the write lock longer than
@@ -146,9 +144,7 @@ fn a_full_disk_fails_pages_without_damage_and_the_engine_catches_up() {
     let work = Workdir::new();
     let db = work.db();
     let overrides = json!({ "page_size": 100 });
-    let engine = open_engine(&sim, &db, overrides.clone());
-    engine.start().expect("start");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, overrides.clone());
     engine.stop();
     drop(engine);
     let before = last_seq(&db);
@@ -174,9 +170,7 @@ fn a_full_disk_fails_pages_without_damage_and_the_engine_catches_up() {
 
     // Space again: a new run catches up with exactly the missing items.
     *PAGE_CAP.lock() = None;
-    let engine = open_engine(&sim, &db, overrides);
-    engine.start().expect("restart");
-    wait_mirror_matches(&db, &sim);
+    let engine = start_synced(&sim, &db, overrides);
     wait_rounds(&engine, 2);
     engine.stop();
     assert_created_once(&db, before, 2000);

@@ -103,6 +103,14 @@ pub fn open_engine(sim: &Simulator, db: &Path, overrides: Value) -> Engine {
     Engine::open(config).expect("Engine::open")
 }
 
+/// Opens an engine on `db`, starts it and waits until its mirror equals the truth.
+pub fn start_synced(sim: &Simulator, db: &Path, overrides: Value) -> Engine {
+    let engine = open_engine(sim, db, overrides);
+    engine.start().expect("start the engine");
+    wait_mirror_matches(db, sim);
+    engine
+}
+
 /// Polls `cond` until it holds; panics naming `what` after [`HANG_GUARD`].
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + HANG_GUARD;
