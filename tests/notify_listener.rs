@@ -84,12 +84,7 @@ fn silent_clients_do_not_block_graphs_notifications() {
     let sim = sim(quick_delivery());
     let dir = tempfile::tempdir().unwrap();
     let (engine, url, _) = started(&sim, &dir);
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = listener_addr(&url);
     // More silent clients than request threads, each promising a body and sending
     // 10 bytes of it.
     let head = "POST /m365sync/notifications HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n";

@@ -38,12 +38,7 @@ fn started(
     });
     let status = engine.status().unwrap();
     let url = status.notification_url.unwrap();
-    let addr = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = listener_addr(&url);
     let sub = status.drives[0].subscription_id.clone().unwrap();
     (engine, addr, sub)
 }

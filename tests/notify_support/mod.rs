@@ -151,3 +151,12 @@ pub fn sim_counter(sim: &Simulator, name: &str) -> u64 {
 pub fn touch(sim: &Simulator, drive: &str, name: &str) {
     sim.create_item(drive, "root", name, false, b"x").unwrap();
 }
+
+/// The `host:port` of a notification URL such as `http://127.0.0.1:8080/path`.
+pub fn listener_addr(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
