@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::engine::subscriptions::SubscriptionState;
+use crate::engine::subscriptions::{SubscriptionState, Watched};
 use crate::error::Result;
 use crate::graph::ThrottleStats;
 use crate::store::{AuditRecord, DriveRecord, Store};
@@ -181,10 +181,9 @@ impl Status {
             drive.subscription_expires_ms = state.expires_ms;
             drive.subscription_error = state.error.clone();
         }
-        // Drive ids never start with '/'; the collections' keys do.
         let mut tenant: Vec<_> = board
             .iter()
-            .filter(|(key, _)| key.starts_with('/'))
+            .filter(|(key, _)| !matches!(Watched::from_key(key), Watched::Drive(_)))
             .map(|(key, state)| TenantSubscriptionStatus {
                 resource: key.clone(),
                 subscription_id: state.subscription_id.clone(),
