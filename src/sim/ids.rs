@@ -116,27 +116,13 @@ pub(crate) fn unix_now() -> u64 {
 
 /// Writes `secs` (Unix time, UTC) as ISO-8601 `YYYY-MM-DDThh:mm:ssZ` into `out`.
 pub(crate) fn write_iso8601(out: &mut Vec<u8>, secs: u64) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (year, month, day) = crate::time::civil_from_days(days);
-    let two = |out: &mut Vec<u8>, v: u64, sep: u8| {
-        out.push(b'0' + (v / 10) as u8);
-        out.push(b'0' + (v % 10) as u8);
-        out.push(sep);
-    };
-    let y = year.clamp(0, 9999) as u64;
-    out.extend_from_slice(&[
-        b'0' + (y / 1000) as u8,
-        b'0' + (y / 100 % 10) as u8,
-        b'0' + (y / 10 % 10) as u8,
-        b'0' + (y % 10) as u8,
-        b'-',
-    ]);
-    two(out, month as u64, b'-');
-    two(out, day as u64, b'T');
-    two(out, rem / 3600, b':');
-    two(out, rem % 3600 / 60, b':');
-    two(out, rem % 60, b'Z');
+    use std::io::Write as _;
+    let ts = i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .unwrap_or(jiff::Timestamp::MAX);
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{}", ts.strftime("%Y-%m-%dT%H:%M:%SZ"));
 }
 
 /// `secs` (Unix time, UTC) as an ISO-8601 string.
