@@ -6,9 +6,13 @@
  * each change to come back as an event. Events are counted by kind on the
  * engine's dispatcher thread; a summary is printed at the end.
  *
- * Build (from the crate root, after `cargo build`):
- *   cc -std=c11 -Wall -Wextra -Werror -Iinclude examples/backup_agent.c \
- *      -Ltarget/debug -lm365sync -Wl,-rpath,target/debug -o backup_agent
+ * The engine is libm365sync (m365sync.h); the simulator, a test double, is
+ * libm365sync_sim (m365sync_sim.h), with its own last error and string free.
+ *
+ * Build (from the repository root, after `cargo build`):
+ *   cc -std=c11 -Wall -Wextra -Werror -Icrates/engine/include -Icrates/sim/include \
+ *      examples/backup_agent.c -Ltarget/debug -lm365sync -lm365sync_sim \
+ *      -Wl,-rpath,target/debug -o backup_agent
  * Run:
  *   ./backup_agent /tmp/backup_agent.db
  */
@@ -21,6 +25,7 @@
 #include <time.h>
 
 #include "m365sync.h"
+#include "m365sync_sim.h"
 
 /* Event kinds are small numbers that only grow; larger ones are not counted. */
 #define MAX_KIND 64
@@ -57,13 +62,23 @@ static void on_log(void *userdata, m365sync_log_level level, const char *target,
             target, message);
 }
 
-static int check(m365sync_result rc, const char *what) {
+/* Reports a failed call with the detail of the library that made it. */
+static int check_with(m365sync_result rc, const char *what, const char *(*last_error)(void)) {
     if (rc != M365SYNC_RESULT_OK) {
-        fprintf(stderr, "%s failed: %s: %s\n", what, m365sync_result_str(rc),
-                m365sync_last_error());
+        fprintf(stderr, "%s failed: %s: %s\n", what, m365sync_result_str(rc), last_error());
         return 0;
     }
     return 1;
+}
+
+/* An engine call. */
+static int check(m365sync_result rc, const char *what) {
+    return check_with(rc, what, m365sync_last_error);
+}
+
+/* A simulator call. */
+static int check_sim(m365sync_result rc, const char *what) {
+    return check_with(rc, what, m365sync_sim_last_error);
 }
 
 /* Waits until `kind` was seen at least `count` times. */
@@ -106,11 +121,11 @@ static int json_string(const char *json, const char *key, char *out, size_t cap)
 /* Applies a simulator command; copies the resulting item's id into `id` if given. */
 static int mutate(m365sync_sim *sim, const char *command, char *id, size_t cap) {
     char *result = NULL;
-    if (!check(m365sync_sim_apply(sim, command, &result), command)) {
+    if (!check_sim(m365sync_sim_apply(sim, command, &result), command)) {
         return 0;
     }
     int ok = id == NULL || json_string(result, "id", id, cap);
-    m365sync_string_free(result);
+    m365sync_sim_string_free(result);
     return ok;
 }
 
@@ -136,14 +151,14 @@ int main(int argc, char **argv) {
 
     printf("m365sync %s (header %s)\n", m365sync_version(), M365SYNC_VERSION);
     if (!check(m365sync_set_log_callback(M365SYNC_LOG_LEVEL_WARN, on_log, NULL), "log") ||
-        !check(m365sync_sim_start("{\"items\": 40, \"seed\": 7}", &sim), "sim_start") ||
-        !check(m365sync_sim_drive_id(sim, 0, &drive), "sim_drive_id")) {
+        !check_sim(m365sync_sim_start("{\"items\": 40, \"seed\": 7}", &sim), "sim_start") ||
+        !check_sim(m365sync_sim_drive_id(sim, 0, &drive), "sim_drive_id")) {
         goto done;
     }
     size_t drives = 1;
     for (char *id = NULL; m365sync_sim_drive_id(sim, drives, &id) == M365SYNC_RESULT_OK;
          drives++) {
-        m365sync_string_free(id);
+        m365sync_sim_string_free(id);
         id = NULL;
     }
     printf("simulator at %s with %zu drives\n", m365sync_sim_url(sim), drives);
@@ -151,7 +166,7 @@ int main(int argc, char **argv) {
     /* The database path goes into JSON as is: keep it free of quotes and backslashes. */
     snprintf(command, sizeof command, "{\"database\": \"%s\", \"poll_interval_secs\": 1}",
              database);
-    if (!check(m365sync_sim_engine_config_json(sim, command, &config), "engine config") ||
+    if (!check_sim(m365sync_sim_engine_config_json(sim, command, &config), "engine config") ||
         !check(m365sync_engine_new(config, &engine), "engine_new") ||
         !check(m365sync_engine_set_event_callback(engine, on_event, &agent), "callback") ||
         !check(m365sync_engine_start(engine), "engine_start") ||
@@ -209,8 +224,8 @@ int main(int argc, char **argv) {
 
 done:
     m365sync_engine_free(engine); /* stops and joins the engine's threads */
-    m365sync_string_free(config);
-    m365sync_string_free(drive);
+    m365sync_sim_string_free(config);
+    m365sync_sim_string_free(drive);
     m365sync_sim_free(sim);
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }

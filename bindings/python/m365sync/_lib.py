@@ -18,14 +18,20 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Iterator, Optional, TypeVar
+from typing import Any, Iterator, Optional, TypeVar
 
-if sys.platform == "darwin":
-    LIBRARY_NAME = "libm365sync.dylib"
-elif sys.platform == "win32":
-    LIBRARY_NAME = "m365sync.dll"
-else:
-    LIBRARY_NAME = "libm365sync.so"
+
+def _library_file(stem: str) -> str:
+    """The platform's file name of the C library `stem`."""
+    if sys.platform == "darwin":
+        return f"lib{stem}.dylib"
+    if sys.platform == "win32":
+        return f"{stem}.dll"
+    return f"lib{stem}.so"
+
+
+LIBRARY_NAME = _library_file("m365sync")
+SIM_LIBRARY_NAME = _library_file("m365sync_sim")
 
 
 class EngineHandle(Structure):
@@ -82,6 +88,12 @@ _PROTOTYPES = {
     ),
     "m365sync_engine_ack": (RESULT, [ENGINE_P, c_int64]),
     "m365sync_engine_status_json": (RESULT, [ENGINE_P, OUT_STRING]),
+}
+
+# The simulator's library (a test double, shipped apart from the engine's).
+_SIM_PROTOTYPES = {
+    "m365sync_sim_last_error": (c_char_p, []),
+    "m365sync_sim_string_free": (None, [c_void_p]),
     "m365sync_sim_start": (RESULT, [c_char_p, POINTER(SIM_P)]),
     "m365sync_sim_url": (c_char_p, [SIM_P]),
     "m365sync_sim_drives_json": (RESULT, [SIM_P, OUT_STRING]),
@@ -92,65 +104,89 @@ _PROTOTYPES = {
 }
 
 
-def candidates() -> Iterator[Path]:
-    """Where the library is looked for, in order."""
+def candidates(name: str = LIBRARY_NAME) -> Iterator[Path]:
+    """Where the library file `name` is looked for, in order."""
     here = Path(__file__).resolve().parent
-    yield here / LIBRARY_NAME
-    yield here.parent / LIBRARY_NAME
+    yield here / name
+    yield here.parent / name
     for directory in here.parents:
         target = directory / "target"
         if target.is_dir():
             for profile in ("release", "debug"):
-                yield target / profile / LIBRARY_NAME
+                yield target / profile / name
             return
 
 
-def find_library() -> Path:
-    """`$M365SYNC_LIB`, else the first candidate that exists."""
-    explicit = os.environ.get("M365SYNC_LIB")
+def _find(name: str, variable: str, beside: Optional[Path]) -> Path:
+    """`$variable`, else the file beside `beside`, else the first candidate."""
+    explicit = os.environ.get(variable)
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise OSError(f"M365SYNC_LIB={explicit} is not a file")
+            raise OSError(f"{variable}={explicit} is not a file")
         return path
-    tried = list(candidates())
+    tried = ([beside.parent / name] if beside else []) + list(candidates(name))
     for path in tried:
         if path.is_file():
             return path
     raise OSError(
-        f"cannot find {LIBRARY_NAME}: set M365SYNC_LIB, or build it with `cargo build`"
+        f"cannot find {name}: set {variable}, or build it with `cargo build`"
         f" (tried {', '.join(str(p) for p in tried)})"
     )
 
 
-def _load() -> ctypes.CDLL:
+def find_library() -> Path:
+    """The engine's library: `$M365SYNC_LIB`, else the first candidate that exists."""
+    return _find(LIBRARY_NAME, "M365SYNC_LIB", None)
+
+
+def find_sim_library() -> Path:
+    """The simulator's library: `$M365SYNC_SIM_LIB`, else beside the engine's."""
+    try:
+        engine = find_library()
+    except OSError:
+        engine = None
+    return _find(SIM_LIBRARY_NAME, "M365SYNC_SIM_LIB", engine)
+
+
+def _load(path: Path, prototypes: dict) -> ctypes.CDLL:
     # CDLL (not PyDLL) releases the GIL during each call, so engine threads can
     # run Python callbacks while the host waits in stop() or free().
-    lib = ctypes.CDLL(str(find_library()))
-    for name, (restype, argtypes) in _PROTOTYPES.items():
-        function = getattr(lib, name)
+    loaded = ctypes.CDLL(str(path))
+    for name, (restype, argtypes) in prototypes.items():
+        function = getattr(loaded, name)
         function.restype = restype
         function.argtypes = argtypes
-    return lib
+    return loaded
 
 
 _LIB: Optional[ctypes.CDLL] = None
+_SIM_LIB: Optional[ctypes.CDLL] = None
 
 
 def lib() -> ctypes.CDLL:
-    """The loaded library (loaded on first use)."""
+    """The engine's library (loaded on first use)."""
     global _LIB
     if _LIB is None:
-        _LIB = _load()
+        _LIB = _load(find_library(), _PROTOTYPES)
     return _LIB
 
 
-def take_string(pointer: c_void_p) -> str:
-    """Copies an owned string returned by the library, then frees it."""
+def sim_lib() -> ctypes.CDLL:
+    """The simulator's library (loaded on first use)."""
+    global _SIM_LIB
+    if _SIM_LIB is None:
+        _SIM_LIB = _load(find_sim_library(), _SIM_PROTOTYPES)
+    return _SIM_LIB
+
+
+def take_string(pointer: c_void_p, free: Optional[Any] = None) -> str:
+    """Copies an owned string returned by a library, then frees it with `free`
+    (the engine's `m365sync_string_free` unless given)."""
     try:
         return ctypes.string_at(pointer).decode("utf-8")
     finally:
-        lib().m365sync_string_free(pointer)
+        (free or lib().m365sync_string_free)(pointer)
 
 
 def text(value: Optional[bytes]) -> str:

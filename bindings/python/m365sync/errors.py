@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Dict, Type
+from typing import Callable, Dict, Optional, Type
 
 from . import _lib
 
@@ -103,8 +103,9 @@ def _describe(code: int) -> str:
     return _lib.text(_lib.lib().m365sync_result_str(code))
 
 
-def check(code: int) -> None:
-    """Raises the exception for `code` with this thread's last error message."""
+def check(code: int, last_error: Optional[Callable[[], Optional[bytes]]] = None) -> None:
+    """Raises the exception for `code` with this thread's last error message, read
+    with `last_error` (the engine library's `m365sync_last_error` unless given)."""
     if code != ResultCode.OK:
-        message = _lib.text(_lib.lib().m365sync_last_error())
+        message = _lib.text((last_error or _lib.lib().m365sync_last_error)())
         raise _EXCEPTIONS.get(code, M365SyncError)(code, message)

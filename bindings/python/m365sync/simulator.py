@@ -19,7 +19,10 @@ class Simulator(_lib.Handle):
         self._handle: Optional[Any] = None
         merged = dict(config or {}, **settings)
         handle = _lib.SIM_P()
-        check(_lib.lib().m365sync_sim_start(json.dumps(merged).encode(), ctypes.byref(handle)))
+        check(
+            _lib.sim_lib().m365sync_sim_start(json.dumps(merged).encode(), ctypes.byref(handle)),
+            _lib.sim_lib().m365sync_sim_last_error,
+        )
         self._handle = handle
 
     def _h(self) -> Any:
@@ -31,21 +34,21 @@ class Simulator(_lib.Handle):
         """Stops the simulator and frees it. Idempotent."""
         handle, self._handle = self._handle, None
         if handle is not None:
-            _lib.lib().m365sync_sim_free(handle)
+            _lib.sim_lib().m365sync_sim_free(handle)
 
     @property
     def url(self) -> str:
         """`http://127.0.0.1:PORT`."""
-        return _lib.text(_lib.lib().m365sync_sim_url(self._h()))
+        return _lib.text(_lib.sim_lib().m365sync_sim_url(self._h()))
 
     def _owned(self, function: Any, *args: Any) -> str:
         out = ctypes.c_void_p()
-        check(function(self._h(), *args, ctypes.byref(out)))
-        return _lib.take_string(out)
+        check(function(self._h(), *args, ctypes.byref(out)), _lib.sim_lib().m365sync_sim_last_error)
+        return _lib.take_string(out, _lib.sim_lib().m365sync_sim_string_free)
 
     def drives(self) -> List[Dict[str, Any]]:
         """Every drive: `id`, `kind`, `name`, `site_id`, `owner_user_id`, `root_id`."""
-        return json.loads(self._owned(_lib.lib().m365sync_sim_drives_json))
+        return json.loads(self._owned(_lib.sim_lib().m365sync_sim_drives_json))
 
     def drive_ids(self) -> List[str]:
         """The ids of every drive."""
@@ -54,12 +57,12 @@ class Simulator(_lib.Handle):
     def engine_config(self, **extra: Any) -> Dict[str, Any]:
         """An engine configuration for this simulator and all its drives; `extra`
         adds or overrides keys (`database` is required)."""
-        text = self._owned(_lib.lib().m365sync_sim_engine_config_json, json.dumps(extra).encode())
+        text = self._owned(_lib.sim_lib().m365sync_sim_engine_config_json, json.dumps(extra).encode())
         return json.loads(text)
 
     def apply(self, command: Mapping[str, Any]) -> Any:
         """Runs one control command (`{"op": ...}`, see `m365sync_sim_apply`)."""
-        return json.loads(self._owned(_lib.lib().m365sync_sim_apply, json.dumps(dict(command)).encode()))
+        return json.loads(self._owned(_lib.sim_lib().m365sync_sim_apply, json.dumps(dict(command)).encode()))
 
     def create(self, drive: str, parent_id: str, name: str, *, folder: bool = False, content: str = "") -> Dict[str, Any]:
         """Creates a file or folder (`parent_id` may be "root"); returns the item."""

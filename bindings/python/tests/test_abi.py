@@ -10,7 +10,7 @@ import m365sync
 from m365sync import _lib
 
 ROOT = Path(__file__).resolve().parents[3]
-HEADER = (ROOT / "include" / "m365sync.h").read_text()
+HEADER = (ROOT / "crates" / "engine" / "include" / "m365sync.h").read_text()
 
 
 def header_enum(prefix: str) -> dict:

@@ -1,0 +1,283 @@
+//! `m365sync demo`: the simulator and the engine in one process, end to end.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use crossbeam_channel::Receiver;
+use indicatif::{ProgressBar, ProgressStyle};
+use m365sync::store::Store;
+use m365sync::{Config, Engine, Event, EventKind};
+use m365sync_sim::{ItemPatch, SimConfig, Simulator};
+use m365sync_tools::{forward_events, verify};
+
+use crate::run::event_line;
+use serde_json::json;
+
+use crate::err;
+
+/// Flags of `m365sync demo`.
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Items in the generated tenant (files and folders over all drives).
+    #[arg(long, default_value_t = 50_000)]
+    items: u64,
+    /// Print a JSON summary as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How long the demo waits for one scripted change to show up as events.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the demo; the exit status is non-zero unless the mirror matches the truth
+/// and no request was sent while a Retry-After was in force.
+pub fn demo(args: DemoArgs) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("m365sync-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = run_demo(&args, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
+    let sim_config: SimConfig = serde_json::from_value(json!({
+        "sites": 3, "libraries_per_site": 2, "users": 4, "users_without_drive": 1,
+        "items": args.items, "depth": 4, "seed": 7,
+        "token_lifetime_secs": 120,
+        "throttle": {"ru_per_minute": 6000},
+        "faults": {"error_503_rate": 0.02, "reset_rate": 0.01}
+    }))
+    .map_err(|e| format!("demo simulator config: {e}"))?;
+    let sim = Simulator::start(sim_config).map_err(err)?;
+    let drives: Vec<String> = sim.drives().into_iter().map(|d| d.id).collect();
+    say(
+        args,
+        &format!(
+            "simulator at {} with {} drives and {} items",
+            sim.url(),
+            drives.len(),
+            sim.item_count()
+        ),
+    );
+
+    let database = dir.join("demo.db");
+    let config = Config::from_json(
+        &sim.engine_config(json!({
+            "database": database,
+            "workers": 4,
+            // Loopback: a reply that never comes (seen now and then with the injected
+            // resets) should cost seconds, not the 30 s default.
+            "http_timeout_secs": 5,
+            // Webhooks against the simulator: the listener takes a free loopback
+            // port and, with no public_url, subscriptions point at that address.
+            // Polling remains only as the fallback for drives without a subscription.
+            "poll_interval_secs": 30,
+            "webhook": {"listen": "127.0.0.1:0", "retry_secs": 1},
+            "throttle": {"ru_per_minute": 5400}
+        }))
+        .to_string(),
+    )
+    .map_err(err)?;
+    let engine = Engine::open(config).map_err(err)?;
+    let events = forward_events(&engine);
+    let started = Instant::now();
+    engine.start().map_err(err)?;
+    crawl_with_progress(args, &engine, sim.item_count(), drives.len())?;
+    let crawl_secs = started.elapsed().as_secs_f64();
+    say(
+        args,
+        &format!("crawl finished in {crawl_secs:.1} s; now changing files:"),
+    );
+    while events.try_recv().is_ok() {}
+
+    let mut script = Script {
+        sim: &sim,
+        events: &events,
+        args,
+        seen: BTreeMap::new(),
+    };
+    script.run(&drives[0])?;
+
+    engine.stop();
+    let store = Store::open(&database).map_err(err)?;
+    let diffs = verify::tenant_diff(&store, &sim, 10).map_err(err)?;
+    for d in &diffs {
+        say(args, &format!("mirror differs: {d}"));
+    }
+    let status = engine.status().map_err(err)?;
+    let stats = sim.stats();
+    let throttle = status.throttle.unwrap_or_default();
+    let summary = json!({
+        "items": status.total_items(),
+        "drives": drives.len(),
+        "crawl_secs": (crawl_secs * 10.0).round() / 10.0,
+        "events": status.events_by_kind,
+        "live_events": script.seen,
+        "requests": stats.requests,
+        "throttled": stats.throttled,
+        "engine_throttle_pauses": throttle.throttled,
+        "violations": stats.violations,
+        "modes": status.drives.iter().map(|d| d.mode.as_str()).fold(BTreeMap::<&str, u64>::new(), |mut m, k| { *m.entry(k).or_default() += 1; m }),
+        "notifications_accepted": status.notifications.as_ref().map_or(0, |n| n.accepted),
+        "mirror_matches_truth": diffs.is_empty(),
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!("\nsummary");
+        for (key, value) in summary.as_object().into_iter().flatten() {
+            println!("  {key:<22} {value}");
+        }
+    }
+    if stats.violations == 0 && diffs.is_empty() {
+        Ok(())
+    } else {
+        Err("the demo found throttle violations or a mirror that differs from the truth".into())
+    }
+}
+
+fn say(args: &DemoArgs, line: &str) {
+    if args.json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// Shows a progress bar until every drive has finished its first crawl.
+fn crawl_with_progress(
+    args: &DemoArgs,
+    engine: &Engine,
+    items: u64,
+    drives: usize,
+) -> Result<(), String> {
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(items)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("crawl [{bar:40}] {pos}/{len} items  {per_sec}  {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        bar.set_position(engine.progress().items.load(Ordering::Relaxed).min(items));
+        let status = engine.status().map_err(|e| e.to_string())?;
+        let synced = status.drives.iter().filter(|d| d.state == "synced").count();
+        bar.set_message(format!("{synced}/{drives} drives synced"));
+        if synced == drives {
+            bar.set_position(items);
+            bar.finish();
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("the crawl did not finish within 10 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The scripted series of changes, each awaited as events.
+struct Script<'a> {
+    sim: &'a Simulator,
+    events: &'a Receiver<Event>,
+    args: &'a DemoArgs,
+    seen: BTreeMap<String, u64>,
+}
+
+impl Script<'_> {
+    fn run(&mut self, drive: &str) -> Result<(), String> {
+        let sim = self.sim;
+        let root = sim.root_id(drive).map_err(err)?;
+        let folder = sim
+            .create_item(drive, &root, "Demo", true, b"")
+            .map_err(err)?;
+        self.expect("create a folder", EventKind::Created)?;
+        let file = sim
+            .create_item(drive, &folder.id, "report.docx", false, b"first draft")
+            .map_err(err)?;
+        self.expect("create a file", EventKind::Created)?;
+        sim.update_item(
+            drive,
+            &file.id,
+            ItemPatch {
+                content: Some(b"final version".to_vec()),
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
+        self.expect("edit the file", EventKind::ContentChanged)?;
+        let big = largest_folder(sim, drive)?;
+        sim.update_item(
+            drive,
+            &big.0,
+            ItemPatch {
+                name: Some(format!("{} (renamed)", big.1)),
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
+        self.expect("rename a folder", EventKind::Renamed)?;
+        sim.update_item(
+            drive,
+            &file.id,
+            ItemPatch {
+                parent_id: Some(big.0.clone()),
+                ..Default::default()
+            },
+        )
+        .map_err(err)?;
+        self.expect("move the file into it", EventKind::Moved)?;
+        sim.share_item(drive, &file.id).map_err(err)?;
+        self.expect("share the file", EventKind::PermissionsChanged)?;
+        sim.delete_item(drive, &big.0).map_err(err)?;
+        self.expect("delete the folder", EventKind::Deleted)?;
+        Ok(())
+    }
+
+    /// Prints events until one of `kind` arrives.
+    fn expect(&mut self, what: &str, kind: EventKind) -> Result<(), String> {
+        say(self.args, &format!("\n> {what}"));
+        let deadline = Instant::now() + CHANGE_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self
+                .events
+                .recv_timeout(left)
+                .map_err(|_| format!("no {kind} event within {CHANGE_TIMEOUT:?} after: {what}"))?;
+            *self
+                .seen
+                .entry(event.kind.as_str().to_string())
+                .or_default() += 1;
+            say(self.args, &format!("  event {}", event_line(&event)));
+            if event.kind == kind {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The folder with the most descendants, directly under the root: (id, name).
+fn largest_folder(sim: &Simulator, drive: &str) -> Result<(String, String), String> {
+    let snapshot = sim.snapshot(drive).map_err(|e| e.to_string())?;
+    let mut best: Option<(usize, String, String)> = None;
+    for f in snapshot
+        .iter()
+        .filter(|i| i.is_folder && i.path.matches('/').count() == 1 && i.path != "/")
+    {
+        let prefix = format!("{}/", f.path);
+        let n = snapshot
+            .iter()
+            .filter(|i| i.path.starts_with(&prefix))
+            .count();
+        if best.as_ref().is_none_or(|b| n > b.0) {
+            best = Some((n, f.id.clone(), f.name.clone()));
+        }
+    }
+    best.map(|(_, id, name)| (id, name))
+        .ok_or_else(|| "the demo drive has no folder to rename".to_string())
+}

@@ -1,0 +1,207 @@
+//! Simulator configuration: every default in one place.
+
+use serde::{Deserialize, Serialize};
+
+use crate::subscriptions::NotificationConfig;
+use crate::{Error, Result};
+
+/// Everything the simulator can be told at start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Address to bind, e.g. `127.0.0.1:0` (port 0 picks a free port).
+    pub listen: String,
+    /// The tenant id clients must use at the token endpoint.
+    pub tenant_id: String,
+    /// The only client id the token endpoint accepts.
+    pub client_id: String,
+    /// The secret of that client.
+    pub client_secret: String,
+    /// Lifetime of issued access tokens, in seconds.
+    pub token_lifetime_secs: u64,
+    /// Number of sites, the root site included (at least 1).
+    pub sites: u32,
+    /// Document libraries per site (at least 1).
+    pub libraries_per_site: u32,
+    /// Number of users.
+    pub users: u32,
+    /// How many of those users have no OneDrive.
+    pub users_without_drive: u32,
+    /// Microsoft 365 groups, each with its own site and drive ("Group {n}").
+    pub groups: u32,
+    /// Files and folders generated across all drives, roots excluded.
+    pub items: u64,
+    /// Maximum folder nesting below a drive's root.
+    pub depth: u32,
+    /// Seed of the generator: the same flags and seed build the same tenant.
+    pub seed: u64,
+    /// Delta tokens older than this are answered with 410 (0 = never).
+    pub delta_token_max_age_secs: u64,
+    /// Resource-unit budget and costs.
+    pub throttle: ThrottleConfig,
+    /// Injected failures.
+    pub faults: Faults,
+    /// Requests the HTTP front handles at once (each connection has its own thread).
+    pub threads: usize,
+    /// Webhook delivery knobs, handed to the subscriptions module.
+    pub notifications: NotificationConfig,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: "127.0.0.1:0".into(),
+            tenant_id: "sim-tenant".into(),
+            client_id: "sim-client".into(),
+            client_secret: "sim-secret".into(),
+            token_lifetime_secs: 3600,
+            sites: 2,
+            libraries_per_site: 1,
+            users: 3,
+            users_without_drive: 1,
+            groups: 0,
+            items: 100,
+            depth: 3,
+            seed: 1,
+            delta_token_max_age_secs: 0,
+            throttle: ThrottleConfig::default(),
+            faults: Faults::default(),
+            threads: 4,
+            notifications: NotificationConfig::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Checks the values that cannot work, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.sites == 0 {
+            return bad("sim.sites must be at least 1 (the root site)");
+        }
+        if self.libraries_per_site == 0 {
+            return bad("sim.libraries_per_site must be at least 1");
+        }
+        if self.users_without_drive > self.users {
+            return bad("sim.users_without_drive cannot exceed sim.users");
+        }
+        if self.groups > 100_000 {
+            return bad("sim.groups must be at most 100000");
+        }
+        if self.items > u64::from(u32::MAX / 2) {
+            return bad("sim.items is too large (at most 2^31 items)");
+        }
+        if self.threads == 0 || self.threads > 256 {
+            return bad("sim.threads must be between 1 and 256");
+        }
+        if self.tenant_id.is_empty() || self.client_id.is_empty() {
+            return bad("sim.tenant_id and sim.client_id must not be empty");
+        }
+        if self.token_lifetime_secs == 0 {
+            return bad("sim.token_lifetime_secs must be at least 1");
+        }
+        if self.throttle.window_secs == 0 {
+            return bad("sim.throttle.window_secs must be at least 1");
+        }
+        self.faults.validate()
+    }
+}
+
+/// The resource-unit budget per app per tenant per minute, and what each request costs.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Resource units per minute; 0 turns throttling off.
+    pub ru_per_minute: u64,
+    /// Retry-After of a first 429, in seconds; it grows while a client keeps calling.
+    pub retry_after_secs: u64,
+    /// Length of the budget window in seconds: Graph's is 60 (the budget is per minute);
+    /// benchmarks shrink it to see many windows in a short run.
+    pub window_secs: u64,
+    /// Cost of each kind of request.
+    pub costs: RuCosts,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            ru_per_minute: 0,
+            retry_after_secs: 10,
+            window_secs: 60,
+            costs: RuCosts::default(),
+        }
+    }
+}
+
+/// Resource units charged per kind of request.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuCosts {
+    /// Delta with a token (`token=latest` included).
+    pub delta_with_token: u64,
+    /// Delta without a token (a full enumeration page).
+    pub delta_without_token: u64,
+    /// A page of a list (`/sites`, `/users`, `/sites/{id}/drives`).
+    pub list: u64,
+    /// A single-resource read (and a download redirect).
+    pub get: u64,
+    /// A write (subscription create, renew, delete).
+    pub write: u64,
+    /// A permission-related request.
+    pub permission: u64,
+}
+
+impl Default for RuCosts {
+    fn default() -> Self {
+        RuCosts {
+            delta_with_token: 1,
+            delta_without_token: 2,
+            list: 2,
+            get: 1,
+            write: 2,
+            permission: 5,
+        }
+    }
+}
+
+/// Injected failures on Graph routes, as probabilities between 0 and 1.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Probability of a 503 Service Unavailable (with `Retry-After: 1`).
+    pub error_503_rate: f64,
+    /// Probability of a 500 Internal Server Error.
+    pub error_500_rate: f64,
+    /// Probability that the connection is dropped without an HTTP response.
+    pub reset_rate: f64,
+    /// Seed of the fault dice, so a run can be replayed.
+    pub seed: u64,
+    /// Probability that an incremental delta feed leaves out an item's delete tombstone
+    /// (a known Graph defect); decided once per deleted item from `seed`, so retried
+    /// pages agree. Full enumerations are unaffected: only an audit finds the drift.
+    pub omit_tombstone_rate: f64,
+}
+
+impl Faults {
+    /// Checks that every rate is a probability.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("error_503_rate", self.error_503_rate),
+            ("error_500_rate", self.error_500_rate),
+            ("reset_rate", self.reset_rate),
+            ("omit_tombstone_rate", self.omit_tombstone_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(Error::InvalidInput(format!(
+                    "faults.{name} must be between 0 and 1, got {v}"
+                )));
+            }
+        }
+        if self.error_503_rate + self.error_500_rate + self.reset_rate > 1.0 {
+            return Err(Error::InvalidInput(
+                "the fault rates must add up to at most 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}

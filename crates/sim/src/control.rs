@@ -1,0 +1,290 @@
+//! The HTTP control API under `/_sim` (no auth) and the download URLs.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::api::ItemPatch;
+use crate::config::Faults;
+use crate::content;
+use crate::fault::SimError;
+use crate::request::SimRequest;
+use crate::response::SimResponse;
+use crate::state::Shared;
+use crate::subscriptions::NotificationConfig;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewItem {
+    parent_id: String,
+    name: String,
+    #[serde(default)]
+    folder: bool,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchItem {
+    name: Option<String>,
+    parent_id: Option<String>,
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    upn: String,
+    #[serde(default = "yes")]
+    with_drive: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    name: String,
+    #[serde(default = "yes")]
+    unified: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct FaultKnobs {
+    error_503_rate: f64,
+    error_500_rate: f64,
+    reset_rate: f64,
+    seed: u64,
+    omit_tombstone_rate: f64,
+    notifications: Option<NotificationConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Storm {
+    secs: f64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ExpireSubscriptions {
+    id: Option<String>,
+}
+
+fn body<T: DeserializeOwned>(req: &SimRequest) -> Result<T, SimError> {
+    if req.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(SimError::Invalid("the body must be a JSON object".into()));
+    }
+    let mut de = serde_json::Deserializer::from_slice(&req.body);
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| SimError::Invalid(format!("invalid JSON body: {e}")))
+}
+
+/// A body that may be empty (then all defaults).
+fn optional_body<T: DeserializeOwned + Default>(req: &SimRequest) -> Result<T, SimError> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        body(req)
+    }
+}
+
+fn ok_json<T: serde::Serialize>(status: u16, v: &T) -> Result<SimResponse, SimError> {
+    serde_json::to_value(v)
+        .map(|v| SimResponse::json(status, &v))
+        .map_err(|e| SimError::Invalid(e.to_string()))
+}
+
+/// The route label of a control request (for the stats).
+pub(crate) fn label(method: &str, segs: &[&str]) -> &'static str {
+    match (method, segs) {
+        ("GET", ["drives"]) => "GET /_sim/drives",
+        ("POST", ["drives", _, "items"]) => "POST /_sim/drives/{id}/items",
+        ("PATCH", ["drives", _, "items", _]) => "PATCH /_sim/drives/{id}/items/{id}",
+        ("DELETE", ["drives", _, "items", _]) => "DELETE /_sim/drives/{id}/items/{id}",
+        ("POST", ["drives", _, "items", _, "share"]) => "POST /_sim/drives/{id}/items/{id}/share",
+        ("DELETE", ["drives", _, "items", _, "share"]) => {
+            "DELETE /_sim/drives/{id}/items/{id}/share"
+        }
+        ("POST", ["sites"]) => "POST /_sim/sites",
+        ("POST", ["sites", _, "drives"]) => "POST /_sim/sites/{id}/drives",
+        ("DELETE", ["sites", _]) => "DELETE /_sim/sites/{id}",
+        ("DELETE", ["sites", _, "drives", _]) => "DELETE /_sim/sites/{id}/drives/{id}",
+        ("POST", ["users"]) => "POST /_sim/users",
+        ("GET", ["groups"]) => "GET /_sim/groups",
+        ("POST", ["groups"]) => "POST /_sim/groups",
+        ("PATCH", ["groups", _]) => "PATCH /_sim/groups/{id}",
+        ("DELETE", ["groups", _]) => "DELETE /_sim/groups/{id}",
+        ("POST", ["expire-delta-tokens"]) => "POST /_sim/expire-delta-tokens",
+        ("POST", ["expire-subscriptions"]) => "POST /_sim/expire-subscriptions",
+        ("POST", ["faults"]) => "POST /_sim/faults",
+        ("POST", ["expire-access-tokens"]) => "POST /_sim/expire-access-tokens",
+        ("POST", ["throttle-storm"]) => "POST /_sim/throttle-storm",
+        ("GET", ["stats"]) => "GET /_sim/stats",
+        ("GET", ["snapshot"]) => "GET /_sim/snapshot",
+        ("GET", ["download", _, _]) => "GET /_sim/download",
+        _ => "unknown /_sim",
+    }
+}
+
+/// Serves a request below `/_sim` (`segs` are the segments after it).
+pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResponse {
+    let result = (|| -> Result<SimResponse, SimError> {
+        match (req.method.as_str(), segs) {
+            ("GET", ["drives"]) => ok_json(200, &shared.drives()),
+            ("POST", ["drives", d, "items"]) => {
+                let b: NewItem = body(req)?;
+                ok_json(
+                    201,
+                    &shared.create_item(
+                        d,
+                        &b.parent_id,
+                        &b.name,
+                        b.folder,
+                        b.content.as_bytes(),
+                    )?,
+                )
+            }
+            ("PATCH", ["drives", d, "items", i]) => {
+                let b: PatchItem = body(req)?;
+                let patch = ItemPatch {
+                    name: b.name,
+                    parent_id: b.parent_id,
+                    content: b.content.map(String::into_bytes),
+                };
+                ok_json(200, &shared.update_item(d, i, &patch)?)
+            }
+            ("DELETE", ["drives", d, "items", i]) => {
+                shared.delete_item(d, i)?;
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["drives", d, "items", i, "share"]) => {
+                ok_json(200, &shared.set_shared(d, i, true)?)
+            }
+            ("DELETE", ["drives", d, "items", i, "share"]) => {
+                ok_json(200, &shared.set_shared(d, i, false)?)
+            }
+            ("POST", ["sites"]) => {
+                let b: Named = body(req)?;
+                let id = shared.add_site(&b.name)?;
+                let t = shared.tenant.read();
+                let drive_id = t.site_drive(&id).map(|d| t.drives[d].id.clone()).ok();
+                Ok(SimResponse::json(
+                    201,
+                    &json!({ "id": id, "drive_id": drive_id }),
+                ))
+            }
+            ("POST", ["sites", s, "drives"]) => {
+                let b: Named = body(req)?;
+                Ok(SimResponse::json(
+                    201,
+                    &json!({ "id": shared.add_library(s, &b.name)? }),
+                ))
+            }
+            ("DELETE", ["sites", s]) => {
+                shared.remove_site(s)?;
+                Ok(SimResponse::empty(204))
+            }
+            ("DELETE", ["sites", s, "drives", d]) => {
+                shared.remove_library(s, d)?;
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["users"]) => {
+                let b: NewUser = body(req)?;
+                let (id, drive_id) = shared.add_user(&b.upn, b.with_drive)?;
+                Ok(SimResponse::json(
+                    201,
+                    &json!({ "id": id, "drive_id": drive_id }),
+                ))
+            }
+            ("GET", ["groups"]) => ok_json(200, &shared.groups()),
+            ("POST", ["groups"]) => {
+                let b: NewGroup = body(req)?;
+                ok_json(201, &shared.add_group(&b.name, b.unified)?)
+            }
+            ("PATCH", ["groups", g]) => {
+                let b: Named = body(req)?;
+                ok_json(200, &shared.rename_group(g, &b.name)?)
+            }
+            ("DELETE", ["groups", g]) => {
+                shared.remove_group(g)?;
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["expire-delta-tokens"]) => {
+                shared.expire_delta_tokens();
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["expire-subscriptions"]) => {
+                let b: ExpireSubscriptions = optional_body(req)?;
+                shared.subs.expire(b.id.as_deref());
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["faults"]) => {
+                let b: FaultKnobs = optional_body(req)?;
+                let faults = Faults {
+                    error_503_rate: b.error_503_rate,
+                    error_500_rate: b.error_500_rate,
+                    reset_rate: b.reset_rate,
+                    seed: b.seed,
+                    omit_tombstone_rate: b.omit_tombstone_rate,
+                };
+                faults
+                    .validate()
+                    .map_err(|e| SimError::Invalid(e.to_string()))?;
+                shared.faults.set(faults);
+                if let Some(n) = b.notifications {
+                    shared.subs.set_config(n);
+                }
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["expire-access-tokens"]) => {
+                shared.auth.expire_tokens();
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["throttle-storm"]) => {
+                let b: Storm = body(req)?;
+                let duration = std::time::Duration::try_from_secs_f64(b.secs)
+                    .ok()
+                    .filter(|d| d.as_secs() <= 86_400)
+                    .ok_or_else(|| SimError::Invalid("secs must be between 0 and 86400".into()))?;
+                shared.throttle.storm(std::time::Instant::now() + duration);
+                Ok(SimResponse::empty(204))
+            }
+            ("GET", ["stats"]) => ok_json(200, &shared.stats()),
+            ("GET", ["snapshot"]) => {
+                let d = req
+                    .query("drive")
+                    .ok_or_else(|| SimError::Invalid("missing ?drive=ID".into()))?;
+                ok_json(200, &shared.snapshot(d)?)
+            }
+            ("GET", ["download", d, i]) => {
+                if !content::verify(shared.download_key, d, i, req.query("sig").unwrap_or("")) {
+                    return Ok(SimResponse::graph_error(
+                        401,
+                        "unauthenticated",
+                        "The download URL is not valid",
+                    ));
+                }
+                let t = shared.tenant.read();
+                let drive = &t.drives[t.drive(d)?];
+                let idx = drive.live(i)?;
+                Ok(content::respond(&drive.content(idx), req.header("range")))
+            }
+            _ => Err(SimError::NotFound(format!(
+                "no control route {} {}",
+                req.method, req.path
+            ))),
+        }
+    })();
+    result.unwrap_or_else(|e| e.response())
+}

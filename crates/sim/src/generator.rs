@@ -1,0 +1,119 @@
+//! The seeded tenant generator: the same configuration builds the same tenant.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::SimConfig;
+use crate::fault::SimError;
+use crate::tenant::Tenant;
+
+const EXTENSIONS: [&str; 8] = ["docx", "xlsx", "pptx", "pdf", "txt", "jpg", "png", "csv"];
+/// 2024-01-01T00:00:00Z: generated timestamps fall in the year after it.
+const BASE_TIME: u32 = 1_704_067_200;
+const FOLDER_SHARE: f64 = 0.12;
+
+/// Builds the tenant described by the generator fields of `cfg`.
+///
+/// The root site counts as one of `cfg.sites`; the last `users_without_drive` users
+/// get no OneDrive; `cfg.groups` Microsoft 365 groups come last, each with a site and
+/// drive; `cfg.items` files and folders are spread evenly over all drives.
+pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
+    let mut t = Tenant::new(cfg.seed, BASE_TIME);
+    for s in 0..cfg.sites as usize {
+        let site = if s == 0 {
+            0
+        } else {
+            t.add_site(&format!("Site {s}"), BASE_TIME)?
+        };
+        for l in 1..cfg.libraries_per_site {
+            t.add_library(site, &format!("Library {l}"), BASE_TIME)?;
+        }
+    }
+    let with_drive = cfg.users - cfg.users_without_drive;
+    for u in 0..cfg.users {
+        t.add_user(
+            &format!("user{u}@sim.onmicrosoft.com"),
+            u < with_drive,
+            BASE_TIME,
+        )?;
+    }
+    for g in 0..cfg.groups {
+        t.add_group(&format!("Group {g}"), true, BASE_TIME)?;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let drives = t.drives.len() as u64;
+    for (d, drive) in t.drives.iter_mut().enumerate() {
+        let count = cfg.items / drives + u64::from((d as u64) < cfg.items % drives);
+        drive.items.reserve(count as usize);
+        // (index, depth) of every folder, root first.
+        let mut folders: Vec<(u32, u32)> = vec![(0, 0)];
+        for k in 0..count {
+            let (parent, depth) = folders[rng.random_range(0..folders.len())];
+            let folder = depth < cfg.depth && rng.random_bool(FOLDER_SHARE);
+            let time = BASE_TIME + rng.random_range(0..365 * 86_400);
+            if folder {
+                let idx = drive.add_generated(parent, format!("Folder {k}"), true, 0, time);
+                folders.push((idx, depth + 1));
+            } else {
+                let ext = EXTENSIONS[rng.random_range(0..EXTENSIONS.len())];
+                let size = rng.random_range(0..2_000_000);
+                drive.add_generated(parent, format!("File {k}.{ext}"), false, size, time);
+            }
+        }
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_the_flags() {
+        let cfg = SimConfig {
+            sites: 3,
+            libraries_per_site: 2,
+            users: 4,
+            users_without_drive: 1,
+            items: 1001,
+            depth: 2,
+            ..SimConfig::default()
+        };
+        let t = generate(&cfg).unwrap();
+        assert!(t.groups.is_empty(), "no groups unless asked for");
+        assert_eq!(t.sites.len(), 3);
+        assert_eq!(t.drives.len(), 3 * 2 + 3);
+        assert_eq!(t.users.iter().filter(|u| u.drive.is_none()).count(), 1);
+        assert_eq!(t.item_count(), 1001 + 9);
+        for d in &t.drives {
+            for (i, item) in d.items.iter().enumerate().skip(1) {
+                let depth = d.path(i as u32).matches('/').count() as u32;
+                assert!(depth <= cfg.depth + 1, "{}", d.path(i as u32));
+                assert!(item.parent < i as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn groups_come_last_with_a_site_and_a_drive_each() {
+        let plain = SimConfig {
+            items: 50,
+            ..SimConfig::default()
+        };
+        let with_groups = SimConfig {
+            groups: 4,
+            ..plain.clone()
+        };
+        let (a, b) = (generate(&plain).unwrap(), generate(&with_groups).unwrap());
+        assert_eq!(b.groups.len(), 4);
+        assert_eq!(b.sites.len(), a.sites.len() + 4);
+        assert_eq!(b.drives.len(), a.drives.len() + 4);
+        // The drives that existed without groups keep their ids.
+        for (x, y) in a.drives.iter().zip(&b.drives) {
+            assert_eq!(x.id, y.id);
+        }
+        assert_eq!(b.groups[3].name, "Group 3");
+        assert!(b.groups.iter().all(|g| g.unified && g.site.is_some()));
+        assert_eq!(b.item_count(), 50 + b.drives.len() as u64);
+    }
+}

@@ -1,0 +1,151 @@
+//! Request dispatch: control API, token endpoint, and Graph with auth, metering and faults.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use crate::control;
+use crate::faults::Injected;
+use crate::graph::{self, Route};
+use crate::request::SimRequest;
+use crate::response::SimResponse;
+use crate::state::Shared;
+use crate::stats::Counters;
+use crate::throttle::Verdict;
+
+/// What to do with the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send this response.
+    Reply(SimResponse),
+    /// Drop the connection without a response (an injected reset).
+    Reset,
+}
+
+/// `http://host:port` for links: the request's Host when it looks sane, else the listener's.
+fn base_url(shared: &Shared, req: &SimRequest) -> String {
+    match req.header("host") {
+        Some(h)
+            if !h.is_empty()
+                && h.len() < 256
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
+        {
+            format!("http://{h}")
+        }
+        _ => shared.base_url.clone(),
+    }
+}
+
+fn throttled(retry_after: u64) -> SimResponse {
+    let mut r = SimResponse::graph_error(
+        429,
+        "activityLimitReached",
+        "The request has been throttled: the app exceeded its resource-unit budget for this tenant.",
+    );
+    if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&r.body) {
+        v["error"]["innerError"]["code"] = "throttledRequest".into();
+        r.body = v.to_string().into_bytes();
+    }
+    r.with_header("Retry-After", retry_after.to_string())
+}
+
+/// Routes one request.
+pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
+    let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    let c = &shared.counters;
+    match segs.as_slice() {
+        ["_sim", rest @ ..] => {
+            c.request(control::label(&req.method, rest));
+            Outcome::Reply(control::serve(shared, req, rest))
+        }
+        [tenant, "oauth2", "v2.0", "token"] if req.method == "POST" => {
+            c.request("POST /{tenant}/oauth2/v2.0/token");
+            Outcome::Reply(shared.auth.token(tenant, req))
+        }
+        [tenant, "oauth2", "token"] if req.method == "POST" => {
+            c.request("POST /{tenant}/oauth2/token");
+            Outcome::Reply(shared.auth.token_v1(tenant, req))
+        }
+        ["v1.0", rest @ ..] => graph_request(shared, req, rest),
+        _ => {
+            c.request("unknown");
+            Outcome::Reply(SimResponse::graph_error(
+                404,
+                "itemNotFound",
+                &format!("Resource not found: {}", req.path),
+            ))
+        }
+    }
+}
+
+fn graph_request(shared: &Shared, req: &SimRequest, segs: &[&str]) -> Outcome {
+    let c = &shared.counters;
+    let Some(route) = Route::parse(segs) else {
+        c.request("unknown /v1.0");
+        return Outcome::Reply(SimResponse::graph_error(
+            404,
+            "itemNotFound",
+            &format!("Resource not found for the segment in {}", req.path),
+        ));
+    };
+    c.request(route.label(req));
+    if !route.allows(&req.method) {
+        return Outcome::Reply(SimResponse::graph_error(
+            405,
+            "methodNotAllowed",
+            &format!("{} is not allowed here", req.method),
+        ));
+    }
+    if let Err(denied) = shared.auth.check(req) {
+        return Outcome::Reply(denied);
+    }
+    let cost = route.cost(req, &shared.throttle.config().costs);
+    c.ru_used.fetch_add(cost, Relaxed);
+    let rate_headers = match shared.throttle.charge(cost, Instant::now()) {
+        Verdict::Allow(h) => h,
+        Verdict::Throttle {
+            retry_after_secs,
+            violation,
+        } => {
+            Counters::bump(&c.throttled);
+            if violation {
+                Counters::bump(&c.violations);
+                log::warn!(
+                    "violation: {} {} arrived while a Retry-After was in force",
+                    req.method,
+                    req.path
+                );
+            }
+            return Outcome::Reply(throttled(retry_after_secs));
+        }
+    };
+    match shared.faults.roll() {
+        Injected::None => {}
+        Injected::Error503 => {
+            Counters::bump(&c.errors_injected);
+            return Outcome::Reply(
+                SimResponse::graph_error(
+                    503,
+                    "serviceNotAvailable",
+                    "The service is temporarily unavailable (injected).",
+                )
+                .with_header("Retry-After", "1"),
+            );
+        }
+        Injected::Error500 => {
+            Counters::bump(&c.errors_injected);
+            return Outcome::Reply(SimResponse::graph_error(
+                500,
+                "generalException",
+                "An internal error occurred (injected).",
+            ));
+        }
+        Injected::Reset => {
+            Counters::bump(&c.resets_injected);
+            return Outcome::Reset;
+        }
+    }
+    let mut resp = graph::serve(shared, route, req, &base_url(shared, req));
+    resp.headers.extend(rate_headers);
+    Outcome::Reply(resp)
+}

@@ -1,0 +1,280 @@
+//! The simulator's shared state and the mutations both control APIs use.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
+use crate::auth::Auth;
+use crate::config::SimConfig;
+use crate::delta::TokenPolicy;
+use crate::drive::{Drive, Update};
+use crate::fault::SimError;
+use crate::faults::FaultDice;
+use crate::ids;
+use crate::stats::Counters;
+use crate::subscriptions::{ChangeOrigin, GroupChange, Subscriptions};
+use crate::tenant::Tenant;
+use crate::throttle::Throttle;
+
+/// Everything the HTTP workers and the Rust handle share.
+pub(crate) struct Shared {
+    pub tenant: Arc<RwLock<Tenant>>,
+    pub auth: Auth,
+    pub throttle: Throttle,
+    pub faults: FaultDice,
+    pub counters: Counters,
+    pub subs: Arc<Subscriptions>,
+    pub tokens: TokenPolicy,
+    /// Signs pre-authenticated download URLs.
+    pub download_key: u64,
+    /// `http://host:port` of the listener, for links when a request has no usable Host.
+    pub base_url: String,
+}
+
+fn now32() -> u32 {
+    u32::try_from(ids::unix_now()).unwrap_or(u32::MAX)
+}
+
+impl Shared {
+    /// Builds the state for `config` around an already generated tenant.
+    pub fn new(
+        config: &SimConfig,
+        tenant: Tenant,
+        subs_for: impl FnOnce(Arc<RwLock<Tenant>>) -> Arc<Subscriptions>,
+        base_url: String,
+    ) -> Shared {
+        let tenant = Arc::new(RwLock::new(tenant));
+        Shared {
+            subs: subs_for(tenant.clone()),
+            tenant,
+            auth: Auth {
+                tenant_id: config.tenant_id.clone(),
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+                lifetime_secs: config.token_lifetime_secs,
+                key: rand::random(),
+                generation: Default::default(),
+            },
+            throttle: Throttle::new(config.throttle.clone()),
+            faults: FaultDice::new(config.faults.clone()),
+            counters: Counters::default(),
+            tokens: TokenPolicy {
+                key: rand::random(),
+                max_age_secs: config.delta_token_max_age_secs,
+            },
+            download_key: rand::random(),
+            base_url,
+        }
+    }
+
+    /// Runs a mutation on one drive, then tells the subscriptions module (lock released).
+    fn mutate<T>(
+        &self,
+        drive_id: &str,
+        origin: ChangeOrigin,
+        f: impl FnOnce(&mut Drive, u32) -> Result<T, SimError>,
+    ) -> Result<T, SimError> {
+        let result = {
+            let mut t = self.tenant.write();
+            let d = t.drive(drive_id)?;
+            f(&mut t.drives[d], now32())?
+        };
+        self.subs.drive_changed(drive_id, origin);
+        Ok(result)
+    }
+
+    fn item_of(d: &Drive, idx: u32) -> SimItem {
+        d.snapshot_item(idx, d.path(idx))
+    }
+
+    /// Creates a file or folder.
+    pub fn create_item(
+        &self,
+        drive: &str,
+        parent_id: &str,
+        name: &str,
+        folder: bool,
+        content: &[u8],
+    ) -> Result<SimItem, SimError> {
+        self.mutate(drive, ChangeOrigin::Content, |d, now| {
+            let parent = d.folder(parent_id)?;
+            let idx = d.create(parent, name, folder, content, now)?;
+            Ok(Self::item_of(d, idx))
+        })
+    }
+
+    /// Renames, moves or rewrites an item.
+    pub fn update_item(
+        &self,
+        drive: &str,
+        item: &str,
+        patch: &ItemPatch,
+    ) -> Result<SimItem, SimError> {
+        self.mutate(drive, ChangeOrigin::Content, |d, now| {
+            let idx = d.live(item)?;
+            let parent = patch
+                .parent_id
+                .as_deref()
+                .map(|p| d.folder(p))
+                .transpose()?;
+            let change = Update {
+                name: patch.name.as_deref(),
+                parent,
+                content: patch.content.as_deref(),
+            };
+            d.update(idx, change, now)?;
+            Ok(Self::item_of(d, idx))
+        })
+    }
+
+    /// Deletes an item (and everything below a folder).
+    pub fn delete_item(&self, drive: &str, item: &str) -> Result<(), SimError> {
+        self.mutate(drive, ChangeOrigin::Content, |d, now| {
+            let idx = d.live(item)?;
+            d.delete(idx, now)
+        })
+    }
+
+    /// Shares or unshares an item.
+    pub fn set_shared(&self, drive: &str, item: &str, shared: bool) -> Result<SimItem, SimError> {
+        self.mutate(drive, ChangeOrigin::Permissions, |d, now| {
+            let idx = d.live(item)?;
+            d.set_shared(idx, shared, now)?;
+            Ok(Self::item_of(d, idx))
+        })
+    }
+
+    /// Adds a site; returns its id.
+    pub fn add_site(&self, name: &str) -> Result<String, SimError> {
+        let id = {
+            let mut t = self.tenant.write();
+            let s = t.add_site(name, now32())?;
+            t.sites[s].id.clone()
+        };
+        self.subs.sites_changed(&id);
+        Ok(id)
+    }
+
+    /// Adds a library to a site; returns the drive id.
+    pub fn add_library(&self, site: &str, name: &str) -> Result<String, SimError> {
+        let mut t = self.tenant.write();
+        let s = t.site(site)?;
+        let d = t.add_library(s, name, now32())?;
+        Ok(t.drives[d].id.clone())
+    }
+
+    /// Removes a document library from a site.
+    pub fn remove_library(&self, site: &str, drive: &str) -> Result<(), SimError> {
+        let mut t = self.tenant.write();
+        let s = t.site(site)?;
+        let d = t.drive(drive)?;
+        t.remove_library(s, d)
+    }
+
+    /// Deletes a site and its libraries.
+    pub fn remove_site(&self, site: &str) -> Result<(), SimError> {
+        let id = {
+            let mut t = self.tenant.write();
+            let s = t.site(site)?;
+            t.remove_site(s)?;
+            t.sites[s].id.clone()
+        };
+        self.subs.sites_changed(&id);
+        Ok(())
+    }
+
+    /// Adds a group (a Unified one with its site and drive).
+    pub fn add_group(&self, name: &str, unified: bool) -> Result<SimGroup, SimError> {
+        let group = {
+            let mut t = self.tenant.write();
+            let g = t.add_group(name, unified, now32())?;
+            t.sim_group(g)
+        };
+        self.subs.group_changed(&group.id, GroupChange::Created);
+        if let Some(site) = &group.site_id {
+            self.subs.sites_changed(site);
+        }
+        Ok(group)
+    }
+
+    /// Renames a group.
+    pub fn rename_group(&self, id: &str, name: &str) -> Result<SimGroup, SimError> {
+        let group = {
+            let mut t = self.tenant.write();
+            let g = t.group(id)?;
+            t.rename_group(g, name)?;
+            t.sim_group(g)
+        };
+        self.subs.group_changed(&group.id, GroupChange::Updated);
+        Ok(group)
+    }
+
+    /// Deletes a group with its site and drive.
+    pub fn remove_group(&self, id: &str) -> Result<(), SimError> {
+        let group = {
+            let mut t = self.tenant.write();
+            let g = t.group(id)?;
+            let group = t.sim_group(g);
+            t.remove_group(g);
+            group
+        };
+        self.subs.group_changed(&group.id, GroupChange::Deleted);
+        if let Some(site) = &group.site_id {
+            self.subs.sites_changed(site);
+        }
+        Ok(())
+    }
+
+    /// The live groups.
+    pub fn groups(&self) -> Vec<SimGroup> {
+        let t = self.tenant.read();
+        t.live_groups().map(|g| t.sim_group(g)).collect()
+    }
+
+    /// Adds a user; returns the user id and the OneDrive id.
+    pub fn add_user(
+        &self,
+        upn: &str,
+        with_drive: bool,
+    ) -> Result<(String, Option<String>), SimError> {
+        let mut t = self.tenant.write();
+        let u = t.add_user(upn, with_drive, now32())?;
+        let drive = t.users[u].drive.map(|d| t.drives[d].id.clone());
+        Ok((t.users[u].id.clone(), drive))
+    }
+
+    /// All drives.
+    pub fn drives(&self) -> Vec<SimDrive> {
+        let t = self.tenant.read();
+        t.live_drives().map(|d| t.sim_drive(d)).collect()
+    }
+
+    /// Ground truth of one drive.
+    pub fn snapshot(&self, drive: &str) -> Result<Vec<SnapshotItem>, SimError> {
+        let t = self.tenant.read();
+        let d = t.drive(drive)?;
+        Ok(t.drives[d].snapshot())
+    }
+
+    /// Makes every delta token issued so far answer 410.
+    pub fn expire_delta_tokens(&self) {
+        self.tenant.write().epoch += 1;
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SimStats {
+        let c = &self.counters;
+        SimStats {
+            requests: Counters::get(&c.requests),
+            requests_by_route: c.routes(),
+            throttled: Counters::get(&c.throttled),
+            violations: Counters::get(&c.violations),
+            ru_used: Counters::get(&c.ru_used),
+            resets_injected: Counters::get(&c.resets_injected),
+            errors_injected: Counters::get(&c.errors_injected),
+            items: self.tenant.read().item_count(),
+            notifications: self.subs.stats(),
+        }
+    }
+}

@@ -1,0 +1,5 @@
+mod cli;
+mod engine;
+mod fallback;
+mod scope;
+mod sim;

@@ -1,0 +1,9 @@
+mod cli;
+mod config;
+mod crash;
+mod crawl;
+mod delivery;
+mod faults;
+mod mutations;
+mod pipeline;
+mod resync;

@@ -1,0 +1,2 @@
+mod c_example;
+mod python;

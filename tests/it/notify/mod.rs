@@ -1,0 +1,6 @@
+mod discovery;
+mod hostile;
+mod listener;
+mod subscriptions;
+mod tls;
+mod webhook;

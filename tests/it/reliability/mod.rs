@@ -1,0 +1,3 @@
+mod audit;
+mod secrets;
+mod storage;

@@ -1,0 +1,5 @@
+mod cli;
+mod delta;
+mod generator;
+mod http;
+mod subscriptions;

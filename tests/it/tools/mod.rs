@@ -1,0 +1,2 @@
+mod bench_throttle;
+mod chaos;
