@@ -9,7 +9,6 @@
 mod discover;
 mod engine;
 mod ffi;
-mod fuzz;
 mod groups;
 mod host;
 mod notify;

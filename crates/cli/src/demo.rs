@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use crossbeam_channel::Receiver;
 use indicatif::{ProgressBar, ProgressStyle};
-use m365sync::store::Store;
-use m365sync::{Config, Engine, Event, EventKind};
+use m365sync::{Config, Database, Engine, Event, EventKind};
 use m365sync_sim::{ItemPatch, SimConfig, Simulator};
 use m365sync_tools::{forward_events, verify};
 
@@ -101,7 +100,7 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     script.run(&drives[0])?;
 
     engine.stop();
-    let store = Store::open(&database).map_err(err)?;
+    let store = Database::open(&database).map_err(err)?;
     let diffs = verify::tenant_diff(&store, &sim, 10).map_err(err)?;
     for d in &diffs {
         say(args, &format!("mirror differs: {d}"));

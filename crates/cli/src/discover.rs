@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use m365sync::Config;
-use m365sync::engine::discover::{FoundDrive, FoundHome, inventory};
+use m365sync::{Config, FoundDrive, FoundHome, inventory};
 use serde::Serialize;
 
 /// Flags of `m365sync discover`.

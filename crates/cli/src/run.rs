@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
-use m365sync::store::Store;
-use m365sync::{Ack, Config, Engine, Event, Status};
+use m365sync::{Ack, Config, Database, Engine, Event};
 
 /// Flags of `m365sync run`.
 #[derive(Args)]
@@ -70,8 +69,9 @@ pub fn run(args: RunArgs) -> Result<(), String> {
 
 /// Prints the state kept in a database.
 pub fn status(args: StatusArgs) -> Result<(), String> {
-    let store = open_existing(&args.db)?;
-    let status = Status::from_store(&store, "default").map_err(|e| e.to_string())?;
+    let status = open_existing(&args.db)?
+        .status()
+        .map_err(|e| e.to_string())?;
     if args.json {
         println!(
             "{}",
@@ -174,11 +174,8 @@ pub fn event_line(event: &Event) -> String {
     line
 }
 
-fn open_existing(db: &Path) -> Result<Store, String> {
-    if !db.exists() {
-        return Err(format!("no database at {}", db.display()));
-    }
-    Store::open(db).map_err(|e| e.to_string())
+fn open_existing(db: &Path) -> Result<Database, String> {
+    Database::open(db).map_err(|e| e.to_string())
 }
 
 /// A flag set by Ctrl-C (installed once per process).

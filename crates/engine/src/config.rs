@@ -40,7 +40,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Request pacing and retry settings of the [`ThrottleGate`](crate::graph::ThrottleGate).
+/// Request pacing and retry settings of the tenant's throttle gate, which every Graph
+/// request of an engine passes.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleConfig {

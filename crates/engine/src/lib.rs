@@ -14,20 +14,36 @@
 extern crate m365sync_ffi_support;
 
 pub mod config;
-pub mod engine;
+mod database;
+mod engine;
 pub mod error;
 pub mod event;
 pub mod ffi;
-pub mod graph;
-pub mod scope;
-pub mod store;
-pub mod time;
-pub mod webhook;
+#[cfg(test)]
+mod fuzz;
+mod graph;
+mod scope;
+mod store;
+mod time;
+mod webhook;
 
 pub use config::Config;
-pub use engine::{Ack, Engine, EventHandler, Status, TenantSubscriptionStatus};
+pub use database::Database;
+pub use engine::discover::{
+    FoundDrive, FoundHome, FoundSite, GroupInfo, Inventory, Listing, SiteInfo, inventory,
+    tenant_events,
+};
+pub use engine::{
+    Ack, DriveStatus, Engine, EventHandler, NotificationReceipt, Progress, Status,
+    TenantSubscriptionStatus,
+};
 pub use error::{Error, GraphError, Result};
 pub use event::{Event, EventKind};
+pub use graph::ThrottleStats;
+pub use scope::{ScopeConfig, ScopeRule, Verdict};
+pub use store::{DriveRecord, DriveState, MirrorItem, SiteRecord};
+pub use webhook::NotificationStats;
+pub use webhook::listener::MAX_CONNECTIONS as WEBHOOK_MAX_CONNECTIONS;
 
 /// The crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -155,7 +155,7 @@ impl ScopeConfig {
     }
 
     /// Decides whether `drive` is in scope.
-    pub fn verdict(&self, drive: &DriveFacts<'_>) -> Verdict {
+    pub(crate) fn verdict(&self, drive: &DriveFacts<'_>) -> Verdict {
         if let Some((i, rule)) = self
             .exclude
             .iter()
@@ -253,7 +253,7 @@ fn site_matches(pattern: &str, id: &str, web_url: &str) -> bool {
 
 impl ScopeRule {
     /// Whether every field the rule sets matches `drive`.
-    pub fn matches(&self, drive: &DriveFacts<'_>) -> bool {
+    pub(crate) fn matches(&self, drive: &DriveFacts<'_>) -> bool {
         let site_ok = match (&self.site, drive.home.site()) {
             (None, _) => true,
             (Some(p), Some((id, web_url))) => site_matches(p, id, web_url),

@@ -21,6 +21,8 @@ mod error;
 mod fault;
 mod faults;
 pub mod ffi;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 mod generator;
 mod graph;
 mod groups;

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::verify;
 use clap::Args;
-use m365sync::engine::dispatcher::DEFAULT_CONSUMER;
-use m365sync::store::{DriveState, Store};
+use m365sync::{Database, DriveState};
 use m365sync_sim::{SimConfig, Simulator, ThrottleConfig};
 
 use serde_json::json;
@@ -312,8 +311,8 @@ fn acked_seq(db: &Path) -> Result<i64, String> {
     if !db.exists() {
         return Ok(0);
     }
-    Store::open(db)
-        .and_then(|s| s.acked_seq(DEFAULT_CONSUMER))
+    Database::open(db)
+        .and_then(|s| s.acked_seq())
         .map_err(|e| format!("cannot read the acked seq: {e}"))
 }
 
@@ -328,11 +327,11 @@ fn quiesce(
     report: &mut SeedReport,
 ) -> Result<(), String> {
     let deadline = Instant::now() + QUIESCE_GUARD;
-    let mut store: Option<Store> = None;
+    let mut store: Option<Database> = None;
     loop {
         alive(engine, started, report)?;
         if store.is_none() && db.exists() {
-            store = Store::open(db).ok();
+            store = Database::open(db).ok();
         }
         let mut last = vec!["the engine has not created its database".to_string()];
         if let Some(store) = &store {
@@ -353,7 +352,7 @@ fn quiesce(
 }
 
 /// Why the seed is not quiescent yet (empty when it is).
-fn quiet_diffs(store: &Store, sim: &Simulator, events: &EventLog) -> crate::Result<Vec<String>> {
+fn quiet_diffs(store: &Database, sim: &Simulator, events: &EventLog) -> crate::Result<Vec<String>> {
     let unsynced: Vec<String> = store
         .drives()?
         .into_iter()
@@ -367,7 +366,7 @@ fn quiet_diffs(store: &Store, sim: &Simulator, events: &EventLog) -> crate::Resu
     if !diffs.is_empty() {
         return Ok(diffs);
     }
-    let (last, acked) = (store.last_seq()?, store.acked_seq(DEFAULT_CONSUMER)?);
+    let (last, acked) = (store.last_seq()?, store.acked_seq()?);
     if acked < last || !(last == 0 || events.has(last)) {
         return Ok(vec![format!("events delivered up to {acked} of {last}")]);
     }

@@ -3,18 +3,18 @@
 //! Used by `demo`, the integration tests and `chaos`.
 
 use crate::Result;
-use m365sync::store::{MirrorItem, Store};
+use m365sync::{Database, MirrorItem};
 use m365sync_sim::{Simulator, SnapshotItem};
 
 /// Differences between one drive's mirror and the truth, as readable lines
 /// (empty when they match). At most `limit` lines are returned.
 pub fn mirror_diff(
-    store: &Store,
+    store: &Database,
     sim: &Simulator,
     drive: &str,
     limit: usize,
 ) -> Result<Vec<String>> {
-    let mut mirror = store.mirror(drive)?;
+    let mut mirror = store.items(drive)?;
     let mut truth = sim.snapshot(drive)?;
     mirror.sort_by(|a, b| a.id.cmp(&b.id));
     truth.sort_by(|a, b| a.id.cmp(&b.id));
@@ -51,7 +51,7 @@ pub fn mirror_diff(
 }
 
 /// Differences over every drive of the simulator.
-pub fn tenant_diff(store: &Store, sim: &Simulator, limit: usize) -> Result<Vec<String>> {
+pub fn tenant_diff(store: &Database, sim: &Simulator, limit: usize) -> Result<Vec<String>> {
     let mut diffs = Vec::new();
     for drive in sim.drives() {
         let left = limit.saturating_sub(diffs.len());

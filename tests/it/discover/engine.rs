@@ -5,8 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::support::discover::*;
-use m365sync::store::Store;
-use m365sync::{Engine, EventKind};
+use m365sync::{Database, Engine, EventKind};
 use serde_json::json;
 
 const PRESERVATION: &str = "Preservation Hold Library";
@@ -55,7 +54,7 @@ fn the_acceptance_tenant_is_discovered_and_kept_current() {
         "one enumeration, then deltaLinks"
     );
     assert!(requests(&sim, "GET /users/{id}/drive") >= USERS as u64);
-    let store = Store::open(&db).unwrap();
+    let store = Database::open(&db).unwrap();
     let sites = store.sites().unwrap();
     assert_eq!(sites.iter().filter(|s| !s.removed).count(), SITES);
 
@@ -83,7 +82,7 @@ fn the_acceptance_tenant_is_discovered_and_kept_current() {
         .into_iter()
         .find(|d| d.name == "Library 1" && d.site_id.is_some())
         .unwrap();
-    let items_before = store.mirror(&victim.id).unwrap();
+    let items_before = store.items(&victim.id).unwrap();
     assert!(!items_before.is_empty());
     sim.remove_library(victim.site_id.as_deref().unwrap(), &victim.id)
         .unwrap();
@@ -95,7 +94,7 @@ fn the_acceptance_tenant_is_discovered_and_kept_current() {
     );
     let record = store.drive(&victim.id).unwrap().unwrap();
     assert!(record.removed);
-    assert_eq!(store.mirror(&victim.id).unwrap(), items_before);
+    assert_eq!(store.items(&victim.id).unwrap(), items_before);
 
     // A deleted site takes its libraries along.
     sim.remove_site(&late).unwrap();
@@ -152,7 +151,7 @@ fn drives_leaving_scope_are_removed_but_configured_drives_stay() {
     engine.stop();
     assert_eq!(gone.len(), LIBRARIES);
     assert!(!gone.contains(&onedrive));
-    let store = Store::open(&db).unwrap();
+    let store = Database::open(&db).unwrap();
     for id in &gone {
         let d = store.drive(id).unwrap().unwrap();
         assert!(d.removed);

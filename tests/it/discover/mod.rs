@@ -1,5 +1,4 @@
 mod cli;
 mod engine;
-mod fallback;
 mod scope;
 mod sim;

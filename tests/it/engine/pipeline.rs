@@ -3,8 +3,7 @@
 //! restart finishes the crawl without a lost or repeated event.
 
 use crate::support::engine::*;
-use m365sync::store::DriveState;
-use m365sync::{Ack, EventKind};
+use m365sync::{Ack, DriveState, EventKind};
 use serde_json::json;
 
 #[test]
@@ -35,7 +34,7 @@ fn stop_mid_crawl_keeps_applied_pages_only_and_a_restart_finishes_exactly_once()
     // What was committed is consistent: one created event per stored item.
     let store = store(&work.db());
     let state = store.drive(&drive).unwrap().unwrap();
-    let stored = store.mirror(&drive).unwrap().len() as i64 - 1; // the root has no event
+    let stored = store.items(&drive).unwrap().len() as i64 - 1; // the root has no event
     let events = events_after(&work.db(), 0);
     assert_eq!(count_kind(&events, EventKind::Created) as i64, stored);
     assert_eq!(state.item_count, stored);

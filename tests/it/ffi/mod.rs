@@ -1,5 +1,6 @@
 mod abi;
 mod engine;
+mod fuzz;
 mod host_notifications;
 mod log;
 mod log_conflict;

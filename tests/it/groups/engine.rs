@@ -7,8 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::support::discover::{drives_with, events, requests, wait_event, wait_for};
-use m365sync::store::Store;
-use m365sync::{Engine, Event, EventKind};
+use m365sync::{Database, Engine, Event, EventKind};
 use m365sync_sim::{SimConfig, Simulator};
 use serde_json::json;
 
@@ -103,7 +102,7 @@ fn group_drives_are_discovered_once_followed_by_deltalink_and_kept_current() {
     drop(engine);
 
     // A restart continues with the deltaLinks: no new enumeration, nothing added again.
-    let before = Store::open(&db).unwrap().last_seq().unwrap();
+    let before = Database::open(&db).unwrap().last_seq().unwrap();
     let engine = open();
     engine.start().unwrap();
     let rounds = requests(&sim, "GET /groups/delta?$deltatoken");

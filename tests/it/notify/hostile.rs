@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::notify::*;
-use m365sync::Engine;
-use m365sync::webhook::NotificationStats;
-use m365sync::webhook::listener::MAX_CONNECTIONS;
+use m365sync::{Engine, NotificationStats, WEBHOOK_MAX_CONNECTIONS};
 use m365sync_sim::Simulator;
 use serde_json::json;
 
@@ -257,7 +255,13 @@ fn a_real_notification_is_answered_within_graphs_deadline_during_an_attack() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let (ready, attack_ready) = crossbeam_channel::bounded(1);
-    let attacker = attack(addr.clone(), MAX_CONNECTIONS + 16, 16, ready, stop.clone());
+    let attacker = attack(
+        addr.clone(),
+        WEBHOOK_MAX_CONNECTIONS + 16,
+        16,
+        ready,
+        stop.clone(),
+    );
     // More connections than the cap are open: the listener has had to displace some.
     attack_ready.recv_timeout(PATIENCE).unwrap();
 

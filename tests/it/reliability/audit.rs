@@ -3,7 +3,6 @@
 
 use crate::support::engine::*;
 use m365sync::EventKind::*;
-use m365sync::store::AUDIT_REASON;
 use m365sync_sim::{Faults, ItemPatch};
 use serde_json::json;
 
@@ -58,7 +57,7 @@ fn an_audit_finds_the_deletes_delta_left_out() {
         "the mirror should still hold the deleted items"
     );
     assert_eq!(count_kind(&events_after(&db, before), Deleted), 0);
-    let status = m365sync::Status::from_store(&store(&db), "default").unwrap();
+    let status = store(&db).status().unwrap();
     assert_eq!((status.drift_total, status.drives[0].audits), (0, 0));
 
     // Audits every second: the first is overdue at start (a second after the crawl).
@@ -84,7 +83,7 @@ fn an_audit_finds_the_deletes_delta_left_out() {
         ],
     );
     let started: Vec<_> = events.iter().filter(|e| e.kind == ResyncStarted).collect();
-    assert!(started.len() >= 2 && started.iter().all(|e| e.detail == AUDIT_REASON));
+    assert!(started.len() >= 2 && started.iter().all(|e| e.detail.starts_with("audit:")));
     let completed: Vec<&str> = events
         .iter()
         .filter(|e| e.kind == ResyncCompleted)
@@ -108,7 +107,8 @@ fn an_audit_finds_the_deletes_delta_left_out() {
 }
 
 #[test]
-fn an_interrupted_audit_resumes_and_is_counted_once() {
+fn an_audit_killed_midway_resumes_and_is_counted_once() {
+    const PAGE: u64 = 5;
     let sim = one_drive_sim(600, json!({}));
     let drive = drive_ids(&sim).remove(0);
     let root = sim.root_id(&drive).unwrap();
@@ -131,19 +131,39 @@ fn an_interrupted_audit_resumes_and_is_counted_once() {
     drop(engine);
     let before = last_seq(&db);
 
-    // What a crash right after an audit started leaves behind.
-    let mut s = store(&db);
-    assert!(s.begin_audit(&drive).unwrap() > before);
-    assert!(s.audit_record(&drive).unwrap().pending);
+    // `m365sync run` audits at once, slowly (20 requests a second for 120 pages), and
+    // is killed with SIGKILL once the audit has started.
+    let config = work.write_config(&engine_json(
+        &sim,
+        &db,
+        json!({
+            "page_size": PAGE,
+            "audit_interval_secs": 1,
+            "throttle": { "requests_per_second": 20 }
+        }),
+    ));
+    let log = work.dir.path().join("run.log");
+    let mut run = EngineProcess::spawn(&config, &log);
+    wait_until("the audit started", || {
+        run.assert_alive(&log);
+        count_kind(&events_after(&db, before), ResyncStarted) == 1
+    });
+    run.kill();
+    assert_eq!(
+        count_kind(&events_after(&db, before), ResyncCompleted),
+        0,
+        "the audit finished before the kill; make it longer"
+    );
 
-    // Audits off: the pending enumeration still completes, as the drive's next job.
-    let engine = start_synced(&sim, &db, overrides);
+    // Audits off: the interrupted enumeration still completes, as the drive's next job.
+    let engine = open_engine(&sim, &db, overrides);
+    engine.start().expect("restart");
     wait_until("the audit closed", || {
-        !s.audit_record(&drive).unwrap().pending
+        engine.status().unwrap().drives[0].audits == 1
     });
     engine.stop();
-    let record = s.audit_record(&drive).unwrap();
-    assert_eq!((record.audits, record.drift_total), (1, 1), "{record:?}");
+    let d = &engine.status().unwrap().drives[0];
+    assert_eq!((d.audits, d.drift_total), (1, 1), "{d:?}");
     let events = events_after(&db, before);
     assert_eq!(
         item_changes(&events),

@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use m365sync::store::{DriveState, Store};
-use m365sync::{Ack, Config, Engine, Event, EventKind};
+use m365sync::{Ack, Config, Database, DriveState, Engine, Event, EventKind};
 use m365sync_sim::{SimConfig, Simulator};
 use m365sync_tools::verify;
 use serde_json::{Value, json};
@@ -123,12 +123,12 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// Opens a second connection on the engine's database (WAL allows concurrent readers).
-pub fn store(db: &Path) -> Store {
-    Store::open(db).expect("open the store")
+pub fn store(db: &Path) -> Database {
+    Database::open(db).expect("open the store")
 }
 
 /// Whether every drive of the database finished a round (`synced`, deltaLink stored).
-pub fn all_synced(store: &Store) -> bool {
+pub fn all_synced(store: &Database) -> bool {
     let drives = store.drives().expect("drives");
     !drives.is_empty()
         && drives
@@ -137,7 +137,7 @@ pub fn all_synced(store: &Store) -> bool {
 }
 
 /// Up to 5 differences between the mirror and the simulator's truth, over every drive.
-pub fn diffs(store: &Store, sim: &Simulator) -> Vec<String> {
+pub fn diffs(store: &Database, sim: &Simulator) -> Vec<String> {
     verify::tenant_diff(store, sim, 5).expect("mirror comparison")
 }
 
@@ -261,4 +261,48 @@ pub fn collect_events(engine: &Engine) -> crossbeam_channel::Receiver<Event> {
         Ack::Ok
     });
     rx
+}
+
+/// A running `m365sync run`, killed when dropped (so a failing test leaves no process).
+pub struct EngineProcess {
+    child: Child,
+}
+
+impl EngineProcess {
+    pub fn spawn(config: &Path, log: &Path) -> EngineProcess {
+        let log = std::fs::File::create(log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn m365sync run");
+        EngineProcess { child }
+    }
+
+    /// SIGKILL: no chance to finish the page in flight or close the database.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("wait");
+    }
+
+    pub fn assert_alive(&mut self, log: &Path) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            panic!(
+                "m365sync run exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -3,7 +3,6 @@
 pub mod discover;
 pub mod engine;
 pub mod ffi;
-pub mod fuzz;
 pub mod host;
 pub mod notify;
 pub mod reliability;

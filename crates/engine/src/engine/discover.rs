@@ -16,6 +16,8 @@
 //! ThrottleGate.
 
 mod enumerate;
+#[cfg(test)]
+mod fallback_tests;
 mod feed;
 mod groups;
 mod reconcile;
@@ -30,12 +32,11 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{info, warn};
 
 pub use enumerate::{
-    Feeds, FoundDrive, FoundHome, FoundSite, Inventory, Listing, Pager, Part, Parts, Refresh,
-    enumerate,
+    Feeds, FoundDrive, FoundHome, FoundSite, Inventory, Listing, Pager, Parts, Refresh, enumerate,
 };
 pub use feed::FeedState;
-pub use groups::{GroupDrive, GroupInfo, GroupsFeed, KnownGroup};
-pub use reconcile::{Changes, reconcile};
+pub use groups::{GroupInfo, GroupsFeed};
+pub use reconcile::reconcile;
 pub use sites::{SiteInfo, SitesFeed};
 
 use super::Shared;

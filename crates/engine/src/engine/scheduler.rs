@@ -291,7 +291,8 @@ impl Schedule {
     }
 
     /// Whether any job is running.
-    pub fn any_running(&self) -> bool {
+    #[cfg(test)]
+    fn any_running(&self) -> bool {
         self.slots.values().any(|s| s.running)
     }
 }

@@ -139,7 +139,7 @@ pub struct TenantSubscriptionStatus {
 
 impl Status {
     /// Reads what the database alone knows.
-    pub fn from_store(store: &Store, consumer: &str) -> Result<Status> {
+    pub(crate) fn from_store(store: &Store, consumer: &str) -> Result<Status> {
         let mut drives = Vec::new();
         for record in store.drives()? {
             let audit = store.audit_record(&record.id)?;
@@ -171,7 +171,7 @@ impl Status {
 
     /// Fills each drive's mode and subscription fields, and the tenant-level
     /// subscriptions, from the manager's board.
-    pub fn apply_subscriptions(&mut self, board: &HashMap<String, SubscriptionState>) {
+    pub(crate) fn apply_subscriptions(&mut self, board: &HashMap<String, SubscriptionState>) {
         for drive in &mut self.drives {
             let Some(state) = board.get(&drive.id) else {
                 continue;

@@ -68,7 +68,8 @@ impl Watched {
     }
 
     /// The key of timers, registry, store and journal events.
-    pub fn key(&self) -> &str {
+    #[cfg(test)]
+    fn key(&self) -> &str {
         match self {
             Watched::Drive(d) => d,
             Watched::Sites => tenant_events::SITES,

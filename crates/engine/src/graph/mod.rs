@@ -2,11 +2,11 @@
 
 mod auth;
 pub mod client;
-mod reply;
+pub(crate) mod reply;
 #[cfg(test)]
 mod script_server;
 pub mod throttle;
 pub mod types;
 
 pub use client::GraphClient;
-pub use throttle::{RequestKind, ThrottleGate, ThrottleStats, parse_retry_after};
+pub use throttle::{RequestKind, ThrottleGate, ThrottleStats};

@@ -50,37 +50,33 @@ pub enum RequestKind {
     List,
     /// A create, update or delete.
     Write,
-    /// A permission operation.
-    Permission,
-    /// A content download.
-    Download,
 }
 
 impl RequestKind {
     /// Resource units Graph charges for one request of this kind.
     pub fn cost(self) -> u32 {
         match self {
-            RequestKind::DeltaWithToken | RequestKind::Get | RequestKind::Download => 1,
+            RequestKind::DeltaWithToken | RequestKind::Get => 1,
             RequestKind::DeltaInitial | RequestKind::List | RequestKind::Write => 2,
-            RequestKind::Permission => 5,
         }
     }
 }
 
-/// Counters of a [`ThrottleGate`], for status reports.
+/// Counters of the tenant's throttle gate (the one pacer every Graph request of an
+/// engine goes through), for status reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ThrottleStats {
     /// Requests let through the gate.
     pub requests: u64,
-    /// 429/503 answers reported with [`ThrottleGate::on_throttled`].
+    /// 429/503 answers Graph sent (each paused every request of the tenant).
     pub throttled: u64,
-    /// Retries reported with [`ThrottleGate::on_retry`].
+    /// Requests retried after a 5xx, a reset or a timeout.
     pub retries: u64,
     /// Wall-clock milliseconds covered by pause windows (Retry-After, backoff, exhausted RateLimit).
     pub paused_ms: u64,
     /// Resource units of the requests let through.
     pub ru_spent: u64,
-    /// Milliseconds threads spent blocked in [`ThrottleGate::acquire`], summed over threads.
+    /// Milliseconds requests spent waiting at the gate, summed over threads.
     pub waited_ms: u64,
 }
 
@@ -438,7 +434,8 @@ impl ThrottleGate {
     }
 
     /// Whether [`stop`](Self::stop) was called.
-    pub fn is_stopped(&self) -> bool {
+    #[cfg(test)]
+    fn is_stopped(&self) -> bool {
         self.state.lock().stopped
     }
 
@@ -525,7 +522,6 @@ mod tests {
         assert_eq!(RequestKind::DeltaInitial.cost(), 2);
         assert_eq!(RequestKind::List.cost(), 2);
         assert_eq!(RequestKind::Write.cost(), 2);
-        assert_eq!(RequestKind::Permission.cost(), 5);
     }
 
     #[test]

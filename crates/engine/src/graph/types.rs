@@ -331,9 +331,6 @@ pub struct TokenResponse {
     /// Lifetime in seconds.
     #[serde(default)]
     pub expires_in: Option<u64>,
-    /// "Bearer".
-    #[serde(default)]
-    pub token_type: Option<String>,
 }
 
 #[cfg(test)]

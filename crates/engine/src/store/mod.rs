@@ -28,7 +28,7 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
-pub use audit::{AUDIT_REASON, AuditRecord};
+pub use audit::AuditRecord;
 pub use records::{
     ApplyOptions, Cursor, DriveRecord, DriveState, MirrorItem, NewDrive, PageOutcome, SiteRecord,
     SubscriptionRecord,
@@ -54,7 +54,8 @@ impl Store {
     }
 
     /// Opens a private in-memory store (for tests).
-    pub fn open_in_memory() -> Result<Store> {
+    #[cfg(test)]
+    pub(crate) fn open_in_memory() -> Result<Store> {
         Store::init(Connection::open_in_memory()?)
     }
 
@@ -65,7 +66,8 @@ impl Store {
     }
 
     /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<i64> {
+    #[cfg(test)]
+    fn schema_version(&self) -> Result<i64> {
         schema::version(&self.conn)
     }
 

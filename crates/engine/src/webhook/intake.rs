@@ -85,7 +85,8 @@ impl Intake {
     }
 
     /// The counters this intake bumps.
-    pub fn counters(&self) -> &IntakeCounters {
+    #[cfg(test)]
+    fn counters(&self) -> &IntakeCounters {
         &self.counters
     }
 

@@ -25,7 +25,8 @@ use crate::webhook::stats::Rejection;
 use m365sync_http::urlcode;
 use m365sync_http::{Head, Refusal, Reply, Request, Response, Server, ServerOptions};
 
-/// Connections open at once; at the cap the longest-waiting one is closed.
+/// Connections the webhook listener keeps open at once; at the cap the longest-waiting
+/// one is closed, so idle or trickling clients cannot lock Graph out.
 pub const MAX_CONNECTIONS: usize = 64;
 
 /// How the listener treats requests.

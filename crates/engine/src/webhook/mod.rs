@@ -12,7 +12,7 @@ pub mod registry;
 pub mod secret;
 pub mod stats;
 
-pub use intake::{Intake, LifecycleEvent, Signal, SignalSink, Verified};
+pub use intake::{Intake, LifecycleEvent, Signal, SignalSink};
 pub use listener::{Listener, ListenerOptions, TlsIdentity};
 pub use registry::{KnownSubscription, Registry};
 pub use secret::ClientState;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use m365sync::store::{DriveState, Store};
+use m365sync::{Database, DriveState};
 use serde_json::json;
 
 /// Flags of `m365sync bench crawl`.
@@ -250,7 +250,7 @@ fn engine_crawl(
             return Err(format!("the engine exited during the crawl: {status}"));
         }
         if store.is_none() && database.exists() {
-            store = Store::open(&database).ok();
+            store = Database::open(&database).ok();
         }
         let synced = store
             .as_ref()

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::verify;
-use m365sync::store::Store;
+use m365sync::Database;
 use m365sync_sim::{Simulator, SnapshotItem};
 
 use super::events::{Delivered, Replay};
@@ -49,7 +49,7 @@ pub fn check(
     delivered: &[Delivered],
     acked_at_kill: &[i64],
 ) -> crate::Result<Findings> {
-    let store = Store::open(db)?;
+    let store = Database::open(db)?;
     let mut f = Findings {
         mirror: verify::tenant_diff(&store, sim, SHOWN)?,
         ..Findings::default()
@@ -61,7 +61,7 @@ pub fn check(
         let left = SHOWN.saturating_sub(f.replay.1.len());
         f.replay.1.extend(replay.diff(drive, truth, left));
     }
-    let acked = store.acked_seq(m365sync::engine::dispatcher::DEFAULT_CONSUMER)?;
+    let acked = store.acked_seq()?;
     let seen: HashSet<i64> = delivered.iter().map(|d| d.event.seq).collect();
     let mut after = 0;
     loop {

@@ -129,7 +129,7 @@ pub struct FoundDrive {
 
 impl FoundDrive {
     /// What the scope rules look at.
-    pub fn facts(&self) -> DriveFacts<'_> {
+    pub(crate) fn facts(&self) -> DriveFacts<'_> {
         DriveFacts {
             drive_id: &self.id,
             drive_name: &self.name,
@@ -254,11 +254,6 @@ impl Refresh {
         users: false,
         groups: false,
     };
-
-    /// Whether no part is asked for.
-    pub fn is_empty(self) -> bool {
-        self == Refresh::NONE
-    }
 
     /// Both sets of parts.
     pub fn union(self, other: Refresh) -> Refresh {

@@ -24,8 +24,9 @@ pub struct SiteInfo {
     pub web_url: String,
 }
 
-impl From<Site> for SiteInfo {
-    fn from(s: Site) -> SiteInfo {
+impl SiteInfo {
+    /// What discovery keeps of a site Graph listed.
+    fn from_graph(s: Site) -> SiteInfo {
         SiteInfo {
             id: s.id,
             name: s.display_name.or(s.name),
@@ -82,7 +83,7 @@ impl SitesFeed {
                     if site.removed.is_some() {
                         known.remove(&site.id);
                     } else {
-                        known.insert(site.id.clone(), SiteInfo::from(site));
+                        known.insert(site.id.clone(), SiteInfo::from_graph(site));
                     }
                 },
             );
@@ -100,7 +101,7 @@ impl SitesFeed {
         let mut sites: Vec<SiteInfo> = fetch_all::<Site>(pager, &first, RequestKind::List)?
             .into_iter()
             .filter(|s| s.removed.is_none())
-            .map(SiteInfo::from)
+            .map(SiteInfo::from_graph)
             .collect();
         sites.sort_by(|a, b| a.id.cmp(&b.id));
         sites.dedup_by(|a, b| a.id == b.id);

@@ -1,5 +1,6 @@
-//! Fuzzing on stable Rust (proptest): the parsers of untrusted input and the store's
-//! path and event derivation never panic; bad input is a clear error.
+//! Fuzzing on stable Rust (proptest): the parsers of untrusted input (delta pages,
+//! notification bodies, configs) and the store's path and event derivation never
+//! panic; bad input is a clear error.
 //!
 //! Cases per run are set by the `cases(N)` of each block below (2,000 per byte/text
 //! target, 500 per structured one: 8,000 inputs in all);
@@ -7,18 +8,26 @@
 
 use std::sync::Arc;
 
-use crate::support::fuzz::{bytes, cases, object, word};
-use m365sync::graph::types::{DeltaPage, DriveItem};
-use m365sync::store::{ApplyOptions, Cursor, NewDrive, Store};
-use m365sync::webhook::{Intake, IntakeCounters, KnownSubscription, Registry, Signal, SignalSink};
-use m365sync::{Config, Error};
+use m365sync_sim::fuzz::{bytes, cases, object, word};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// Decodes a delta page as the Graph client does (serde_path_to_error over the body).
+use crate::config::Config;
+use crate::error::Error;
+use crate::graph::reply::Reply;
+use crate::graph::types::{DeltaPage, DriveItem};
+use crate::store::{ApplyOptions, Cursor, NewDrive, Store};
+use crate::webhook::secret::hash_client_state;
+use crate::webhook::{Intake, IntakeCounters, KnownSubscription, Registry, Signal, SignalSink};
+
+/// Decodes a delta page as the Graph client does.
 fn decode_page(body: &[u8]) -> Result<DeltaPage, String> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| e.to_string())
+    let reply = Reply {
+        status: 200,
+        location: None,
+        body: body.to_vec(),
+    };
+    reply.decode().map_err(|e| e.to_string())
 }
 
 const ITEM_KEYS: &[&str] = &[
@@ -110,7 +119,7 @@ fn intake() -> Intake {
         SUBSCRIPTION,
         KnownSubscription {
             drive_id: "drive-1".into(),
-            client_state_hash: m365sync::webhook::secret::hash_client_state(CLIENT_STATE),
+            client_state_hash: hash_client_state(CLIENT_STATE),
         },
     );
     Intake::new(

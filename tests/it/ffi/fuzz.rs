@@ -11,9 +11,9 @@ use std::sync::OnceLock;
 
 use crate::support::engine::{Workdir, engine_json, one_drive_sim};
 use crate::support::ffi::{c, last_error, ok, take_string};
-use crate::support::fuzz::{bytes, cases, object};
 use ::m365sync_sim::Simulator;
 use ::m365sync_sim::ffi::*;
+use ::m365sync_sim::fuzz::{bytes, cases, object};
 use m365sync::ffi::*;
 use proptest::prelude::*;
 use serde_json::json;

@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use m365sync::Config;
-use m365sync::engine::discover::{
-    FeedState, Feeds, GroupsFeed, Listing, Pager, SitesFeed, enumerate,
-};
-use m365sync::graph::{GraphClient, ThrottleGate};
 use m365sync_http::{Request, Response, Server, ServerOptions};
 use serde_json::json;
+
+use super::{FeedState, Feeds, GroupsFeed, Listing, Pager, SitesFeed, enumerate};
+use crate::config::Config;
+use crate::graph::{GraphClient, ThrottleGate};
 
 /// A fake Graph on 127.0.0.1 that answers from a fixed table and counts requests by path.
 struct FakeGraph {

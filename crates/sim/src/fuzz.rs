@@ -1,4 +1,6 @@
-//! Helpers of the fuzz tests: case counts and random JSON shaped like the real inputs.
+//! Proptest strategies for fuzzing m365sync and its hosts on stable Rust: case counts
+//! and random JSON shaped like the real inputs (configs, delta pages, notifications,
+//! simulator commands). Behind the `fuzz` feature.
 //!
 //! Each target runs the number of cases its test names (chosen so that all fuzz tests
 //! together add well under 30 s to `cargo test`); `PROPTEST_CASES=N` runs N instead.

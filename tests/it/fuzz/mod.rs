@@ -1,2 +1,0 @@
-mod ffi;
-mod parsers;
