@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::support::engine::*;
 use crate::support::reliability::captured_log;
+use crate::support::wait_until;
 use serde_json::json;
 
 const SECRET: &str = "Xq9-unmistakable-client-secret-7f3e";
