@@ -13,12 +13,14 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::engine::notify::secret::hash_client_state;
+use crate::engine::notify::{
+    Intake, IntakeCounters, KnownSubscription, Registry, Signal, SignalSink,
+};
 use crate::error::Error;
 use crate::graph::reply::Reply;
 use crate::graph::types::{DeltaPage, DriveItem};
 use crate::store::{ApplyOptions, Cursor, NewDrive, Store};
-use crate::webhook::secret::hash_client_state;
-use crate::webhook::{Intake, IntakeCounters, KnownSubscription, Registry, Signal, SignalSink};
 
 /// Decodes a delta page as the Graph client does.
 fn decode_page(body: &[u8]) -> Result<DeltaPage, String> {
