@@ -29,6 +29,7 @@ mod groups;
 mod ids;
 mod item_json;
 mod json;
+mod paths;
 pub mod request;
 pub mod response;
 mod router;
