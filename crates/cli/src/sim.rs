@@ -49,6 +49,10 @@ pub struct SimArgs {
     /// Access token lifetime in seconds.
     #[arg(long)]
     token_lifetime: Option<u64>,
+    /// The Graph resource of the cloud to play (default https://graph.microsoft.com;
+    /// e.g. https://graph.microsoft.us for US Government).
+    #[arg(long)]
+    graph_resource: Option<String>,
     /// Delta tokens older than this many seconds get 410 (0 = never).
     #[arg(long)]
     delta_token_max_age: Option<u64>,
@@ -88,6 +92,7 @@ impl SimArgs {
             client_id: self.client_id.unwrap_or(d.client_id),
             client_secret: self.client_secret.unwrap_or(d.client_secret),
             token_lifetime_secs: self.token_lifetime.unwrap_or(d.token_lifetime_secs),
+            graph_resource: self.graph_resource.unwrap_or(d.graph_resource),
             sites: self.sites.unwrap_or(d.sites),
             libraries_per_site: self.libraries_per_site.unwrap_or(d.libraries_per_site),
             users: self.users.unwrap_or(d.users),

@@ -9,10 +9,47 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::scope::ScopeConfig;
 
-/// Default Graph endpoint.
+/// Default Graph endpoint (the global cloud's).
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
-/// Default identity endpoint.
+/// Default identity endpoint (the global cloud's).
 pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
+
+/// A Microsoft cloud: where Graph and sign-in live, and which resource tokens are
+/// asked for. In JSON: `global`, `usgov` (GCC High), `usgov-dod` or `china`
+/// (operated by 21Vianet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    /// The global service.
+    Global,
+    /// US Government L4 (GCC High).
+    Usgov,
+    /// US Government L5 (DoD).
+    UsgovDod,
+    /// Microsoft 365 operated by 21Vianet in China.
+    China,
+}
+
+impl Cloud {
+    /// The cloud's Graph v1.0 endpoint.
+    pub fn graph_url(self) -> &'static str {
+        match self {
+            Cloud::Global => DEFAULT_GRAPH_URL,
+            Cloud::Usgov => "https://graph.microsoft.us/v1.0",
+            Cloud::UsgovDod => "https://dod-graph.microsoft.us/v1.0",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/v1.0",
+        }
+    }
+
+    /// The cloud's identity endpoint.
+    pub fn login_url(self) -> &'static str {
+        match self {
+            Cloud::Global => DEFAULT_LOGIN_URL,
+            Cloud::Usgov | Cloud::UsgovDod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+}
 
 /// The longest interval any `*_interval_secs` key accepts: ten years.
 pub const MAX_INTERVAL_SECS: u64 = 10 * 365 * 86_400;
@@ -211,11 +248,16 @@ pub struct Config {
     /// Name of an environment variable that holds the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
-    /// Graph base URL, up to and including the version segment.
-    #[serde(default = "default_graph_url")]
+    /// The Microsoft cloud of the tenant: sets the defaults of `graph_url` and
+    /// `login_url` and the resource tokens are for (see [`Config::token_scope`]).
+    #[serde(default)]
+    pub cloud: Option<Cloud>,
+    /// Graph base URL, up to and including the version segment (default: the cloud's).
+    #[serde(default)]
     pub graph_url: String,
-    /// Identity endpoint base URL (the tenant and `/oauth2/v2.0/token` are appended).
-    #[serde(default = "default_login_url")]
+    /// Identity endpoint base URL (the tenant and `/oauth2/v2.0/token` are appended;
+    /// default: the cloud's).
+    #[serde(default)]
     pub login_url: String,
     /// Path of the SQLite database.
     pub database: PathBuf,
@@ -263,12 +305,6 @@ pub struct Config {
     pub audit_interval_secs: u64,
 }
 
-fn default_graph_url() -> String {
-    DEFAULT_GRAPH_URL.to_string()
-}
-fn default_login_url() -> String {
-    DEFAULT_LOGIN_URL.to_string()
-}
 fn default_workers() -> usize {
     4
 }
@@ -295,7 +331,7 @@ impl Config {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Config> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if path == "." || path.is_empty() {
@@ -304,6 +340,13 @@ impl Config {
                 Error::Config(format!("field `{path}`: {inner}"))
             }
         })?;
+        let cloud = config.cloud.unwrap_or(Cloud::Global);
+        if config.graph_url.is_empty() {
+            config.graph_url = cloud.graph_url().to_string();
+        }
+        if config.login_url.is_empty() {
+            config.login_url = cloud.login_url().to_string();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -421,6 +464,20 @@ impl Config {
         }
     }
 
+    /// The scope of the app-only tokens the engine asks for: `{resource}/.default`,
+    /// where the resource is the Graph of `cloud` when it is set, else the scheme and
+    /// host of `graph_url` (so a `graph_url` of another cloud, or of a simulator,
+    /// brings its own resource).
+    pub fn token_scope(&self) -> String {
+        let graph = match self.cloud {
+            Some(cloud) => cloud.graph_url(),
+            None => &self.graph_url,
+        };
+        let (scheme, rest) = graph.split_once("://").unwrap_or(("https", graph));
+        let host = rest.split('/').next().unwrap_or_default();
+        format!("{scheme}://{host}/.default")
+    }
+
     /// The token endpoint of the tenant.
     pub fn token_url(&self) -> String {
         format!(
@@ -440,6 +497,65 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::from_json(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_cloud_sets_graph_login_and_scope_together() {
+        let with = |extra: &str| Config::from_json(&MINIMAL.replacen('{', extra, 1)).unwrap();
+        let global = Config::from_json(MINIMAL).unwrap();
+        assert_eq!(
+            (global.login_url.as_str(), global.token_scope()),
+            (
+                DEFAULT_LOGIN_URL,
+                "https://graph.microsoft.com/.default".into()
+            )
+        );
+        for (name, graph, login, scope) in [
+            (
+                "global",
+                DEFAULT_GRAPH_URL,
+                DEFAULT_LOGIN_URL,
+                "https://graph.microsoft.com/.default",
+            ),
+            (
+                "usgov",
+                "https://graph.microsoft.us/v1.0",
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us/.default",
+            ),
+            (
+                "usgov-dod",
+                "https://dod-graph.microsoft.us/v1.0",
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us/.default",
+            ),
+            (
+                "china",
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+                "https://login.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn/.default",
+            ),
+        ] {
+            let c = with(&format!("{{\"cloud\":\"{name}\","));
+            assert_eq!(
+                (c.graph_url.as_str(), c.login_url.as_str(), c.token_scope()),
+                (graph, login, scope.to_string()),
+                "{name}"
+            );
+        }
+        // An explicit graph_url brings its own resource; with a cloud, the cloud's wins
+        // (graph_url then only says where requests go, e.g. a proxy or a simulator).
+        let own = with(r#"{"graph_url":"http://127.0.0.1:9/v1.0","#);
+        assert_eq!(own.token_scope(), "http://127.0.0.1:9/.default");
+        assert_eq!(own.login_url, DEFAULT_LOGIN_URL);
+        let both = with(r#"{"cloud":"china","graph_url":"http://127.0.0.1:9/v1.0","#);
+        assert_eq!(both.graph_url, "http://127.0.0.1:9/v1.0");
+        assert_eq!(
+            both.token_scope(),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
+        let e = err(&MINIMAL.replacen('{', r#"{"cloud":"mars","#, 1));
+        assert!(e.contains("cloud") && e.contains("usgov-dod"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub(crate) struct Auth {
     pub client_id: String,
     pub client_secret: String,
     pub lifetime_secs: u64,
+    /// The Graph resource of the cloud played (see `SimConfig::graph_resource`).
+    pub graph_resource: String,
     /// Signing key, random per simulator: tokens of another run are forged.
     pub key: u64,
     /// Bumped by [`Auth::expire_tokens`]: tokens signed under an older generation are
@@ -104,7 +106,12 @@ impl Auth {
                     "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
                 );
             }
-            Some(_) => {}
+            Some(s) => {
+                if let Err(refused) = self.check_resource(tenant, req, &s.replace("/.default", ""))
+                {
+                    return refused;
+                }
+            }
         }
         let (_, token) = self.issue();
         SimResponse::json(
@@ -135,6 +142,9 @@ impl Auth {
             );
         };
         let resource = resource.to_string();
+        if let Err(refused) = self.check_resource(tenant, req, &resource) {
+            return refused;
+        }
         let (expiry_ms, token) = self.issue();
         let now = ids::unix_now();
         SimResponse::json(
@@ -149,6 +159,34 @@ impl Auth {
                 "access_token": token,
             }),
         )
+    }
+
+    /// Accepts a token resource that is the Graph of the cloud played, or the
+    /// simulator's own origin (as the request reached it); refuses any other as
+    /// Entra refuses a resource its cloud does not have.
+    fn check_resource(
+        &self,
+        tenant: &str,
+        req: &SimRequest,
+        resource: &str,
+    ) -> Result<(), SimResponse> {
+        let resource = resource.trim_end_matches('/');
+        let own = req.header("Host").is_some_and(|host| {
+            [format!("http://{host}"), format!("https://{host}")]
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(resource))
+        });
+        if own || resource.eq_ignore_ascii_case(&self.graph_resource) {
+            return Ok(());
+        }
+        Err(oauth_error(
+            400,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        ))
     }
 
     /// Checks what both token endpoints require (form body, tenant, grant type,

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::subscriptions::NotificationConfig;
 use crate::{Error, Result};
 
+/// The global cloud's Graph resource.
+pub const GLOBAL_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
 /// Everything the simulator can be told at start.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,6 +22,12 @@ pub struct SimConfig {
     pub client_secret: String,
     /// Lifetime of issued access tokens, in seconds.
     pub token_lifetime_secs: u64,
+    /// The Graph resource of the cloud the simulator plays (its `scope` is
+    /// `{resource}/.default`): `https://graph.microsoft.com` for the global cloud,
+    /// `https://graph.microsoft.us` for US Government, and so on. Tokens are issued
+    /// for it and for the simulator's own URL; a scope of any other resource is
+    /// refused as Entra does (`AADSTS500011`).
+    pub graph_resource: String,
     /// Number of sites, the root site included (at least 1).
     pub sites: u32,
     /// Document libraries per site (at least 1).
@@ -55,6 +64,7 @@ impl Default for SimConfig {
             client_id: "sim-client".into(),
             client_secret: "sim-secret".into(),
             token_lifetime_secs: 3600,
+            graph_resource: GLOBAL_GRAPH_RESOURCE.into(),
             sites: 2,
             libraries_per_site: 1,
             users: 3,
@@ -96,6 +106,13 @@ impl SimConfig {
         }
         if self.tenant_id.is_empty() || self.client_id.is_empty() {
             return bad("sim.tenant_id and sim.client_id must not be empty");
+        }
+        if !(self.graph_resource.starts_with("https://")
+            || self.graph_resource.starts_with("http://"))
+        {
+            return bad(
+                "sim.graph_resource must be an http(s) URL such as https://graph.microsoft.com",
+            );
         }
         if self.token_lifetime_secs == 0 {
             return bad("sim.token_lifetime_secs must be at least 1");

@@ -69,3 +69,41 @@ pub fn object(keys: &'static [&'static str]) -> BoxedStrategy<Value> {
         })
         .boxed()
 }
+
+/// The keys of an m365sync engine configuration, at every level (the fields a config
+/// parser knows, so that random objects get past its first check).
+pub const CONFIG_KEYS: &[&str] = &[
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_secret_env",
+    "cloud",
+    "graph_url",
+    "login_url",
+    "database",
+    "drives",
+    "workers",
+    "poll_interval_secs",
+    "page_size",
+    "emit_initial_items",
+    "track_permissions",
+    "http_timeout_secs",
+    "throttle",
+    "webhook",
+    "safety_interval_secs",
+    "scope",
+    "discover_interval_secs",
+    "audit_interval_secs",
+    "listen",
+    "public_url",
+    "path",
+    "expiry_secs",
+    "tls_cert_file",
+    "ru_per_minute",
+    "requests_per_second",
+    "max_attempts",
+    "all_sites",
+    "include",
+    "exclude",
+    "site",
+];

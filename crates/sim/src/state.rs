@@ -53,6 +53,7 @@ impl Shared {
                 client_id: config.client_id.clone(),
                 client_secret: config.client_secret.clone(),
                 lifetime_secs: config.token_lifetime_secs,
+                graph_resource: config.graph_resource.trim_end_matches('/').to_string(),
                 key: rand::random(),
                 generation: Default::default(),
             },

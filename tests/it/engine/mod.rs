@@ -1,4 +1,5 @@
 mod cli;
+mod clouds;
 mod config;
 mod crash;
 mod crawl;

@@ -17,8 +17,6 @@ use crate::graph::reply::{Reply, is_retryable_transport};
 use crate::graph::throttle::{ThrottleGate, parse_retry_after};
 use crate::graph::types::TokenResponse;
 
-/// The scope of app-only Graph tokens.
-const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// Lifetime assumed when the token endpoint omits `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// A token is refreshed when less than this (or 10 % of its lifetime, if smaller) remains.
@@ -51,6 +49,8 @@ struct CachedToken {
 pub(crate) struct TokenSource {
     agent: ureq::Agent,
     token_url: String,
+    /// `{graph resource}/.default`.
+    scope: String,
     client_id: String,
     secret: Secret,
     gate: Arc<ThrottleGate>,
@@ -63,6 +63,7 @@ impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSource")
             .field("token_url", &self.token_url)
+            .field("scope", &self.scope)
             .field("client_id", &self.client_id)
             .field("secret", &self.secret)
             .field("cached", &self.cached.lock().is_some())
@@ -82,6 +83,7 @@ impl TokenSource {
         TokenSource {
             agent,
             token_url: config.token_url(),
+            scope: config.token_scope(),
             client_id: config.client_id.clone(),
             secret,
             gate,
@@ -141,7 +143,7 @@ impl TokenSource {
                 .send_form(&[
                     ("client_id", self.client_id.as_str()),
                     ("client_secret", self.secret.expose()),
-                    ("scope", GRAPH_SCOPE),
+                    ("scope", self.scope.as_str()),
                     ("grant_type", "client_credentials"),
                 ]);
             let (wait, failure) = match outcome {
