@@ -80,6 +80,12 @@ pub struct SimArgs {
     /// HTTP worker threads.
     #[arg(long)]
     threads: Option<usize>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key-file).
+    #[arg(long, requires = "tls_key_file")]
+    tls_cert_file: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_key_file: Option<std::path::PathBuf>,
 }
 
 impl SimArgs {
@@ -118,6 +124,8 @@ impl SimArgs {
                 ..Faults::default()
             },
             threads: self.threads.unwrap_or(d.threads),
+            tls_cert_file: self.tls_cert_file,
+            tls_key_file: self.tls_key_file,
             notifications: d.notifications,
         }
     }

@@ -234,6 +234,15 @@ impl WebhookConfig {
     }
 }
 
+/// How the engine's HTTPS client decides whom to trust.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsTrustConfig {
+    /// A PEM file of CA certificates trusted besides the system's (e.g. the CA of a
+    /// TLS-inspecting proxy).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// The engine's configuration, usually read from a JSON file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -259,6 +268,22 @@ pub struct Config {
     /// default: the cloud's).
     #[serde(default)]
     pub login_url: String,
+    /// HTTP proxy for Graph and sign-in (`http://[user:password@]host:port`; a
+    /// [`Secret`], as it may hold a password); default: `HTTPS_PROXY` / `HTTP_PROXY` /
+    /// `ALL_PROXY` from the environment.
+    #[serde(default)]
+    pub proxy: Option<Secret>,
+    /// Hosts reached without the proxy, comma-separated as in `NO_PROXY` (`*` for all,
+    /// `example.com` for it and its subdomains); default: `NO_PROXY` from the environment.
+    #[serde(default)]
+    pub no_proxy: Option<String>,
+    /// Trust of the HTTPS client: the system store, plus `tls.ca_file`.
+    #[serde(default)]
+    pub tls: TlsTrustConfig,
+    /// The User-Agent prefix in Microsoft's recommended form `ISV|Company|App/Version`
+    /// (or `NONISV|…`); `m365sync/{version}` is appended.
+    #[serde(default)]
+    pub user_agent: Option<String>,
     /// Path of the SQLite database.
     pub database: PathBuf,
     /// Drive ids to mirror.
@@ -393,6 +418,16 @@ impl Config {
                 return fail(field, "must start with https:// or http://");
             }
         }
+        if let Some(proxy) = &self.proxy {
+            if let Err(why) = crate::graph::check_proxy_url(proxy.expose()) {
+                return fail("proxy", &why);
+            }
+        }
+        if let Some(ua) = &self.user_agent {
+            if let Err(why) = check_user_agent(ua) {
+                return fail("user_agent", why);
+            }
+        }
         if self.database.as_os_str().is_empty() {
             return fail("database", "must not be empty");
         }
@@ -478,6 +513,16 @@ impl Config {
         format!("{scheme}://{host}/.default")
     }
 
+    /// The User-Agent of every request: `user_agent` (or `ISV|m365sync|m365sync/{version}`)
+    /// followed by `m365sync/{version}` when a host set its own.
+    pub fn user_agent(&self) -> String {
+        let ours = format!("m365sync/{}", crate::VERSION);
+        match &self.user_agent {
+            Some(theirs) => format!("{theirs} {ours}"),
+            None => format!("ISV|m365sync|{ours}"),
+        }
+    }
+
     /// The token endpoint of the tenant.
     pub fn token_url(&self) -> String {
         format!(
@@ -486,6 +531,25 @@ impl Config {
             self.tenant_id
         )
     }
+}
+
+/// Checks Microsoft's recommended User-Agent form `ISV|Company|App/Version`.
+fn check_user_agent(ua: &str) -> std::result::Result<(), &'static str> {
+    const FORM: &str = "must have the form ISV|Company|App/Version (or NONISV|...)";
+    if ua.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    let parts: Vec<&str> = ua.split('|').collect();
+    let [kind, company, app] = parts.as_slice() else {
+        return Err(FORM);
+    };
+    let versioned = app
+        .split_once('/')
+        .is_some_and(|(name, version)| !name.trim().is_empty() && !version.trim().is_empty());
+    if !matches!(*kind, "ISV" | "NONISV") || company.trim().is_empty() || !versioned {
+        return Err(FORM);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -497,6 +561,31 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::from_json(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_user_agent_takes_microsoft_s_form_and_names_us() {
+        let with = |ua: &str| {
+            Config::from_json(&MINIMAL.replacen('{', &format!("{{\"user_agent\":{ua:?},"), 1))
+        };
+        let default = Config::from_json(MINIMAL).unwrap().user_agent();
+        assert_eq!(default, format!("ISV|m365sync|m365sync/{}", crate::VERSION));
+        let theirs = with("ISV|Contoso|Backup/2.1").unwrap().user_agent();
+        assert_eq!(
+            theirs,
+            format!("ISV|Contoso|Backup/2.1 m365sync/{}", crate::VERSION)
+        );
+        assert!(with("NONISV|Contoso|Scanner/1").is_ok());
+        for bad in [
+            "Contoso Backup",
+            "ISV|Contoso|Backup",
+            "ISV||Backup/1",
+            "XYZ|C|A/1",
+            "ISV|C|A/1\n",
+        ] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("`user_agent`"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Requests the HTTP front handles at once (each connection has its own thread).
     pub threads: usize,
+    /// With `tls_key_file`: serve HTTPS with this PEM certificate chain (tests of the
+    /// engine's trust settings and of proxies tunnelling with CONNECT).
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
     /// Webhook delivery knobs, handed to the subscriptions module.
     pub notifications: NotificationConfig,
 }
@@ -77,6 +82,8 @@ impl Default for SimConfig {
             throttle: ThrottleConfig::default(),
             faults: Faults::default(),
             threads: 4,
+            tls_cert_file: None,
+            tls_key_file: None,
             notifications: NotificationConfig::default(),
         }
     }

@@ -30,7 +30,8 @@ fn base_url(shared: &Shared, req: &SimRequest) -> String {
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
         {
-            format!("http://{h}")
+            let scheme = shared.base_url.split("://").next().unwrap_or("http");
+            format!("{scheme}://{h}")
         }
         _ => shared.base_url.clone(),
     }

@@ -6,5 +6,6 @@ mod crawl;
 mod delivery;
 mod faults;
 mod mutations;
+mod network;
 mod pipeline;
 mod resync;

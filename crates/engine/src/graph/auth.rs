@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
+use crate::graph::network::Route;
 use crate::graph::reply::{Reply, is_retryable_transport};
 use crate::graph::throttle::{ThrottleGate, parse_retry_after};
 use crate::graph::types::TokenResponse;
@@ -47,7 +48,7 @@ struct CachedToken {
 
 /// Fetches and caches the client-credentials token of one app registration.
 pub(crate) struct TokenSource {
-    agent: ureq::Agent,
+    route: Route,
     token_url: String,
     /// `{graph resource}/.default`.
     scope: String,
@@ -77,11 +78,11 @@ impl TokenSource {
     pub(crate) fn new(
         config: &Config,
         secret: Secret,
-        agent: ureq::Agent,
+        route: Route,
         gate: Arc<ThrottleGate>,
     ) -> TokenSource {
         TokenSource {
-            agent,
+            route,
             token_url: config.token_url(),
             scope: config.token_scope(),
             client_id: config.client_id.clone(),
@@ -137,6 +138,7 @@ impl TokenSource {
         loop {
             attempt += 1;
             let outcome = self
+                .route
                 .agent
                 .post(&self.token_url)
                 .set("Accept", "application/json")
@@ -168,7 +170,8 @@ impl TokenSource {
                 }
                 Err(ureq::Error::Transport(t)) => {
                     log::debug!("POST {} failed: {t}", self.token_url);
-                    let failure = Error::Transport(format!("token endpoint: {t}"));
+                    let failure =
+                        Error::Transport(format!("token endpoint: {}", self.route.failure(&t)));
                     if !is_retryable_transport(&t) {
                         return Err(failure);
                     }

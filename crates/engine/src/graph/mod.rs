@@ -2,6 +2,9 @@
 
 mod auth;
 pub mod client;
+mod network;
+
+pub(crate) use network::check_proxy_url;
 pub(crate) mod reply;
 #[cfg(test)]
 mod script_server;
