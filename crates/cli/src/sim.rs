@@ -99,6 +99,7 @@ impl SimArgs {
             client_secret: self.client_secret.unwrap_or(d.client_secret),
             token_lifetime_secs: self.token_lifetime.unwrap_or(d.token_lifetime_secs),
             graph_resource: self.graph_resource.unwrap_or(d.graph_resource),
+            federated_credentials: d.federated_credentials,
             sites: self.sites.unwrap_or(d.sites),
             libraries_per_site: self.libraries_per_site.unwrap_or(d.libraries_per_site),
             users: self.users.unwrap_or(d.users),

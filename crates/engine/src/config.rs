@@ -234,6 +234,18 @@ impl WebhookConfig {
     }
 }
 
+/// Sign-in with the managed identity of the Azure host the engine runs on.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagedIdentityConfig {
+    /// The identity's token endpoint; default: `IDENTITY_ENDPOINT` (App Service,
+    /// Functions, Container Apps, with `IDENTITY_HEADER`), else the instance metadata
+    /// service (VMs, AKS).
+    pub endpoint: Option<String>,
+    /// The client id of a user-assigned identity (default: the system-assigned one).
+    pub client_id: Option<String>,
+}
+
 /// How the engine's HTTPS client decides whom to trust.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -257,6 +269,14 @@ pub struct Config {
     /// Name of an environment variable that holds the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
+    /// A file holding a federated token (e.g. a Kubernetes service account token),
+    /// sent as the client assertion instead of a secret and re-read at every sign-in.
+    /// With no credential configured, `AZURE_FEDERATED_TOKEN_FILE` names it.
+    #[serde(default)]
+    pub client_assertion_file: Option<PathBuf>,
+    /// Sign in with the host's managed identity instead of an app credential.
+    #[serde(default)]
+    pub managed_identity: Option<ManagedIdentityConfig>,
     /// The Microsoft cloud of the tenant: sets the defaults of `graph_url` and
     /// `login_url` and the resource tokens are for (see [`Config::token_scope`]).
     #[serde(default)]
@@ -392,23 +412,42 @@ impl Config {
         if self.client_id.trim().is_empty() {
             return fail("client_id", "must not be empty");
         }
-        match (&self.client_secret, &self.client_secret_env) {
-            (Some(_), Some(_)) => {
+        let credentials = [
+            self.client_secret.is_some(),
+            self.client_secret_env.is_some(),
+            self.client_assertion_file.is_some(),
+            self.managed_identity.is_some(),
+        ];
+        const CREDENTIALS: &str =
+            "client_secret, client_secret_env, client_assertion_file or managed_identity";
+        match credentials.iter().filter(|&&set| set).count() {
+            0 if std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_none() => {
                 return fail(
                     "client_secret",
-                    "set either client_secret or client_secret_env, not both",
+                    &format!("missing; set {CREDENTIALS} (or AZURE_FEDERATED_TOKEN_FILE)"),
                 );
             }
-            (None, None) => {
+            0 | 1 => {}
+            _ => return fail("client_secret", &format!("set only one of {CREDENTIALS}")),
+        }
+        if self
+            .client_secret_env
+            .as_ref()
+            .is_some_and(|var| var.trim().is_empty())
+        {
+            return fail("client_secret_env", "must name an environment variable");
+        }
+        if let Some(endpoint) = self
+            .managed_identity
+            .as_ref()
+            .and_then(|mi| mi.endpoint.as_ref())
+        {
+            if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
                 return fail(
-                    "client_secret",
-                    "missing; set client_secret or client_secret_env",
+                    "managed_identity.endpoint",
+                    "must start with https:// or http://",
                 );
             }
-            (None, Some(var)) if var.trim().is_empty() => {
-                return fail("client_secret_env", "must name an environment variable");
-            }
-            _ => {}
         }
         for (field, url) in [
             ("graph_url", &self.graph_url),

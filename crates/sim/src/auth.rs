@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
 
+use crate::identity::{self, FederatedCredential, JWT_BEARER};
 use crate::ids;
 use crate::request::SimRequest;
 use crate::response::SimResponse;
@@ -20,6 +21,8 @@ pub(crate) struct Auth {
     pub lifetime_secs: u64,
     /// The Graph resource of the cloud played (see `SimConfig::graph_resource`).
     pub graph_resource: String,
+    /// The app's federated identity credentials (sign-in with `client_assertion`).
+    pub federated: Vec<FederatedCredential>,
     /// Signing key, random per simulator: tokens of another run are forged.
     pub key: u64,
     /// Bumped by [`Auth::expire_tokens`]: tokens signed under an older generation are
@@ -34,7 +37,7 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> SimResponse {
+pub(crate) fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> SimResponse {
     SimResponse::json(
         status,
         &json!({
@@ -164,7 +167,7 @@ impl Auth {
     /// Accepts a token resource that is the Graph of the cloud played, or the
     /// simulator's own origin (as the request reached it); refuses any other as
     /// Entra refuses a resource its cloud does not have.
-    fn check_resource(
+    pub(crate) fn check_resource(
         &self,
         tenant: &str,
         req: &SimRequest,
@@ -190,7 +193,8 @@ impl Auth {
     }
 
     /// Checks what both token endpoints require (form body, tenant, grant type,
-    /// client id and secret); returns the form, or the error to answer.
+    /// client id, and the secret or a federated assertion); returns the form, or the
+    /// error to answer.
     fn client_form(
         &self,
         tenant: &str,
@@ -253,6 +257,19 @@ impl Auth {
             }
             Some(_) => {}
         }
+        if let Some(kind) = field(&form, "client_assertion_type") {
+            if kind != JWT_BEARER {
+                return Err(oauth_error(
+                    400,
+                    "invalid_request",
+                    50027,
+                    &format!("Unsupported client_assertion_type '{kind}'."),
+                ));
+            }
+            let assertion = field(&form, "client_assertion").unwrap_or_default();
+            identity::check_assertion(&self.federated, assertion)?;
+            return Ok(form);
+        }
         if field(&form, "client_secret") != Some(self.client_secret.as_str()) {
             return Err(oauth_error(
                 401,
@@ -265,7 +282,7 @@ impl Auth {
     }
 
     /// A new access token: (expiry in ms since the epoch, token).
-    fn issue(&self) -> (u64, String) {
+    pub(crate) fn issue(&self) -> (u64, String) {
         let expiry = now_ms() + self.lifetime_secs * 1000;
         (expiry, format!("sim1.{expiry:x}.{:x}", self.sign(expiry)))
     }

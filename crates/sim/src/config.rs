@@ -28,6 +28,9 @@ pub struct SimConfig {
     /// for it and for the simulator's own URL; a scope of any other resource is
     /// refused as Entra does (`AADSTS500011`).
     pub graph_resource: String,
+    /// The app's federated identity credentials: tokens of these issuers and
+    /// subjects are accepted as `client_assertion` instead of the secret.
+    pub federated_credentials: Vec<crate::identity::FederatedCredential>,
     /// Number of sites, the root site included (at least 1).
     pub sites: u32,
     /// Document libraries per site (at least 1).
@@ -70,6 +73,7 @@ impl Default for SimConfig {
             client_secret: "sim-secret".into(),
             token_lifetime_secs: 3600,
             graph_resource: GLOBAL_GRAPH_RESOURCE.into(),
+            federated_credentials: Vec::new(),
             sites: 2,
             libraries_per_site: 1,
             users: 3,

@@ -26,6 +26,7 @@ pub mod fuzz;
 mod generator;
 mod graph;
 mod groups;
+mod identity;
 mod ids;
 mod item_json;
 mod json;
@@ -44,6 +45,7 @@ use std::sync::Arc;
 
 pub use api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
 pub use config::{Faults, RuCosts, SimConfig, ThrottleConfig};
+pub use identity::FederatedCredential;
 pub use router::Outcome;
 
 pub use error::{Error, Result};

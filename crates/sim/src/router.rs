@@ -63,6 +63,10 @@ pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
             c.request("POST /{tenant}/oauth2/v2.0/token");
             Outcome::Reply(shared.auth.token(tenant, req))
         }
+        ["metadata", "identity", "oauth2", "token"] if req.method == "GET" => {
+            c.request("GET /metadata/identity/oauth2/token");
+            Outcome::Reply(crate::identity::managed_identity_token(&shared.auth, req))
+        }
         [tenant, "oauth2", "token"] if req.method == "POST" => {
             c.request("POST /{tenant}/oauth2/token");
             Outcome::Reply(shared.auth.token_v1(tenant, req))

@@ -54,6 +54,7 @@ impl Shared {
                 client_secret: config.client_secret.clone(),
                 lifetime_secs: config.token_lifetime_secs,
                 graph_resource: config.graph_resource.trim_end_matches('/').to_string(),
+                federated: config.federated_credentials.clone(),
                 key: rand::random(),
                 generation: Default::default(),
             },

@@ -5,6 +5,7 @@ mod crash;
 mod crawl;
 mod delivery;
 mod faults;
+mod identity;
 mod mutations;
 mod network;
 mod pipeline;

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::graph::auth::TokenSource;
+use crate::graph::credential::Credential;
 use crate::graph::network::{Network, Route};
 use crate::graph::reply::{Reply, is_retryable_transport};
 use crate::graph::throttle::{RequestKind, ThrottleGate, parse_retry_after};
@@ -59,11 +60,11 @@ enum Retryable {
 impl GraphClient {
     /// A client for the tenant of `config`, its requests paced by `gate`; resolves the secret.
     pub fn new(config: &Config, gate: Arc<ThrottleGate>) -> Result<GraphClient> {
-        let secret = config.resolve_secret()?;
         let env = |name: &str| std::env::var(name).ok();
+        let credential = Credential::resolve(config, &env)?;
         let network = Network::new(config, &env)?;
         let route = network.route_to(&config.graph_url)?;
-        let login_route = network.route_to(&config.token_url())?;
+        let login_route = network.route_to(&credential.endpoint(config))?;
         let graph_url = config.graph_url.trim_end_matches('/').to_owned();
         let graph_origin = origin(&graph_url).ok_or_else(|| {
             Error::Config(format!(
@@ -71,7 +72,7 @@ impl GraphClient {
             ))
         })?;
         Ok(GraphClient {
-            auth: TokenSource::new(config, secret, login_route, Arc::clone(&gate)),
+            auth: TokenSource::new(config, credential, login_route, Arc::clone(&gate)),
             route,
             graph_url,
             graph_origin,

@@ -2,6 +2,7 @@
 
 mod auth;
 pub mod client;
+mod credential;
 mod network;
 
 pub(crate) use network::check_proxy_url;
