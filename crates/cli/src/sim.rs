@@ -80,6 +80,10 @@ pub struct SimArgs {
     /// HTTP worker threads.
     #[arg(long)]
     threads: Option<usize>,
+    /// A PEM certificate registered for the app (repeatable): assertions signed with
+    /// its key are accepted besides the secret.
+    #[arg(long)]
+    client_cert_file: Vec<std::path::PathBuf>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key-file).
     #[arg(long, requires = "tls_key_file")]
     tls_cert_file: Option<std::path::PathBuf>,
@@ -100,6 +104,7 @@ impl SimArgs {
             token_lifetime_secs: self.token_lifetime.unwrap_or(d.token_lifetime_secs),
             graph_resource: self.graph_resource.unwrap_or(d.graph_resource),
             federated_credentials: d.federated_credentials,
+            client_certificate_files: self.client_cert_file,
             sites: self.sites.unwrap_or(d.sites),
             libraries_per_site: self.libraries_per_site.unwrap_or(d.libraries_per_site),
             users: self.users.unwrap_or(d.users),

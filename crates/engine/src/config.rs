@@ -269,6 +269,10 @@ pub struct Config {
     /// Name of an environment variable that holds the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
+    /// A PEM file with the app's certificate and its unencrypted RSA private key: sign-in
+    /// sends an RS256 client assertion signed with it instead of a secret.
+    #[serde(default)]
+    pub client_certificate_file: Option<PathBuf>,
     /// A file holding a federated token (e.g. a Kubernetes service account token),
     /// sent as the client assertion instead of a secret and re-read at every sign-in.
     /// With no credential configured, `AZURE_FEDERATED_TOKEN_FILE` names it.
@@ -415,11 +419,12 @@ impl Config {
         let credentials = [
             self.client_secret.is_some(),
             self.client_secret_env.is_some(),
+            self.client_certificate_file.is_some(),
             self.client_assertion_file.is_some(),
             self.managed_identity.is_some(),
         ];
-        const CREDENTIALS: &str =
-            "client_secret, client_secret_env, client_assertion_file or managed_identity";
+        const CREDENTIALS: &str = "client_secret, client_secret_env, client_certificate_file, \
+             client_assertion_file or managed_identity";
         match credentials.iter().filter(|&&set| set).count() {
             0 if std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_none() => {
                 return fail(

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
 
-use crate::identity::{self, FederatedCredential, JWT_BEARER};
+use crate::identity::{self, Certificates, FederatedCredential, JWT_BEARER};
 use crate::ids;
 use crate::request::SimRequest;
 use crate::response::SimResponse;
@@ -23,6 +23,8 @@ pub(crate) struct Auth {
     pub graph_resource: String,
     /// The app's federated identity credentials (sign-in with `client_assertion`).
     pub federated: Vec<FederatedCredential>,
+    /// The app's certificates (sign-in with an assertion signed by one's key).
+    pub certificates: Certificates,
     /// Signing key, random per simulator: tokens of another run are forged.
     pub key: u64,
     /// Bumped by [`Auth::expire_tokens`]: tokens signed under an older generation are
@@ -267,7 +269,17 @@ impl Auth {
                 ));
             }
             let assertion = field(&form, "client_assertion").unwrap_or_default();
-            identity::check_assertion(&self.federated, assertion)?;
+            if identity::names_a_certificate(assertion) {
+                let host = req.header("Host").unwrap_or_default();
+                let audiences = [
+                    format!("http://{host}{}", req.path),
+                    format!("https://{host}{}", req.path),
+                ];
+                self.certificates
+                    .check(assertion, &self.client_id, &audiences)?;
+            } else {
+                identity::check_assertion(&self.federated, assertion)?;
+            }
             return Ok(form);
         }
         if field(&form, "client_secret") != Some(self.client_secret.as_str()) {

@@ -31,6 +31,9 @@ pub struct SimConfig {
     /// The app's federated identity credentials: tokens of these issuers and
     /// subjects are accepted as `client_assertion` instead of the secret.
     pub federated_credentials: Vec<crate::identity::FederatedCredential>,
+    /// PEM certificate files registered for the app: assertions signed with their
+    /// keys are accepted instead of the secret (an app may have both, as in Entra).
+    pub client_certificate_files: Vec<std::path::PathBuf>,
     /// Number of sites, the root site included (at least 1).
     pub sites: u32,
     /// Document libraries per site (at least 1).
@@ -74,6 +77,7 @@ impl Default for SimConfig {
             token_lifetime_secs: 3600,
             graph_resource: GLOBAL_GRAPH_RESOURCE.into(),
             federated_credentials: Vec::new(),
+            client_certificate_files: Vec::new(),
             sites: 2,
             libraries_per_site: 1,
             users: 3,

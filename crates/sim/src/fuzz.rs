@@ -78,6 +78,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "client_secret",
     "client_secret_env",
     "client_assertion_file",
+    "client_certificate_file",
     "managed_identity",
     "proxy",
     "no_proxy",

@@ -37,9 +37,140 @@ fn default_audience() -> String {
     "api://AzureADTokenExchange".into()
 }
 
+/// The certificates registered for the app, by `x5t#S256`, and the assertion ids
+/// already used (Entra refuses a replayed `jti`).
+#[derive(Debug, Default)]
+pub(crate) struct Certificates {
+    by_thumbprint: Vec<(String, Vec<u8>)>,
+    seen: parking_lot::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Certificates {
+    /// Reads the PEM certificate files of `SimConfig::client_certificate_files`.
+    pub(crate) fn read(files: &[std::path::PathBuf]) -> crate::Result<Certificates> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        use sha2::{Digest, Sha256};
+        let mut by_thumbprint = Vec::new();
+        for file in files {
+            let bad = |why: String| {
+                crate::Error::Config(format!(
+                    "sim.client_certificate_files: {}: {why}",
+                    file.display()
+                ))
+            };
+            let pem = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
+            let cert = CertificateDer::pem_slice_iter(&pem)
+                .next()
+                .ok_or_else(|| bad("no PEM certificate".into()))?
+                .map_err(|e| bad(e.to_string()))?;
+            by_thumbprint.push((
+                URL_SAFE_NO_PAD.encode(Sha256::digest(cert.as_ref())),
+                cert.to_vec(),
+            ));
+        }
+        Ok(Certificates {
+            by_thumbprint,
+            seen: Default::default(),
+        })
+    }
+
+    /// Checks an assertion signed with a registered certificate's key: signature,
+    /// `aud` (one of `audiences`, the token endpoint as reached), `iss` = `sub` =
+    /// `client_id`, lifetime, and a `jti` not seen before.
+    pub(crate) fn check(
+        &self,
+        assertion: &str,
+        client_id: &str,
+        audiences: &[String],
+    ) -> Result<(), SimResponse> {
+        let malformed = || refused(50027, "JWT token is invalid or malformed.");
+        let (signed, signature) = assertion.trim().rsplit_once('.').ok_or_else(malformed)?;
+        let (header, payload) = signed.split_once('.').ok_or_else(malformed)?;
+        let decode = |part: &str| -> Option<Value> {
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+        };
+        let (header, claims) = (
+            decode(header).ok_or_else(malformed)?,
+            decode(payload).ok_or_else(malformed)?,
+        );
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed())?;
+        let thumbprint = header["x5t#S256"].as_str().unwrap_or_default();
+        let Some((_, der)) = self.by_thumbprint.iter().find(|(t, _)| t == thumbprint) else {
+            return Err(refused(
+                700027,
+                &format!(
+                    "Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '{thumbprint}']"
+                ),
+            ));
+        };
+        let der = rustls::pki_types::CertificateDer::from(der.as_slice());
+        let verified = webpki::EndEntityCert::try_from(&der)
+            .ok()
+            .is_some_and(|cert| {
+                header["alg"] == "RS256"
+                    && cert
+                        .verify_signature(
+                            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+                            signed.as_bytes(),
+                            &signature,
+                        )
+                        .is_ok()
+            });
+        if !verified {
+            return Err(refused(
+                700027,
+                "Client assertion failed signature validation.",
+            ));
+        }
+        let text = |name: &str| claims[name].as_str().unwrap_or_default();
+        if !audiences.iter().any(|a| a == text("aud")) {
+            return Err(refused(
+                700212,
+                &format!(
+                    "The audience '{}' of the client assertion is not this token endpoint.",
+                    text("aud")
+                ),
+            ));
+        }
+        if text("iss") != client_id || text("sub") != client_id {
+            return Err(refused(
+                700021,
+                "Client assertion application identifier doesn't match 'client_id' parameter.",
+            ));
+        }
+        let now = ids::unix_now();
+        if claims["exp"].as_u64().is_none_or(|e| e <= now) {
+            return Err(refused(
+                700024,
+                "Client assertion is not within its valid time range.",
+            ));
+        }
+        let jti = text("jti");
+        if jti.is_empty() || !self.seen.lock().insert(jti.to_string()) {
+            return Err(refused(
+                700025,
+                "Client assertion has been replayed (its jti was used before).",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Why an assertion is refused: Entra's code and description.
 fn refused(code: u32, description: &str) -> SimResponse {
     oauth_error(401, "invalid_client", code, description)
+}
+
+/// Whether an assertion's header names a certificate (`x5t#S256` or `x5t`): signed by
+/// the app itself, rather than a federated token of another identity provider.
+pub(crate) fn names_a_certificate(assertion: &str) -> bool {
+    let header = assertion.split('.').next().unwrap_or_default();
+    URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|h| h.get("x5t#S256").is_some() || h.get("x5t").is_some())
 }
 
 /// Checks a `client_assertion` against the app's federated credentials.

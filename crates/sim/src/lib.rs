@@ -112,7 +112,14 @@ impl Simulator {
             ip
         };
         let url = format!("{scheme}://{host}:{}", http.addr.port());
-        let shared = Arc::new(Shared::new(&config, tenant, subs_for, url.clone()));
+        let certificates = identity::Certificates::read(&config.client_certificate_files)?;
+        let shared = Arc::new(Shared::new(
+            &config,
+            tenant,
+            subs_for,
+            url.clone(),
+            certificates,
+        ));
         let _ = slot.set(shared.clone());
         log::info!("simulator listening on {url}");
         Ok(Simulator {

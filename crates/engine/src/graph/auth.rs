@@ -137,7 +137,10 @@ impl TokenSource {
     fn send(&self) -> Result<std::result::Result<ureq::Response, ureq::Error>> {
         let agent = &self.route.agent;
         Ok(
-            match self.credential.request(&self.client_id, &self.scope)? {
+            match self
+                .credential
+                .request(&self.client_id, &self.scope, &self.token_url)?
+            {
                 TokenRequest::Form(fields) => {
                     let fields: Vec<(&str, &str)> =
                         fields.iter().map(|(k, v)| (*k, v.as_str())).collect();

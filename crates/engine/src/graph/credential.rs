@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, Result};
+use crate::graph::certificate::CertificateKey;
 
 /// The federated token file Azure workload identity mounts (honoured when no other
 /// credential is configured).
@@ -20,6 +21,8 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 pub(crate) enum Credential {
     /// `client_secret` / `client_secret_env`.
     Secret(Secret),
+    /// `client_certificate_file`: assertions signed with the certificate's key.
+    Certificate(CertificateKey),
     /// A federated token in a file.
     AssertionFile(PathBuf),
     /// A managed identity's token endpoint.
@@ -70,6 +73,9 @@ impl Credential {
                 client_id: mi.client_id.clone(),
             });
         }
+        if let Some(path) = &config.client_certificate_file {
+            return CertificateKey::read(path).map(Credential::Certificate);
+        }
         let file = match &config.client_assertion_file {
             Some(file) => Some((file.clone(), "field `client_assertion_file`".to_string())),
             None if config.client_secret.is_none() && config.client_secret_env.is_none() => {
@@ -95,13 +101,21 @@ impl Credential {
     pub(crate) fn endpoint(&self, config: &Config) -> String {
         match self {
             Credential::ManagedIdentity { endpoint, .. } => endpoint.clone(),
-            Credential::Secret(_) | Credential::AssertionFile(_) => config.token_url(),
+            Credential::Secret(_) | Credential::Certificate(_) | Credential::AssertionFile(_) => {
+                config.token_url()
+            }
         }
     }
 
-    /// The request for a token of `scope` (`{resource}/.default`) for app `client_id`;
-    /// re-reads a federated token file.
-    pub(crate) fn request(&self, client_id: &str, scope: &str) -> Result<TokenRequest> {
+    /// The request for a token of `scope` (`{resource}/.default`) for app `client_id`
+    /// at `token_url`; re-reads a federated token file, signs a fresh certificate
+    /// assertion.
+    pub(crate) fn request(
+        &self,
+        client_id: &str,
+        scope: &str,
+        token_url: &str,
+    ) -> Result<TokenRequest> {
         let form = |proof: Vec<(&'static str, String)>| {
             let mut fields = vec![("client_id", client_id.to_string())];
             fields.extend(proof);
@@ -113,6 +127,13 @@ impl Credential {
             Credential::Secret(secret) => {
                 form(vec![("client_secret", secret.expose().to_string())])
             }
+            Credential::Certificate(key) => form(vec![
+                ("client_assertion_type", JWT_BEARER.to_string()),
+                (
+                    "client_assertion",
+                    key.assertion(client_id, token_url, crate::time::now_ms() as u64 / 1000)?,
+                ),
+            ]),
             Credential::AssertionFile(path) => {
                 let assertion = read_assertion(path).map_err(|why| {
                     Error::Auth(format!("federated token file {}: {why}", path.display()))
@@ -155,6 +176,7 @@ impl Credential {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Credential::Secret(_) => "client secret",
+            Credential::Certificate(_) => "client certificate",
             Credential::AssertionFile(_) => "federated token file",
             Credential::ManagedIdentity { .. } => "managed identity",
         }
@@ -168,6 +190,7 @@ impl Credential {
                 header.as_ref().map(|h| h.expose().to_string())
             }
             Credential::AssertionFile(path) => read_assertion(path).ok(),
+            Credential::Certificate(_) => None,
         }
     }
 }
@@ -198,7 +221,7 @@ mod tests {
         std::fs::write(&file, "first\n").unwrap();
         let c = config(&format!(r#","client_assertion_file":{file:?}"#));
         let credential = Credential::resolve(&c, &|_| None).unwrap();
-        let assertion = |cred: &Credential| match cred.request("c", "s/.default").unwrap() {
+        let assertion = |cred: &Credential| match cred.request("c", "s/.default", "u").unwrap() {
             TokenRequest::Form(f) => f
                 .iter()
                 .find(|(k, _)| *k == "client_assertion")
@@ -211,7 +234,7 @@ mod tests {
         std::fs::write(&file, "rotated").unwrap();
         assert_eq!(assertion(&credential), "rotated");
         std::fs::remove_file(&file).unwrap();
-        let e = credential.request("c", "s").err().unwrap().to_string();
+        let e = credential.request("c", "s", "u").err().unwrap().to_string();
         assert!(
             e.contains("federated token file") && e.contains("cannot read"),
             "{e}"
@@ -246,7 +269,7 @@ mod tests {
             query,
             headers,
         } = imds
-            .request("c", "https://graph.microsoft.com/.default")
+            .request("c", "https://graph.microsoft.com/.default", "u")
             .unwrap()
         else {
             panic!("a GET");
@@ -277,7 +300,7 @@ mod tests {
             query,
             headers,
         } = app
-            .request("c", "https://graph.microsoft.us/.default")
+            .request("c", "https://graph.microsoft.us/.default", "u")
             .unwrap()
         else {
             panic!("a GET");

@@ -1,6 +1,7 @@
 //! Everything that talks HTTP to Microsoft Graph.
 
 mod auth;
+mod certificate;
 pub mod client;
 mod credential;
 mod network;
