@@ -58,6 +58,7 @@ class CEvent(Structure):
         ("is_folder", c_bool),
         ("at_ms", c_int64),
         ("detail", c_char_p),
+        ("facets_json", c_char_p),
     ]
 
 

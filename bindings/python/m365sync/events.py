@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Union
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, Union
 
 from . import _lib
 
@@ -51,6 +52,11 @@ class Event:
     is_folder: bool
     at_ms: int
     detail: str
+    #: The item's facets (``package``, ``malware``, ``remote``, ``mime_type``,
+    #: ``hashes``, ``created_by``, ``modified_by``, ``web_url``, ``sharepoint_ids``,
+    #: ``fs_created``, ``fs_modified``): only the keys Graph reported; empty for
+    #: deletes and drive-level events.
+    facets: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_c(cls, event: _lib.CEvent) -> "Event":
@@ -72,4 +78,5 @@ class Event:
             is_folder=bool(event.is_folder),
             at_ms=event.at_ms,
             detail=_lib.text(event.detail),
+            facets=json.loads(_lib.text(event.facets_json) or "{}"),
         )

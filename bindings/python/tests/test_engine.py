@@ -119,6 +119,10 @@ class PushDelivery(SimTestCase):
         wait_until("created", lambda: any(e.kind == EventKind.CREATED and e.path == "/python.txt" for e in kinds))
         created = next(e for e in kinds if e.kind == EventKind.CREATED)
         self.assertEqual((created.item_id, created.drive_id, created.size), (item["id"], drive, 2))
+        # Facets come along as a dict: the file's type, hashes and authors.
+        self.assertEqual(created.facets["mime_type"], "text/plain")
+        self.assertIn("quick_xor", created.facets["hashes"])
+        self.assertIn("name", created.facets["created_by"])
         stop_on.set()
         self.sim.update(drive, item["id"], name="renamed.txt")
         wait_until("the stop inside the callback", stopped.is_set)

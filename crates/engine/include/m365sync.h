@@ -186,6 +186,10 @@ typedef struct {
   int64_t at_ms;
   // Free text for drive-level events (error message, subscription id); empty otherwise.
   const char *detail;
+  // The item's facets as a JSON object (`package`, `malware`, `remote`, `mime_type`,
+  // `hashes`, `created_by`, `modified_by`, `web_url`, `sharepoint_ids`,
+  // `fs_created`, `fs_modified`; absent keys were not reported); `{}` for none.
+  const char *facets_json;
 } m365sync_event;
 
 // Receives one borrowed event. Return 0 to accept it; any other value refuses it.

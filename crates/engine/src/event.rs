@@ -1,5 +1,6 @@
 //! Change events: what the engine reports to the host.
 
+use crate::facets::ItemFacets;
 use serde::Serialize;
 
 /// What happened. The numeric values are part of the C ABI: they only grow.
@@ -131,6 +132,10 @@ pub struct Event {
     pub at_ms: i64,
     /// Free text for drive-level events (error message, subscription id); empty otherwise.
     pub detail: String,
+    /// The item's facets when the event was recorded (package, malware, shortcut, MIME
+    /// type, hashes, authors, URLs); empty for deletes and drive-level events.
+    #[serde(skip_serializing_if = "ItemFacets::is_empty")]
+    pub facets: ItemFacets,
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod database;
 mod engine;
 pub mod error;
 pub mod event;
+mod facets;
 pub mod ffi;
 #[cfg(test)]
 mod fuzz;
@@ -39,6 +40,7 @@ pub use engine::{
 };
 pub use error::{Error, GraphError, Result};
 pub use event::{Event, EventKind, tenant_events};
+pub use facets::{ContentHashes, ItemFacets, Person, RemoteRef, SharePointIds};
 pub use graph::ThrottleStats;
 pub use scope::{ScopeConfig, ScopeRule, Verdict};
 pub use store::{DriveRecord, DriveState, MirrorItem, SiteRecord};

@@ -22,6 +22,14 @@ pub(crate) mod flag {
     pub const UNSHARED: u8 = 8;
     /// The item's last change was a permission change.
     pub const PERMISSION_CHANGE: u8 = 16;
+    /// A OneNote notebook: a `package`, with no `file` facet and no content.
+    pub const PACKAGE: u8 = 32;
+    /// Flagged as malware.
+    pub const MALWARE: u8 = 64;
+    /// A shortcut to a folder of another drive (`remoteItem`).
+    pub const REMOTE: u8 = 128;
+    /// The kinds the generator gives some files (at most one per item).
+    pub const KINDS: u8 = PACKAGE | MALWARE | REMOTE;
 }
 
 /// One driveItem. Ids, eTags and cTags are derived from the index and counters.
@@ -256,6 +264,7 @@ impl Drive {
     }
 
     /// Appends a generated item without recording a change (sequence 0).
+    /// `kind` is one of [`flag::KINDS`] or 0.
     pub fn add_generated(
         &mut self,
         parent: u32,
@@ -263,6 +272,7 @@ impl Drive {
         folder: bool,
         size: u64,
         time: u32,
+        kind: u8,
     ) -> u32 {
         let idx = self.items.len() as u32;
         self.items.push(Item {
@@ -275,7 +285,11 @@ impl Drive {
             ctag_ver: 1,
             created: time,
             modified: time,
-            flags: if folder { flag::FOLDER } else { 0 },
+            flags: if folder {
+                flag::FOLDER
+            } else {
+                kind & flag::KINDS
+            },
         });
         self.items[parent as usize].children.push(idx);
         self.live += 1;
@@ -312,7 +326,14 @@ impl Drive {
             return Err(SimError::Invalid("a folder cannot have content".into()));
         }
         self.check_unique(parent, name, None)?;
-        let idx = self.add_generated(parent, name.to_string(), folder, content.len() as u64, now);
+        let idx = self.add_generated(
+            parent,
+            name.to_string(),
+            folder,
+            content.len() as u64,
+            now,
+            0,
+        );
         if !folder {
             self.stored.insert(idx, Arc::from(content));
         }

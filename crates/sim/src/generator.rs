@@ -1,5 +1,7 @@
 //! The seeded tenant generator: the same configuration builds the same tenant.
 
+use crate::drive::{DriveKind, flag};
+use crate::ids;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -7,6 +9,8 @@ use crate::config::SimConfig;
 use crate::fault::SimError;
 use crate::tenant::Tenant;
 
+/// Salt of the per-item roll that makes a few files notebooks, shortcuts or malware.
+const KIND_SALT: u64 = 0x4B49_4E44;
 const EXTENSIONS: [&str; 8] = ["docx", "xlsx", "pptx", "pdf", "txt", "jpg", "png", "csv"];
 /// 2024-01-01T00:00:00Z: generated timestamps fall in the year after it.
 const BASE_TIME: u32 = 1_704_067_200;
@@ -52,12 +56,23 @@ pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
             let folder = depth < cfg.depth && rng.random_bool(FOLDER_SHARE);
             let time = BASE_TIME + rng.random_range(0..365 * 86_400);
             if folder {
-                let idx = drive.add_generated(parent, format!("Folder {k}"), true, 0, time);
+                let idx = drive.add_generated(parent, format!("Folder {k}"), true, 0, time, 0);
                 folders.push((idx, depth + 1));
             } else {
                 let ext = EXTENSIONS[rng.random_range(0..EXTENSIONS.len())];
                 let size = rng.random_range(0..2_000_000);
-                drive.add_generated(parent, format!("File {k}.{ext}"), false, size, time);
+                // A few files are of another kind; decided from the index, not the
+                // generator's stream, so the rest of a tenant stays as it was.
+                let roll = ids::mix(drive.salt ^ KIND_SALT, drive.items.len() as u64) % 1000;
+                let (name, kind) = match roll {
+                    0..4 => (format!("File {k}.{ext}"), flag::MALWARE),
+                    4..8 => (format!("Notebook {k}"), flag::PACKAGE),
+                    8..12 if drive.kind == DriveKind::Business => {
+                        (format!("Shortcut {k}"), flag::REMOTE)
+                    }
+                    _ => (format!("File {k}.{ext}"), 0),
+                };
+                drive.add_generated(parent, name, false, size, time, kind);
             }
         }
     }

@@ -6,9 +6,9 @@ use crate::json::JsonOut;
 
 /// A set of driveItem properties (`$select`); `id` is always included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Props(u16);
+pub(crate) struct Props(u32);
 
-const PROPERTIES: [&str; 12] = [
+const PROPERTIES: [&str; 20] = [
     "name",
     "parentReference",
     "eTag",
@@ -21,22 +21,23 @@ const PROPERTIES: [&str; 12] = [
     "root",
     "deleted",
     "shared",
+    "package",
+    "malware",
+    "remoteItem",
+    "createdBy",
+    "lastModifiedBy",
+    "webUrl",
+    "sharepointIds",
+    "fileSystemInfo",
 ];
 
 /// Real driveItem properties the simulator accepts in `$select` but does not model.
-const UNMODELLED: [&str; 14] = [
-    "webUrl",
+const UNMODELLED: [&str; 7] = [
     "description",
-    "createdBy",
-    "lastModifiedBy",
-    "fileSystemInfo",
-    "sharepointIds",
-    "package",
     "image",
     "photo",
     "video",
     "audio",
-    "remoteItem",
     "specialFolder",
     "webDavUrl",
 ];
@@ -47,7 +48,7 @@ impl Props {
 
     /// Parses a `$select` value; an unknown property is an error naming it.
     pub fn parse(select: &str) -> Result<Props, String> {
-        let mut bits = 0u16;
+        let mut bits = 0u32;
         for name in select.split(',').map(str::trim) {
             if name == "id" || UNMODELLED.iter().any(|u| u.eq_ignore_ascii_case(name)) {
                 continue;
@@ -96,6 +97,14 @@ struct Wanted {
     root: bool,
     deleted: bool,
     shared: bool,
+    package: bool,
+    malware: bool,
+    remote: bool,
+    created_by: bool,
+    modified_by: bool,
+    web_url: bool,
+    sharepoint_ids: bool,
+    fs_info: bool,
 }
 
 impl Wanted {
@@ -113,6 +122,14 @@ impl Wanted {
             root: p.has("root"),
             deleted: p.has("deleted"),
             shared: p.has("shared"),
+            package: p.has("package"),
+            malware: p.has("malware"),
+            remote: p.has("remoteItem"),
+            created_by: p.has("createdBy"),
+            modified_by: p.has("lastModifiedBy"),
+            web_url: p.has("webUrl"),
+            sharepoint_ids: p.has("sharepointIds"),
+            fs_info: p.has("fileSystemInfo"),
         }
     }
 }
@@ -205,6 +222,18 @@ impl<'a> ItemWriter<'a> {
                 out.number(item.children.len() as u64);
                 out.raw("}");
             }
+        } else if item.flags & flag::REMOTE != 0 {
+            if w.remote && !deleted {
+                out.raw(",\"remoteItem\":{\"id\":\"01");
+                out.raw(&ids::base32(ids::mix(d.salt, u64::from(idx)), 12));
+                out.raw("\",\"parentReference\":{\"driveId\":\"b!");
+                out.raw(&ids::base32(ids::mix(d.salt ^ 1, u64::from(idx)), 12));
+                out.raw("\",\"driveType\":\"business\"},\"folder\":{\"childCount\":0}}");
+            }
+        } else if item.flags & flag::PACKAGE != 0 {
+            if w.package && !deleted {
+                out.raw(",\"package\":{\"type\":\"oneNote\"}");
+            }
         } else if w.file {
             if deleted {
                 out.raw(",\"file\":{}");
@@ -222,6 +251,12 @@ impl<'a> ItemWriter<'a> {
                 out.raw("\"}}");
             }
         }
+        if w.malware && !deleted && item.flags & flag::MALWARE != 0 {
+            out.raw(",\"malware\":{\"description\":\"Sim.Test.Malware (simulated)\"}");
+        }
+        if !deleted {
+            self.write_provenance(out, idx);
+        }
         if w.root && idx == 0 {
             out.raw(",\"root\":{}");
         }
@@ -238,6 +273,55 @@ impl<'a> ItemWriter<'a> {
             out.raw(",\"@microsoft.graph.sharedChanged\":\"True\"");
         }
         out.raw("}");
+    }
+
+    /// `createdBy`, `lastModifiedBy`, `webUrl`, `sharepointIds` and `fileSystemInfo`,
+    /// as selected: derived from the drive and the item, so they cost no memory.
+    fn write_provenance(&self, out: &mut JsonOut, idx: u32) {
+        let (d, w) = (self.drive, &self.wanted);
+        let item = &d.items[idx as usize];
+        let person = |out: &mut JsonOut, key: &str, n: u64| {
+            let who = ids::mix(d.salt, n) % 8;
+            out.raw(",\"");
+            out.raw(key);
+            out.raw("\":{\"user\":{\"id\":\"");
+            ids::write_guid(&mut out.buf, ids::mix(0x5553_4552, who));
+            out.raw(&format!(
+                "\",\"displayName\":\"Sim User {who}\",\"email\":\"simuser{who}@sim.onmicrosoft.com\"}}}}"
+            ));
+        };
+        if w.created_by {
+            person(out, "createdBy", u64::from(idx));
+        }
+        if w.modified_by {
+            person(
+                out,
+                "lastModifiedBy",
+                u64::from(idx) ^ u64::from(item.etag_ver),
+            );
+        }
+        if w.web_url {
+            out.raw(",\"webUrl\":\"https://sim.sharepoint.com/_layouts/15/Doc.aspx?sourcedoc=");
+            ids::write_guid(&mut out.buf, ids::mix(d.salt ^ 2, u64::from(idx)));
+            out.raw("\"");
+        }
+        if w.sharepoint_ids {
+            out.raw(",\"sharepointIds\":{\"listId\":\"");
+            ids::write_guid(&mut out.buf, ids::mix(d.salt, 0x4C49_5354));
+            out.raw(&format!(
+                "\",\"listItemId\":\"{}\",\"listItemUniqueId\":\"",
+                idx + 1
+            ));
+            ids::write_guid(&mut out.buf, ids::mix(d.salt ^ 2, u64::from(idx)));
+            out.raw("\",\"siteUrl\":\"https://sim.sharepoint.com\"}");
+        }
+        if w.fs_info {
+            out.raw(",\"fileSystemInfo\":{\"createdDateTime\":\"");
+            ids::write_iso8601(&mut out.buf, u64::from(item.created));
+            out.raw("\",\"lastModifiedDateTime\":\"");
+            ids::write_iso8601(&mut out.buf, u64::from(item.modified));
+            out.raw("\"}");
+        }
     }
 
     fn write_shared(&self, out: &mut JsonOut, idx: u32) {

@@ -31,7 +31,9 @@ pub fn quick_delivery() -> NotificationConfig {
 /// An engine config for `sim`'s drives, polling hourly; `webhook` is merged into the
 /// webhook section (null: no webhooks); `extra` into the top level.
 pub fn config(sim: &Simulator, dir: &tempfile::TempDir, webhook: Value, extra: Value) -> Config {
-    let mut overrides = json!({ "poll_interval_secs": 3600 });
+    // Subscribing waits for Graph's validation request to the listener: on a busy
+    // machine that takes longer than the engine fixture's short HTTP timeout.
+    let mut overrides = json!({ "poll_interval_secs": 3600, "http_timeout_secs": 30 });
     if !webhook.is_null() {
         let mut section = json!({"listen": "127.0.0.1:0", "retry_secs": 1});
         merge(&mut section, webhook);

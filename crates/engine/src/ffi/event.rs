@@ -103,6 +103,10 @@ pub struct m365sync_event {
     pub at_ms: i64,
     /// Free text for drive-level events (error message, subscription id); empty otherwise.
     pub detail: *const c_char,
+    /// The item's facets as a JSON object (`package`, `malware`, `remote`, `mime_type`,
+    /// `hashes`, `created_by`, `modified_by`, `web_url`, `sharepoint_ids`,
+    /// `fs_created`, `fs_modified`; absent keys were not reported); `{}` for none.
+    pub facets_json: *const c_char,
 }
 
 /// Receives one borrowed event. Return 0 to accept it; any other value refuses it.
@@ -155,6 +159,7 @@ struct EventStrings {
     ctag: CString,
     etag: CString,
     detail: CString,
+    facets_json: CString,
 }
 
 impl EventStrings {
@@ -167,6 +172,7 @@ impl EventStrings {
             ctag: to_cstring(&e.ctag),
             etag: to_cstring(&e.etag),
             detail: to_cstring(&e.detail),
+            facets_json: to_cstring(&serde_json::to_string(&e.facets).unwrap_or_default()),
         }
     }
 
@@ -184,6 +190,7 @@ impl EventStrings {
             is_folder: e.is_folder,
             at_ms: e.at_ms,
             detail: self.detail.as_ptr(),
+            facets_json: self.facets_json.as_ptr(),
         }
     }
 }

@@ -17,8 +17,8 @@ use crate::graph::throttle::{RequestKind, ThrottleGate, parse_retry_after};
 use crate::graph::types::DeltaPage;
 
 /// Fields the engine reads from delta; `$select` keeps pages small.
-const DELTA_SELECT: &str =
-    "id,name,parentReference,eTag,cTag,size,file,folder,root,deleted,shared,lastModifiedDateTime";
+const DELTA_SELECT: &str = "id,name,parentReference,eTag,cTag,size,file,folder,root,deleted,shared,lastModifiedDateTime,\
+     package,malware,remoteItem,createdBy,lastModifiedBy,webUrl,sharepointIds,fileSystemInfo";
 /// `Prefer` of delta requests when permissions are tracked.
 const PREFER_SHARING: &str = "deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges, hierarchicalsharing";
 

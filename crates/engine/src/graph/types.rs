@@ -35,6 +35,75 @@ pub struct Hashes {
     /// SHA-256 (personal drives).
     #[serde(default)]
     pub sha256_hash: Option<String>,
+    /// CRC32 (personal drives).
+    #[serde(default)]
+    pub crc32_hash: Option<String>,
+}
+
+/// `package`: the item is a container such as a OneNote notebook.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct PackageFacet {
+    /// `oneNote` for notebooks.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// `malware`: Microsoft flagged the file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct MalwareFacet {
+    /// What was found, when Graph says.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `remoteItem`: a shortcut's target in another drive.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteItemFacet {
+    /// The target's id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The target's parent, with its drive.
+    #[serde(default)]
+    pub parent_reference: Option<ItemReference>,
+}
+
+/// One identity of an identity set.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphIdentity {
+    /// Object id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Email (SharePoint) or UPN.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `createdBy` / `lastModifiedBy`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GraphIdentitySet {
+    /// The user, if a user acted.
+    #[serde(default)]
+    pub user: Option<GraphIdentity>,
+    /// The app, if an app acted.
+    #[serde(default)]
+    pub application: Option<GraphIdentity>,
+}
+
+/// `fileSystemInfo`: the times a client reported.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FileSystemInfo {
+    /// ISO-8601 creation time.
+    #[serde(default)]
+    pub created_date_time: Option<String>,
+    /// ISO-8601 modification time.
+    #[serde(default)]
+    pub last_modified_date_time: Option<String>,
 }
 
 /// The `file` facet.
@@ -103,6 +172,30 @@ pub struct DriveItem {
     /// ISO-8601 last modification time.
     #[serde(default)]
     pub last_modified_date_time: Option<String>,
+    /// A OneNote notebook or another package.
+    #[serde(default)]
+    pub package: Option<PackageFacet>,
+    /// Flagged as malware.
+    #[serde(default)]
+    pub malware: Option<MalwareFacet>,
+    /// A shortcut to another drive's item.
+    #[serde(default)]
+    pub remote_item: Option<RemoteItemFacet>,
+    /// Who created it.
+    #[serde(default)]
+    pub created_by: Option<GraphIdentitySet>,
+    /// Who changed it last.
+    #[serde(default)]
+    pub last_modified_by: Option<GraphIdentitySet>,
+    /// Where a browser opens it.
+    #[serde(default)]
+    pub web_url: Option<String>,
+    /// SharePoint ids.
+    #[serde(default, rename = "sharepointIds")]
+    pub sharepoint_ids: Option<crate::facets::SharePointIds>,
+    /// Client-reported times.
+    #[serde(default)]
+    pub file_system_info: Option<FileSystemInfo>,
 }
 
 impl DriveItem {

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{MirrorItem, Store};
 use crate::error::Result;
+use crate::facets::ItemFacets;
 
 /// The stored state of one item, as event derivation needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub(super) struct ItemRow<'a> {
     pub hash: Option<&'a str>,
     pub last_modified: Option<&'a str>,
     pub shared_json: Option<&'a str>,
+    /// [`ItemFacets`](crate::ItemFacets) as stored (compact JSON), `None` when empty.
+    pub facets: Option<&'a str>,
     pub seen_gen: i64,
 }
 
@@ -115,8 +118,9 @@ macro_rules! insert_item {
     ($on_conflict:literal) => {
         concat!(
             "INSERT INTO items (drive_key, id, parent_id, name, path, is_folder, is_root, size,
-                                etag, ctag, hash, last_modified, shared_json, deleted, seen_gen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14) ",
+                                etag, ctag, hash, last_modified, shared_json, deleted, seen_gen,
+                                facets)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15) ",
             $on_conflict
         )
     };
@@ -139,6 +143,7 @@ fn execute_insert(stmt: &mut rusqlite::Statement, drive: i64, row: &ItemRow) -> 
         row.last_modified,
         row.shared_json,
         row.seen_gen,
+        row.facets,
     ])?)
 }
 
@@ -150,7 +155,7 @@ pub(super) fn write(conn: &Connection, drive: i64, row: &ItemRow) -> Result<()> 
              is_folder = excluded.is_folder, is_root = excluded.is_root, size = excluded.size,
              etag = excluded.etag, ctag = excluded.ctag, hash = excluded.hash,
              last_modified = excluded.last_modified, shared_json = excluded.shared_json,
-             deleted = 0, seen_gen = excluded.seen_gen"
+             deleted = 0, seen_gen = excluded.seen_gen, facets = excluded.facets"
     ))?;
     execute_insert(&mut stmt, drive, row)?;
     Ok(())
@@ -274,7 +279,7 @@ pub(super) fn sweep_unseen(
 }
 
 const MIRROR_COLUMNS: &str = "id, name, parent_id, path, is_folder, COALESCE(size, 0), ctag, \
-                              etag, shared_json";
+                              etag, shared_json, facets";
 
 fn mirror_from_row(r: &Row) -> rusqlite::Result<MirrorItem> {
     let shared: Option<String> = r.get(8)?;
@@ -288,6 +293,7 @@ fn mirror_from_row(r: &Row) -> rusqlite::Result<MirrorItem> {
         ctag: r.get(6)?,
         etag: r.get(7)?,
         shared: shared.is_some_and(|s| s != "{}" && s != "null"),
+        facets: ItemFacets::from_json(r.get::<_, Option<String>>(9)?.as_deref()),
     })
 }
 

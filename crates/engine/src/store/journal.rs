@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{Store, now_ms, sql_count};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
+use crate::facets::ItemFacets;
 
 /// An event about to be appended; `seq` is assigned by SQLite.
 #[derive(Debug, Clone, Copy, Default)]
@@ -18,6 +19,8 @@ pub(super) struct NewEvent<'a> {
     pub size: i64,
     pub is_folder: bool,
     pub detail: &'a str,
+    /// The item's facets as stored (compact JSON); empty for none.
+    pub facets: &'a str,
 }
 
 /// Appends one event inside the caller's transaction and returns its seq.
@@ -30,8 +33,8 @@ pub(super) fn append(
 ) -> Result<i64> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO events (kind, drive_id, item_id, path, old_path, ctag, etag, size,
-                             is_folder, at_ms, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                             is_folder, at_ms, detail, facets)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     stmt.execute(params![
         kind.as_str(),
@@ -45,6 +48,7 @@ pub(super) fn append(
         e.is_folder,
         at_ms,
         e.detail,
+        e.facets,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -83,6 +87,7 @@ fn event_from_row(row: &Row) -> rusqlite::Result<Event> {
         is_folder: row.get(9)?,
         at_ms: row.get(10)?,
         detail: row.get(11)?,
+        facets: ItemFacets::from_json(Some(row.get::<_, String>(12)?.as_str())),
     })
 }
 
@@ -101,7 +106,7 @@ impl Store {
     pub fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<Event>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, kind, drive_id, item_id, path, old_path, ctag, etag, size, is_folder,
-                    at_ms, detail
+                    at_ms, detail, facets
              FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![after_seq, sql_count(limit)], event_from_row)?;

@@ -12,6 +12,7 @@ use super::journal::{self, NewEvent};
 use super::{ApplyOptions, Cursor, DriveState, PageOutcome, Store, now_ms};
 use crate::error::Result;
 use crate::event::EventKind;
+use crate::facets::ItemFacets;
 use crate::graph::types::DriveItem;
 
 impl Store {
@@ -127,6 +128,7 @@ impl Placement<'_> {
         &'r self,
         item: &'r DriveItem,
         shared_json: Option<&'r str>,
+        facets: Option<&'r str>,
         seen_gen: i64,
     ) -> ItemRow<'r> {
         ItemRow {
@@ -142,13 +144,19 @@ impl Placement<'_> {
             hash: item.content_hash(),
             last_modified: item.last_modified_date_time.as_deref(),
             shared_json,
+            facets,
             seen_gen,
         }
     }
 }
 
 /// The journal entry about `item`, now at `path` (the caller gives its kind).
-fn item_event<'a>(item: &'a DriveItem, path: &'a str, old_path: &'a str) -> NewEvent<'a> {
+fn item_event<'a>(
+    item: &'a DriveItem,
+    path: &'a str,
+    old_path: &'a str,
+    facets: Option<&'a str>,
+) -> NewEvent<'a> {
     NewEvent {
         item_id: &item.id,
         path,
@@ -158,6 +166,7 @@ fn item_event<'a>(item: &'a DriveItem, path: &'a str, old_path: &'a str) -> NewE
         size: item.size.unwrap_or(0),
         is_folder: item.is_folder(),
         detail: "",
+        facets: facets.unwrap_or_default(),
     }
 }
 
@@ -338,7 +347,13 @@ impl Page<'_> {
             Some(v) => Some(v.to_string()),
             None => live.and_then(|s| s.shared_json.clone()),
         };
-        let row = place.row(item, shared_json.as_deref(), self.enum_gen);
+        let facets = ItemFacets::of(item).to_json();
+        let row = place.row(
+            item,
+            shared_json.as_deref(),
+            facets.as_deref(),
+            self.enum_gen,
+        );
         let incoming = Incoming {
             parent_id: row.parent_id,
             name: row.name,
@@ -373,7 +388,10 @@ impl Page<'_> {
                 EventKind::Moved | EventKind::Renamed => live.map_or("", |s| s.path.as_str()),
                 _ => "",
             };
-            self.emit(kind, &item_event(item, &place.path, old_path))?;
+            self.emit(
+                kind,
+                &item_event(item, &place.path, old_path, facets.as_deref()),
+            )?;
         }
         Ok(())
     }
@@ -387,7 +405,13 @@ impl Page<'_> {
     fn insert_unseen(&mut self, item: &DriveItem) -> Result<bool> {
         let place = self.place(item, None)?;
         let shared_json = item.shared.as_ref().map(|v| v.to_string());
-        let row = place.row(item, shared_json.as_deref(), self.enum_gen);
+        let facets = ItemFacets::of(item).to_json();
+        let row = place.row(
+            item,
+            shared_json.as_deref(),
+            facets.as_deref(),
+            self.enum_gen,
+        );
         if !items::insert_new(self.conn, self.key, &row)? {
             return Ok(false);
         }
@@ -397,7 +421,10 @@ impl Page<'_> {
         self.remember_path(&item.id, row.is_folder, &place.path);
         if !place.is_root {
             self.live_delta += 1;
-            self.emit(EventKind::Created, &item_event(item, &place.path, ""))?;
+            self.emit(
+                EventKind::Created,
+                &item_event(item, &place.path, "", facets.as_deref()),
+            )?;
         }
         Ok(true)
     }

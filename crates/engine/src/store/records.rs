@@ -152,6 +152,8 @@ pub struct MirrorItem {
     pub etag: Option<String>,
     /// The stored sharing facet is present and not empty.
     pub shared: bool,
+    /// Package, malware, shortcut, MIME type, hashes, authors, URLs.
+    pub facets: crate::facets::ItemFacets,
 }
 
 /// A change-notification subscription as the store keeps it (never the clientState itself).

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migration steps of this build, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: the initial schema.
 const V1: &str = r#"
@@ -109,6 +109,13 @@ UPDATE drives SET orphans = (
       AND NOT EXISTS (SELECT 1 FROM items p
                       WHERE p.drive_key = c.drive_key AND p.id = c.parent_id AND p.deleted = 0)
 );
+"#;
+
+/// Version 3: item facets (package, malware, shortcut, MIME type, hashes, authors,
+/// URLs) as compact JSON, on the mirror and on item events; `NULL`/empty for none.
+const V3: &str = r#"
+ALTER TABLE items ADD COLUMN facets TEXT;
+ALTER TABLE events ADD COLUMN facets TEXT NOT NULL DEFAULT '';
 "#;
 
 /// Applies the connection settings every store connection uses.

@@ -389,7 +389,8 @@ fn delta_requests_carry_user_agent_prefer_and_their_cost() {
     assert_eq!(
         graph[0].path,
         "/v1.0/drives/b!drive%2F1/root/delta?$select=id,name,parentReference,eTag,cTag,size,file,folder,root,\
-         deleted,shared,lastModifiedDateTime&$top=1000"
+         deleted,shared,lastModifiedDateTime,package,malware,remoteItem,createdBy,lastModifiedBy,webUrl,\
+         sharepointIds,fileSystemInfo&$top=1000"
     );
     let user_agent = format!("ISV|m365sync|m365sync/{}", crate::VERSION);
     for request in &graph {
