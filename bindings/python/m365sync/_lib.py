@@ -104,17 +104,23 @@ _SIM_PROTOTYPES = {
 }
 
 
-def candidates(name: str = LIBRARY_NAME) -> Iterator[Path]:
-    """Where the library file `name` is looked for, in order."""
-    here = Path(__file__).resolve().parent
+def candidates(name: str = LIBRARY_NAME, package_dir: Optional[Path] = None) -> Iterator[Path]:
+    """Where the library file `name` is looked for, in order: the package directory
+    (`package_dir`, by default this module's: where `pip install` puts the libraries)
+    and the one above it; then, for developers running from a source checkout, the
+    cargo target directories, `release` before `debug` in each: `$CARGO_TARGET_DIR`
+    (where cargo builds when it is set), then the `target/` of the nearest directory
+    above the package that has one."""
+    here = package_dir or Path(__file__).resolve().parent
     yield here / name
     yield here.parent / name
-    for directory in here.parents:
-        target = directory / "target"
-        if target.is_dir():
-            for profile in ("release", "debug"):
-                yield target / profile / name
-            return
+    explicit = os.environ.get("CARGO_TARGET_DIR")
+    enclosing = next((d / "target" for d in here.parents if (d / "target").is_dir()), None)
+    for target in (Path(explicit).absolute() if explicit else None, enclosing):
+        if target is None:
+            continue
+        for profile in ("release", "debug"):
+            yield target / profile / name
 
 
 def _find(name: str, variable: str, beside: Optional[Path]) -> Path:
@@ -130,7 +136,8 @@ def _find(name: str, variable: str, beside: Optional[Path]) -> Path:
         if path.is_file():
             return path
     raise OSError(
-        f"cannot find {name}: set {variable}, or build it with `cargo build`"
+        f"cannot find {name}: install the package with `pip install ./bindings/python`"
+        f" (it bundles the library), set {variable}, or build it with `cargo build`"
         f" (tried {', '.join(str(p) for p in tried)})"
     )
 
