@@ -55,6 +55,18 @@ class HeaderAgreement(unittest.TestCase):
             self.assertEqual(caught.exception.code, code)
 
 
+class JsonAnswers(unittest.TestCase):
+    def test_answers_of_the_wrong_shape_are_refused(self) -> None:
+        self.assertEqual(_lib.json_object('{"a": 1}'), {"a": 1})
+        self.assertEqual(_lib.json_objects('[{"a": 1}]'), [{"a": 1}])
+        for text in ("[]", "3", "null"):
+            with self.assertRaisesRegex(ValueError, "JSON object"):
+                _lib.json_object(text)
+        for text in ("{}", "[1]", '[{"a": 1}, "b"]'):
+            with self.assertRaisesRegex(ValueError, "array of objects"):
+                _lib.json_objects(text)
+
+
 class LibraryLookup(unittest.TestCase):
     def test_explicit_path_must_exist(self) -> None:
         with mock.patch.dict(os.environ, {"M365SYNC_LIB": "/nonexistent/libm365sync.so"}):
