@@ -35,8 +35,10 @@ release="$target_dir/release"
 
 # The engine (cdylib, staticlib): rustc prints the system libraries the static library
 # needs (--print native-static-libs); cargo replays that note when the build is fresh.
-build_log=$(cargo rustc --release --locked -p m365sync --lib --color never -- --print native-static-libs 2>&1 | tee /dev/stderr)
-native_static_libs=$(printf '%s\n' "$build_log" | sed -n 's/^note: native-static-libs: //p' | tail -n 1)
+build_log=$(mktemp)
+trap 'rm -f "$build_log"' EXIT
+cargo rustc --release --locked -p m365sync --lib --color never -- --print native-static-libs 2>&1 | tee "$build_log"
+native_static_libs=$(sed -n 's/^note: native-static-libs: //p' "$build_log" | tail -n 1)
 [ -n "$native_static_libs" ] || {
     echo "$0: rustc printed no native-static-libs for libm365sync.a" >&2
     exit 1
