@@ -147,3 +147,16 @@ mod tests {
         assert!(!EventKind::CrawlCompleted.is_item_change());
     }
 }
+
+/// Drive ids of tenant-level events: the Graph collection they concern. They start
+/// with `/`, so they are never confused with a drive id.
+pub mod tenant_events {
+    /// Events about site collections (listing problems, the `/sites` subscription).
+    pub const SITES: &str = "/sites";
+    /// Events about users' OneDrives (listing problems).
+    pub const USERS: &str = "/users";
+    /// Events about groups (listing problems, the `/groups` subscription).
+    pub const GROUPS: &str = "/groups";
+    /// A discovery round that failed as a whole (the store could not be updated).
+    pub const DISCOVERY: &str = "/";
+}

@@ -8,17 +8,19 @@
 
 use std::sync::Arc;
 
-use m365sync_sim::fuzz::{bytes, cases, object, word};
+use m365sync_sim::fuzz::{CONFIG_KEYS, bytes, cases, object, word};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::engine::notify::secret::hash_client_state;
+use crate::engine::notify::{
+    Intake, IntakeCounters, KnownSubscription, Registry, Signal, SignalSink,
+};
 use crate::error::Error;
 use crate::graph::reply::Reply;
 use crate::graph::types::{DeltaPage, DriveItem};
 use crate::store::{ApplyOptions, Cursor, NewDrive, Store};
-use crate::webhook::secret::hash_client_state;
-use crate::webhook::{Intake, IntakeCounters, KnownSubscription, Registry, Signal, SignalSink};
 
 /// Decodes a delta page as the Graph client does.
 fn decode_page(body: &[u8]) -> Result<DeltaPage, String> {
@@ -142,41 +144,6 @@ const NOTIFICATION_KEYS: &[&str] = &[
     "state-1",
     "updated",
     "reauthorizationRequired",
-];
-
-const CONFIG_KEYS: &[&str] = &[
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "client_secret_env",
-    "graph_url",
-    "login_url",
-    "database",
-    "drives",
-    "workers",
-    "poll_interval_secs",
-    "page_size",
-    "emit_initial_items",
-    "track_permissions",
-    "http_timeout_secs",
-    "throttle",
-    "webhook",
-    "safety_interval_secs",
-    "scope",
-    "discover_interval_secs",
-    "audit_interval_secs",
-    "listen",
-    "public_url",
-    "path",
-    "expiry_secs",
-    "tls_cert_file",
-    "ru_per_minute",
-    "requests_per_second",
-    "max_attempts",
-    "all_sites",
-    "include",
-    "exclude",
-    "site",
 ];
 
 proptest! {

@@ -25,25 +25,23 @@ mod graph;
 mod scope;
 mod store;
 mod time;
-mod webhook;
 
 pub use config::Config;
 pub use database::Database;
 pub use engine::discover::{
     FoundDrive, FoundHome, FoundSite, GroupInfo, Inventory, Listing, SiteInfo, inventory,
-    tenant_events,
 };
+pub use engine::notify::NotificationStats;
+pub use engine::notify::listener::MAX_CONNECTIONS as WEBHOOK_MAX_CONNECTIONS;
 pub use engine::{
     Ack, DriveStatus, Engine, EventHandler, NotificationReceipt, Progress, Status,
     TenantSubscriptionStatus,
 };
 pub use error::{Error, GraphError, Result};
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, tenant_events};
 pub use graph::ThrottleStats;
 pub use scope::{ScopeConfig, ScopeRule, Verdict};
 pub use store::{DriveRecord, DriveState, MirrorItem, SiteRecord};
-pub use webhook::NotificationStats;
-pub use webhook::listener::MAX_CONNECTIONS as WEBHOOK_MAX_CONNECTIONS;
 
 /// The crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -134,7 +134,10 @@ fn request_line_parts(line: &[u8]) -> Result<(String, String, Version), HeadErro
     if !is_token(method) {
         return Err(bad("malformed method"));
     }
-    // Origin form only (`/path?query`), visible ASCII: no absolute URLs, no `*`.
+    // Origin form (`/path?query`), or the absolute form servers must accept too (RFC
+    // 9112 §3.2.2; clients send it through proxies, ureq even inside CONNECT tunnels),
+    // reduced to its origin form. Visible ASCII only; no `*`.
+    let target = origin_form(target);
     if target.first() != Some(&b'/') || !target.iter().all(|c| c.is_ascii_graphic()) {
         return Err(bad("malformed request target"));
     }
@@ -152,6 +155,25 @@ fn request_line_parts(line: &[u8]) -> Result<(String, String, Version), HeadErro
     // Both checked to be ASCII above.
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     Ok((text(method), text(target), version))
+}
+
+/// The path and query of an absolute-form target (`/` when it has neither); any other
+/// target as it is.
+fn origin_form(target: &[u8]) -> &[u8] {
+    let lower = target.to_ascii_lowercase();
+    let scheme = [&b"http://"[..], b"https://"]
+        .into_iter()
+        .find(|s| lower.starts_with(s));
+    let Some(scheme) = scheme else {
+        return target;
+    };
+    let rest = &target[scheme.len()..];
+    match rest.iter().position(|&c| c == b'/' || c == b'?') {
+        Some(i) if rest[i] == b'/' => &rest[i..],
+        // `http://host?query` has no path to keep the query on: refused below.
+        Some(_) => target,
+        None => b"/",
+    }
 }
 
 fn header_field(line: &[u8]) -> Result<(String, String), HeadError> {
@@ -226,6 +248,16 @@ fn framing(head: &Head, version: Version) -> Result<Framing, HeadError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn absolute_targets_are_reduced_to_their_origin_form() {
+        assert_eq!(origin_form(b"https://h:1/a/b?c=d"), b"/a/b?c=d");
+        assert_eq!(origin_form(b"HTTP://h"), b"/");
+        assert_eq!(origin_form(b"/x"), b"/x");
+        assert_eq!(origin_form(b"http://h?q"), b"http://h?q");
+        assert_eq!(origin_form(b"ftp://h/x"), b"ftp://h/x");
+    }
+
     use super::*;
 
     const LIMITS: HeadLimits = HeadLimits {
@@ -329,7 +361,8 @@ mod tests {
             "",
             "GET /\r\n",
             "GET  / HTTP/1.1\r\n",
-            "GET http://x/ HTTP/1.1\r\n",
+            "GET http://x?q HTTP/1.1\r\n",
+            "GET ftp://x/ HTTP/1.1\r\n",
             "G(T / HTTP/1.1\r\n",
             "GET /a\u{7f} HTTP/1.1\r\n",
             "GET / HTTP/1.1\r\n folded: x\r\n",

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::support::discover::*;
+use crate::support::wait_for;
 use m365sync::{Database, Engine, EventKind};
 use serde_json::json;
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::support::engine::*;
+use crate::support::wait_until;
 use m365sync::EventKind;
 use m365sync_sim::Simulator;
 use serde_json::json;

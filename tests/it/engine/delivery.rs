@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::engine::*;
+use crate::support::{HANG_GUARD, wait_until};
 use m365sync::{Ack, Event};
 use parking_lot::Mutex;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! and access tokens that expire during a crawl.
 
 use crate::support::engine::*;
+use crate::support::wait_until;
 use m365sync::EventKind;
 use m365sync_sim::{ItemPatch, Simulator};
 use serde_json::json;

@@ -3,6 +3,7 @@
 //! restart finishes the crawl without a lost or repeated event.
 
 use crate::support::engine::*;
+use crate::support::wait_until;
 use m365sync::{Ack, DriveState, EventKind};
 use serde_json::json;
 

@@ -1,6 +1,7 @@
 //! 410 Gone: delta tokens expiring in the middle of a first crawl, and after it.
 
 use crate::support::engine::*;
+use crate::support::wait_until;
 use m365sync::EventKind;
 use m365sync_sim::ItemPatch;
 use serde_json::json;

@@ -7,6 +7,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use crate::support::ffi::*;
+use crate::support::wait_until;
 use m365sync::ffi::*;
 use parking_lot::Mutex;
 use serde_json::json;

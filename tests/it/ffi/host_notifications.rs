@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::support::ffi::*;
 use crate::support::sim::percent_decode;
+use crate::support::wait_until;
 use ::m365sync_sim::ffi::*;
 use m365sync::ffi::*;
 use m365sync_http::{Request, Response, Server, ServerOptions};

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::support::discover::{drives_with, events, requests, wait_event, wait_for};
+use crate::support::discover::{drives_with, events, requests, wait_event};
+use crate::support::{wait_for, wait_until};
 use m365sync::{Database, Engine, Event, EventKind};
 use m365sync_sim::{SimConfig, Simulator};
 use serde_json::json;
@@ -156,7 +157,7 @@ fn with_webhooks_a_new_group_is_crawled_at_once_and_a_deleted_one_removed() {
     sim.remove_group(&late.id).unwrap();
     let removed = wait_event(&engine, EventKind::DriveRemoved, &late_drive);
     assert!(removed.detail.contains("was deleted"), "{}", removed.detail);
-    crate::support::notify::wait_until("the removed drive's subscription to go", || {
+    wait_until("the removed drive's subscription to go", || {
         engine
             .status()
             .unwrap()

@@ -4,6 +4,7 @@
 //! discovery interval, and is renewed and recreated like the drives' ones.
 
 use crate::support::notify::*;
+use crate::support::wait_until;
 use m365sync::EventKind;
 use m365sync_sim::subscriptions::NotificationConfig;
 use serde_json::{Value, json};

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::notify::*;
+use crate::support::{HANG_GUARD, wait_until};
 use m365sync::{Engine, NotificationStats, WEBHOOK_MAX_CONNECTIONS};
 use m365sync_sim::Simulator;
 use serde_json::json;
@@ -51,7 +52,7 @@ struct Answer {
 
 fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_read_timeout(Some(HANG_GUARD)).unwrap();
     s
 }
 
@@ -263,7 +264,7 @@ fn a_real_notification_is_answered_within_graphs_deadline_during_an_attack() {
         stop.clone(),
     );
     // More connections than the cap are open: the listener has had to displace some.
-    attack_ready.recv_timeout(PATIENCE).unwrap();
+    attack_ready.recv_timeout(HANG_GUARD).unwrap();
 
     let drive = drive(&sim);
     let real = json!({"value": [{"subscriptionId": sub, "clientState": client_state,

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::support::notify::*;
+use crate::support::{HANG_GUARD, wait_until};
 use m365sync::{Engine, EventKind};
 use m365sync_http::{Request, Response, Server, ServerOptions};
 use serde_json::json;
@@ -33,7 +34,7 @@ fn post(url: &str, body: &str) -> u16 {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(PATIENCE).build()
+    ureq::AgentBuilder::new().timeout(HANG_GUARD).build()
 }
 
 #[test]

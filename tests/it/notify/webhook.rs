@@ -2,6 +2,7 @@
 //! turned into events, coalescing, and the safety net.
 
 use crate::support::notify::*;
+use crate::support::wait_until;
 use m365sync::{Engine, EventKind};
 use m365sync_sim::subscriptions::NotificationConfig;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! `omit_tombstone_rate` fault), and the periodic full enumeration that catches it.
 
 use crate::support::engine::*;
+use crate::support::wait_until;
 use m365sync::EventKind::*;
 use m365sync_sim::{Faults, ItemPatch};
 use serde_json::json;

@@ -9,6 +9,7 @@ use std::sync::Once;
 
 use crate::support::engine::*;
 use crate::support::reliability::captured_log;
+use crate::support::wait_until;
 use m365sync::{Config, Engine, Error, EventKind};
 use parking_lot::Mutex;
 use rusqlite::{Connection, ffi};

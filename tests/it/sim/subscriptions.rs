@@ -2,9 +2,9 @@
 //! retries of failed deliveries, and bad input.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::support::sim::{Client, iso_in, percent_decode, send, small_config};
+use crate::support::wait_for;
 use m365sync_http::{Request, Response, Server, ServerOptions};
 use m365sync_sim::Simulator;
 use parking_lot::Mutex;
@@ -46,21 +46,17 @@ impl Receiver {
         }
     }
 
-    /// Waits (hang guard 30 s) until at least `n` notifications arrived; returns them all.
+    /// Waits until at least `n` notifications arrived; returns them all.
     fn wait_for(&self, n: usize) -> Vec<Value> {
-        for _ in 0..3000 {
+        wait_for(&format!("{n} notifications"), || {
             let all: Vec<Value> = self
                 .posts
                 .lock()
                 .iter()
                 .flat_map(|p| p["value"].as_array().cloned().unwrap_or_default())
                 .collect();
-            if all.len() >= n {
-                return all;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("fewer than {n} notifications arrived within 30 s");
+            (all.len() >= n).then_some(all)
+        })
     }
 }
 

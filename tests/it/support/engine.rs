@@ -6,15 +6,13 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use m365sync::{Ack, Config, Database, DriveState, Engine, Event, EventKind};
 use m365sync_sim::{SimConfig, Simulator};
 use m365sync_tools::verify;
 use serde_json::{Value, json};
 
-/// Hang guard of every wait: generous, since the machine is busy; no test asserts timing.
-pub const HANG_GUARD: Duration = Duration::from_secs(60);
+use super::{HANG_GUARD, merge, poll_until, wait_until};
 
 /// A simulator configuration: the defaults, overridden by the fields of `overrides`.
 pub fn sim_config(overrides: Value) -> SimConfig {
@@ -36,15 +34,6 @@ pub fn one_drive_sim(items: u64, overrides: Value) -> Simulator {
 /// Every drive id of the simulator.
 pub fn drive_ids(sim: &Simulator) -> Vec<String> {
     sim.drives().into_iter().map(|d| d.id).collect()
-}
-
-/// Adds (or replaces) the top-level fields of `extra` into `base`.
-fn merge(base: &mut Value, extra: Value) {
-    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
-        for (k, v) in e {
-            b.insert(k, v);
-        }
-    }
 }
 
 /// A temporary directory holding the engine's database.
@@ -96,10 +85,14 @@ pub fn engine_json(sim: &Simulator, db: &Path, overrides: Value) -> Value {
     base
 }
 
+/// The [`Config`] of [`engine_json`].
+pub fn engine_config(sim: &Simulator, db: &Path, overrides: Value) -> Config {
+    Config::from_json(&engine_json(sim, db, overrides).to_string()).expect("config")
+}
+
 /// Opens an engine (not started) from [`engine_json`].
 pub fn open_engine(sim: &Simulator, db: &Path, overrides: Value) -> Engine {
-    let config = Config::from_json(&engine_json(sim, db, overrides).to_string()).expect("config");
-    Engine::open(config).expect("Engine::open")
+    Engine::open(engine_config(sim, db, overrides)).expect("Engine::open")
 }
 
 /// Opens an engine on `db`, starts it and waits until its mirror equals the truth.
@@ -108,18 +101,6 @@ pub fn start_synced(sim: &Simulator, db: &Path, overrides: Value) -> Engine {
     engine.start().expect("start the engine");
     wait_mirror_matches(db, sim);
     engine
-}
-
-/// Polls `cond` until it holds; panics naming `what` after [`HANG_GUARD`].
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + HANG_GUARD;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {HANG_GUARD:?} waiting for: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Opens a second connection on the engine's database (WAL allows concurrent readers).
@@ -145,21 +126,17 @@ pub fn diffs(store: &Database, sim: &Simulator) -> Vec<String> {
 pub fn wait_mirror_matches(db: &Path, sim: &Simulator) {
     let store = store(db);
     let mut last = Vec::new();
-    let deadline = Instant::now() + HANG_GUARD;
-    loop {
-        if all_synced(&store) {
+    let matched = poll_until(|| {
+        all_synced(&store) && {
             last = diffs(&store, sim);
-            if last.is_empty() {
-                return;
-            }
+            last.is_empty()
         }
-        assert!(
-            Instant::now() < deadline,
-            "mirror still differs from the truth after {HANG_GUARD:?}: {last:?}; drives: {:?}",
-            store.drives().expect("drives")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
+    assert!(
+        matched,
+        "mirror still differs from the truth after {HANG_GUARD:?}: {last:?}; drives: {:?}",
+        store.drives().expect("drives")
+    );
 }
 
 /// Asserts that the mirror equals the truth now.

@@ -2,7 +2,6 @@
 
 use std::ffi::{CStr, CString, c_char};
 use std::ptr;
-use std::time::{Duration, Instant};
 
 use ::m365sync_sim::ffi::*;
 use m365sync::ffi::*;
@@ -104,14 +103,5 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         self.free_engine();
         unsafe { m365sync_sim_free(self.sim) };
-    }
-}
-
-/// Polls `done` until it holds; panics after a minute (a hang guard, not a timing check).
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

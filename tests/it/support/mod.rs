@@ -4,11 +4,64 @@ pub mod discover;
 pub mod engine;
 pub mod ffi;
 pub mod host;
+pub mod network;
 pub mod notify;
 pub mod reliability;
 pub mod sim;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Hang guard of every wait: generous, since the machine is busy; no test asserts
+/// on durations.
+pub const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// Polls `cond` every 20 ms until it holds or [`HANG_GUARD`] passed; returns whether it
+/// held. The one wait loop of the tests: [`wait_until`] and [`wait_for`] are built on it.
+pub fn poll_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Waits until `cond` holds; panics naming `what` after [`HANG_GUARD`].
+pub fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    assert!(
+        poll_until(cond),
+        "timed out after {HANG_GUARD:?} waiting for: {what}"
+    );
+}
+
+/// Polls `check` until it returns `Some`, and returns that (see [`wait_until`]).
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    wait_until(what, || {
+        found = check();
+        found.is_some()
+    });
+    found.expect("wait_until returned, so check found it")
+}
+
+/// Adds (or replaces) the top-level fields of `extra` into `base`; a `null` field of
+/// `extra` removes the field from `base`.
+pub fn merge(base: &mut Value, extra: Value) {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        for (k, v) in e {
+            if v.is_null() {
+                b.remove(&k);
+            } else {
+                b.insert(k, v);
+            }
+        }
+    }
+}
 
 /// The environment variable that tells a child of this test binary which test it runs.
 const OWN_PROCESS: &str = "M365SYNC_IT_OWN_PROCESS";

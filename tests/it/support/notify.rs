@@ -1,28 +1,22 @@
 //! Helpers shared by the notification tests: a one-drive simulator, an engine with
 //! webhooks against it, and waits with generous hang guards (no timing asserts).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use m365sync::{Config, Engine, Event, EventKind};
+use m365sync_sim::Simulator;
 use m365sync_sim::subscriptions::NotificationConfig;
-use m365sync_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
-/// Hang guard of every wait.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+use super::engine::{engine_config, one_drive_sim};
+use super::{merge, wait_for, wait_until};
 
 /// A simulator with one small drive and the given delivery knobs.
 pub fn sim(notifications: NotificationConfig) -> Simulator {
-    let config: SimConfig = serde_json::from_value(json!({
-        "sites": 1, "libraries_per_site": 1, "users": 0, "users_without_drive": 0,
-        "items": 30, "depth": 2, "seed": 3, "threads": 4,
-    }))
-    .unwrap();
-    Simulator::start(SimConfig {
-        notifications,
-        ..config
-    })
-    .unwrap()
+    one_drive_sim(
+        30,
+        json!({ "depth": 2, "seed": 3, "notifications": notifications }),
+    )
 }
 
 /// Delivery knobs with quick retries, so tests never wait long for a retry.
@@ -34,44 +28,22 @@ pub fn quick_delivery() -> NotificationConfig {
     }
 }
 
-/// An engine config for `sim`'s drives; `webhook` is merged into the webhook section
-/// (null: no webhooks); `extra` into the top level.
+/// An engine config for `sim`'s drives, polling hourly; `webhook` is merged into the
+/// webhook section (null: no webhooks); `extra` into the top level.
 pub fn config(sim: &Simulator, dir: &tempfile::TempDir, webhook: Value, extra: Value) -> Config {
-    let drives: Vec<String> = sim.drives().into_iter().map(|d| d.id).collect();
-    let mut doc = json!({
-        "tenant_id": sim.tenant_id(), "client_id": sim.client_id(),
-        "client_secret": sim.client_secret(),
-        "graph_url": sim.graph_url(), "login_url": sim.login_url(),
-        "database": dir.path().join("notify.db"), "drives": drives,
-        "workers": 2, "poll_interval_secs": 3600,
-    });
+    let mut overrides = json!({ "poll_interval_secs": 3600 });
     if !webhook.is_null() {
         let mut section = json!({"listen": "127.0.0.1:0", "retry_secs": 1});
         merge(&mut section, webhook);
-        doc["webhook"] = section;
+        overrides["webhook"] = section;
     }
-    merge(&mut doc, extra);
-    Config::from_json(&doc.to_string()).unwrap()
-}
-
-fn merge(into: &mut Value, from: Value) {
-    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
-        into.extend(from);
-    }
+    merge(&mut overrides, extra);
+    engine_config(sim, &dir.path().join("notify.db"), overrides)
 }
 
 /// The only drive of [`sim`].
 pub fn drive(sim: &Simulator) -> String {
     sim.drives().remove(0).id
-}
-
-/// Polls `f` every 20 ms until it holds; panics after [`PATIENCE`].
-pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Waits until the drive is synced and in webhook mode.
@@ -106,19 +78,13 @@ pub fn wait_synced(engine: &Engine) {
 /// Waits for the first event of `kind` after `after_seq` and returns it.
 pub fn wait_event(engine: &Engine, after_seq: i64, kind: EventKind) -> Event {
     let mut seen = after_seq;
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        for e in engine
+    wait_for(&format!("a {kind} event after {after_seq}"), || {
+        let batch = engine
             .wait_events(seen, 1000, Duration::from_millis(200))
-            .unwrap()
-        {
-            seen = e.seq;
-            if e.kind == kind {
-                return e;
-            }
-        }
-        assert!(Instant::now() < deadline, "no {kind} event in time");
-    }
+            .unwrap();
+        seen = batch.last().map_or(seen, |e| e.seq);
+        batch.into_iter().find(|e| e.kind == kind)
+    })
 }
 
 /// Journal events of `kind` so far.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::support::engine::*;
 use crate::support::sim::{Client, control, small_config};
+use crate::support::wait_until;
 use m365sync_sim::{Simulator, ThrottleConfig};
 use serde_json::{Value, json};
 

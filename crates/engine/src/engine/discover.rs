@@ -20,6 +20,7 @@ mod enumerate;
 mod fallback_tests;
 mod feed;
 mod groups;
+mod pager;
 mod reconcile;
 mod sites;
 
@@ -32,19 +33,19 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{info, warn};
 
 pub use enumerate::{
-    Feeds, FoundDrive, FoundHome, FoundSite, Inventory, Listing, Pager, Parts, Refresh, enumerate,
+    Feeds, FoundDrive, FoundHome, FoundSite, Inventory, Listing, Parts, Refresh, enumerate,
 };
 pub use feed::FeedState;
 pub use groups::{GroupInfo, GroupsFeed};
+pub use pager::Pager;
 pub use reconcile::reconcile;
 pub use sites::{SiteInfo, SitesFeed};
 
-use super::Shared;
-use super::scheduler::SchedulerMsg;
-use super::subscriptions::ManagerMsg;
+use super::journal::JournalSignal;
+use super::messages::{ManagerMsg, SchedulerMsg, Wake};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::event::EventKind;
+use crate::event::{EventKind, tenant_events};
 use crate::graph::{GraphClient, ThrottleGate};
 use crate::scope::ScopeConfig;
 use crate::store::Store;
@@ -67,19 +68,6 @@ const SITES_FEED_KEY: &str = "discover.sites_feed";
 /// `meta` key of the saved `/groups/delta` feed.
 const GROUPS_FEED_KEY: &str = "discover.groups_feed";
 
-/// Drive ids of tenant-level events: the Graph collection they concern. They start
-/// with `/`, so they are never confused with a drive id.
-pub mod tenant_events {
-    /// Events about site collections (listing problems, the `/sites` subscription).
-    pub const SITES: &str = "/sites";
-    /// Events about users' OneDrives (listing problems).
-    pub const USERS: &str = "/users";
-    /// Events about groups (listing problems, the `/groups` subscription).
-    pub const GROUPS: &str = "/groups";
-    /// A discovery round that failed as a whole (the store could not be updated).
-    pub const DISCOVERY: &str = "/";
-}
-
 /// The tenant-level subscriptions discovery wants with webhooks on: `/sites` when
 /// site libraries may be in scope, `/groups` when group drives may be.
 pub fn tenant_subscriptions(scope: &ScopeConfig) -> Vec<String> {
@@ -91,15 +79,6 @@ pub fn tenant_subscriptions(scope: &ScopeConfig) -> Vec<String> {
         keys.push(tenant_events::GROUPS.to_string());
     }
     keys
-}
-
-/// What wakes discovery before its interval: a notification on `/sites` or `/groups`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// A site collection was created or deleted.
-    Sites,
-    /// A group was created, changed or deleted.
-    Groups,
 }
 
 impl Wake {
@@ -147,11 +126,38 @@ impl DriveSink {
 /// How often a waiting discovery thread looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
+/// What the discovery thread works with: parts of the engine it borrows, and its own
+/// connection, drive sink and wake-up channel.
+pub(super) struct DiscoveryContext<'a> {
+    /// The engine's configuration (scope, intervals, page size, configured drives).
+    pub config: &'a Config,
+    /// The shared Graph client.
+    pub client: &'a GraphClient,
+    /// Told of every event discovery journals.
+    pub journal: &'a JournalSignal,
+    /// Set when the engine stops.
+    pub stopping: &'a AtomicBool,
+    /// Discovery's own database connection.
+    pub store: Store,
+    /// Where added and removed drives go.
+    pub sink: DriveSink,
+    /// Notifications on `/sites` and `/groups`.
+    pub wake: Receiver<Wake>,
+}
+
 /// The discovery thread: a full round at once, then one every
 /// `discover_interval_secs` after the previous full round ended, and a round of one
 /// part whenever `wake` says that part changed, until the engine stops.
-pub(super) fn run(shared: Arc<Shared>, store: Store, sink: DriveSink, wake: Receiver<Wake>) {
-    let config = &shared.config;
+pub(super) fn run(ctx: DiscoveryContext<'_>) {
+    let DiscoveryContext {
+        config,
+        client,
+        journal,
+        stopping,
+        store,
+        sink,
+        wake,
+    } = ctx;
     let configured: HashSet<&str> = config.drives.iter().map(String::as_str).collect();
     let interval = Duration::from_secs(config.discover_interval_secs);
     let mut feeds = Feeds {
@@ -170,23 +176,24 @@ pub(super) fn run(shared: Arc<Shared>, store: Store, sink: DriveSink, wake: Rece
         // A notification that arrives from here on asks for another round.
         while wake.try_recv().is_ok() {}
         let pager = Pager {
-            client: &shared.client,
+            client,
             page_size: config.page_size,
-            stopping: &shared.stopping,
+            stopping,
         };
         let ctx = RoundContext {
-            shared: &shared,
+            scope: &config.scope,
+            journal,
             store: &store,
             configured: &configured,
             sink: &sink,
         };
         let outcome = round(&pager, &ctx, &mut feeds, &mut parts, which)
             .and_then(|()| saved.save(&store, &feeds));
-        if matches!(outcome, Err(Error::Stopped)) || shared.stopping.load(Ordering::SeqCst) {
+        if matches!(outcome, Err(Error::Stopped)) || stopping.load(Ordering::SeqCst) {
             return;
         }
         report(
-            &shared,
+            journal,
             &store,
             &problems(&parts, outcome.err()),
             &mut failing,
@@ -194,7 +201,7 @@ pub(super) fn run(shared: Arc<Shared>, store: Store, sink: DriveSink, wake: Rece
         if which == Refresh::ALL {
             full_due = Instant::now() + interval;
         }
-        which = match wait(&shared, &wake, full_due) {
+        which = match wait(stopping, &wake, full_due) {
             Some(next) => next,
             None => return,
         };
@@ -203,9 +210,9 @@ pub(super) fn run(shared: Arc<Shared>, store: Store, sink: DriveSink, wake: Rece
 
 /// Waits for the next full round (`Refresh::ALL` at `full_due`) or for notifications
 /// (the parts they name); `None` when the engine stops.
-fn wait(shared: &Shared, wake: &Receiver<Wake>, full_due: Instant) -> Option<Refresh> {
+fn wait(stopping: &AtomicBool, wake: &Receiver<Wake>, full_due: Instant) -> Option<Refresh> {
     loop {
-        if shared.stopping.load(Ordering::SeqCst) {
+        if stopping.load(Ordering::SeqCst) {
             return None;
         }
         let left = full_due.saturating_duration_since(Instant::now());
@@ -254,7 +261,8 @@ impl SavedLinks {
 
 /// What a round needs besides the pager and the feeds.
 struct RoundContext<'a> {
-    shared: &'a Shared,
+    scope: &'a ScopeConfig,
+    journal: &'a JournalSignal,
     store: &'a Store,
     configured: &'a HashSet<&'a str>,
     sink: &'a DriveSink,
@@ -268,12 +276,12 @@ fn round(
     parts: &mut Parts,
     which: Refresh,
 ) -> Result<()> {
-    let scope = &ctx.shared.config.scope;
+    let scope = ctx.scope;
     parts.refresh(pager, scope, feeds, which)?;
     let inv = parts.inventory(scope);
     let changes = reconcile(ctx.store, &inv, ctx.configured)?;
     if changes.last_seq > 0 {
-        ctx.shared.journal.published(changes.last_seq);
+        ctx.journal.published(changes.last_seq);
     }
     info!(
         "discovery: {} drives found ({} in scope), {} added, {} removed",
@@ -315,7 +323,7 @@ fn problems(parts: &Parts, failure: Option<Error>) -> Vec<(&'static str, Vec<Str
 /// `error` event into the journal, its drive id naming the part (see
 /// [`tenant_events`]). `failing` holds the parts that are failing now.
 fn report(
-    shared: &Shared,
+    journal: &JournalSignal,
     store: &Store,
     problems: &[(&'static str, Vec<String>)],
     failing: &mut HashSet<&'static str>,
@@ -337,7 +345,7 @@ fn report(
             };
             let detail = format!("discovery: {first}{more}");
             match store.append_event(EventKind::Error, part, &detail) {
-                Ok(seq) => shared.journal.published(seq),
+                Ok(seq) => journal.published(seq),
                 Err(e) => warn!("discovery: cannot record the error: {e}"),
             }
         }

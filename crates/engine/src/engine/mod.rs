@@ -14,11 +14,11 @@ pub mod crawl;
 pub mod discover;
 pub mod dispatcher;
 pub mod journal;
+pub mod messages;
 pub mod notify;
 pub mod pause;
 pub mod scheduler;
 pub mod status;
-pub mod subscriptions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,11 +43,10 @@ pub use status::{DriveStatus, Status, TenantSubscriptionStatus};
 use crawl::{JobContext, run_delta_job};
 use dispatcher::{DEFAULT_CONSUMER, HandlerSlot};
 use journal::JournalSignal;
-use notify::Notifications;
-use scheduler::{Intervals, Job, Schedule, SchedulerMsg};
-use subscriptions::{ManagerContext, SubscriptionBoard};
-
-use crate::webhook::{IntakeCounters, Registry, Rejection};
+use messages::SchedulerMsg;
+use notify::subscriptions::{ManagerContext, SubscriptionBoard};
+use notify::{IntakeCounters, Notifications, Registry, Rejection};
+use scheduler::{Intervals, Job, Schedule};
 
 /// State shared by the engine's threads.
 struct Shared {
@@ -243,7 +242,15 @@ impl Engine {
                 subscriptions: notifications.as_ref().map(Notifications::manager),
             };
             threads.push(spawn("m365sync-discover", move || {
-                discover::run(shared, store, sink, wake_rx)
+                discover::run(discover::DiscoveryContext {
+                    config: &shared.config,
+                    client: &shared.client,
+                    journal: &shared.journal,
+                    stopping: &shared.stopping,
+                    store,
+                    sink,
+                    wake: wake_rx,
+                })
             })?);
         }
         let handler = self.handler.clone();
@@ -326,7 +333,7 @@ impl Engine {
     /// `token` is the URL-decoded `validationToken` query parameter, echoed only when
     /// it is non-empty text of at most 1,024 bytes.
     pub fn validation_response(&self, token: &str) -> Result<String> {
-        crate::webhook::intake::validation_response(&self.shared.counters, token).map_err(
+        crate::engine::notify::intake::validation_response(&self.shared.counters, token).map_err(
             |why: Rejection| Error::InvalidInput(format!("validation token refused: {why:?}")),
         )
     }

@@ -20,8 +20,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::debug;
 use rand::Rng;
 
-use crate::engine::crawl::JobOutcome;
-use crate::error::{Error, Result};
+use crate::engine::messages::{DriveMode, SchedulerMsg};
+use crate::error::Error;
 
 /// Longest wait between two attempts at a failing drive.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(300);
@@ -33,51 +33,6 @@ pub struct Job {
     pub drive: String,
     /// Run a drift audit (a full enumeration) after catching up, not only delta.
     pub audit: bool,
-}
-
-/// Messages the scheduler receives.
-pub enum SchedulerMsg {
-    /// A worker finished a job.
-    JobDone {
-        /// The drive of the job.
-        drive: String,
-        /// How it ended.
-        result: Result<JobOutcome>,
-    },
-    /// Something changed on the drive: run a delta as soon as possible.
-    Dirty(String),
-    /// A drive came into scope: crawl it.
-    AddDrive(String),
-    /// A drive left scope or disappeared: schedule it no more.
-    RemoveDrive(String),
-    /// The drive gained or lost its subscription.
-    SetMode {
-        /// The drive.
-        drive: String,
-        /// How its changes are noticed from now on.
-        mode: DriveMode,
-    },
-    /// Stop scheduling; workers finish their page in flight.
-    Stop,
-}
-
-/// How a drive's changes are noticed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DriveMode {
-    /// Delta every poll interval.
-    Polling,
-    /// A live subscription; delta on notification, plus the safety net.
-    Webhook,
-}
-
-impl DriveMode {
-    /// `polling` or `webhook`, as status shows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriveMode::Polling => "polling",
-            DriveMode::Webhook => "webhook",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::engine::subscriptions::{SubscriptionState, Watched};
+use crate::engine::notify::NotificationStats;
+use crate::engine::notify::subscriptions::{SubscriptionState, Watched};
 use crate::error::Result;
 use crate::graph::ThrottleStats;
 use crate::store::{AuditRecord, DriveRecord, Store};
-use crate::webhook::NotificationStats;
 
 /// One drive's state.
 #[derive(Debug, Clone, Serialize)]

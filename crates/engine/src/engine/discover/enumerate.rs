@@ -6,67 +6,19 @@
 //! scope rules. Reads Graph only.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::debug;
-use serde::de::DeserializeOwned;
 
 use super::groups::{GroupInfo, GroupsFeed};
+use super::pager::{DRIVE_SELECT, Pager, fetch_all, is_fatal, plain_segment};
 use super::sites::{SiteInfo, SitesFeed};
 use crate::error::{Error, Result};
-use crate::graph::types::{Collection, Drive, User};
-use crate::graph::{GraphClient, RequestKind};
+use crate::graph::RequestKind;
+use crate::graph::types::{Drive, User};
 use crate::scope::{DriveFacts, DriveHome, ScopeConfig, Verdict};
 
-/// Fields of a drive discovery reads.
-pub(super) const DRIVE_SELECT: &str = "id,name,driveType,webUrl";
 /// Graph caps `$top` of `/users` at 999.
 const MAX_USERS_TOP: u32 = 999;
-
-/// What a listing request needs: the client, the page size and the stop flag.
-#[derive(Debug, Clone, Copy)]
-pub struct Pager<'a> {
-    /// The shared Graph client (and its ThrottleGate).
-    pub client: &'a GraphClient,
-    /// `$top` of list requests; Graph may return fewer.
-    pub page_size: u32,
-    /// Set when the engine stops: the enumeration ends with [`Error::Stopped`].
-    pub stopping: &'a AtomicBool,
-}
-
-impl Pager<'_> {
-    /// `Err(Stopped)` once the stop flag is set.
-    pub(super) fn check_stop(&self) -> Result<()> {
-        if self.stopping.load(Ordering::SeqCst) {
-            return Err(Error::Stopped);
-        }
-        Ok(())
-    }
-}
-
-/// Every item of a paged collection, following `@odata.nextLink` to the end.
-pub(super) fn fetch_all<T: DeserializeOwned>(
-    pager: &Pager<'_>,
-    first: &str,
-    kind: RequestKind,
-) -> Result<Vec<T>> {
-    let mut all = Vec::new();
-    let mut url = first.to_string();
-    loop {
-        pager.check_stop()?;
-        let page: Collection<T> = pager.client.get_json(&url, kind)?;
-        all.extend(page.value);
-        match page.next_link {
-            Some(next) if next == url => {
-                return Err(Error::Protocol(format!(
-                    "{first}: nextLink points to the same page"
-                )));
-            }
-            Some(next) => url = next,
-            None => return Ok(all),
-        }
-    }
-}
 
 /// How completely a part of the tenant was looked at.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -457,20 +409,6 @@ impl Parts {
                 .collect(),
         }
     }
-}
-
-/// Whether an id can go into a URL path segment as is. Graph ids (`host,guid,guid`,
-/// GUIDs, `b!…`) always can; anything else is not an id we follow.
-pub(super) fn plain_segment(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$'()*+,;=:@".contains(&b))
-}
-
-/// Errors that end the whole enumeration rather than one site's or user's part.
-pub(super) fn is_fatal(e: &Error) -> bool {
-    matches!(e, Error::Stopped | Error::Transport(_) | Error::Auth(_))
 }
 
 /// Enumerates every part of the drives `scope` may cover; `feeds` keep the site

@@ -9,7 +9,7 @@ use log::warn;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::enumerate::Pager;
+use super::pager::Pager;
 use crate::error::{Error, Result};
 use crate::graph::RequestKind;
 use crate::graph::types::Collection;

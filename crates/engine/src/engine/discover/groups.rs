@@ -6,8 +6,8 @@
 use log::debug;
 use serde::{Deserialize, Serialize};
 
-use super::enumerate::{DRIVE_SELECT, Pager, fetch_all, plain_segment};
 use super::feed::{FeedState, follow};
+use super::pager::{DRIVE_SELECT, Pager, fetch_all, is_fatal, plain_segment};
 use crate::error::{Error, Result};
 use crate::graph::RequestKind;
 use crate::graph::types::{Drive, Group};
@@ -136,7 +136,7 @@ impl GroupsFeed {
                 Err(Error::Graph(g)) if g.status == 404 => {
                     debug!("group {} has no drive (yet)", group.name);
                 }
-                Err(e) if super::enumerate::is_fatal(&e) => return Err(e),
+                Err(e) if is_fatal(&e) => return Err(e),
                 Err(e) => problems.push(format!("drive of group {}: {e}", group.name)),
             }
         }

@@ -4,8 +4,8 @@
 use log::info;
 use serde::{Deserialize, Serialize};
 
-use super::enumerate::{Pager, fetch_all};
 use super::feed::{FeedState, follow};
+use super::pager::{Pager, fetch_all};
 use crate::error::{Error, Result};
 use crate::graph::RequestKind;
 use crate::graph::types::Site;

@@ -1,6 +1,18 @@
-//! Change notifications inside the engine: the listener (optional), the intake that
-//! hosts share, the subscription manager thread, and the sink that turns verified
-//! notifications into scheduler work.
+//! Change notifications, all in this module: the 202-first listener (optional) and
+//! the validation handshake, the intake whose checks hosts that run their own HTTP
+//! server share, clientState secrets, the subscription manager thread, and the sink
+//! that turns verified notifications into scheduler, discovery and manager messages.
+//!
+//! TLS: Graph requires https. The listener serves it itself with
+//! `webhook.tls_cert_file` / `tls_key_file`, or speaks plain HTTP behind a reverse
+//! proxy that terminates TLS (point `webhook.public_url` at the proxy).
+
+pub mod intake;
+pub mod listener;
+pub mod registry;
+pub mod secret;
+pub mod stats;
+pub mod subscriptions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +21,16 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 use log::warn;
 
+pub use intake::{Intake, Signal, SignalSink};
+pub use listener::{Listener, ListenerOptions, TlsIdentity};
+pub use registry::{KnownSubscription, Registry};
+pub use secret::ClientState;
+pub use stats::{IntakeCounters, NotificationStats, Rejection};
+
 use crate::config::WebhookConfig;
-use crate::engine::discover::Wake;
-use crate::engine::scheduler::SchedulerMsg;
-use crate::engine::subscriptions::{self, ManagerContext, ManagerMsg, Watched};
+use crate::engine::messages::{ManagerMsg, SchedulerMsg, Wake};
 use crate::error::{Error, Result};
-use crate::webhook::{Intake, Listener, ListenerOptions, Signal, SignalSink, TlsIdentity};
+use subscriptions::{ManagerContext, Watched};
 
 /// What [`Engine::handle_notification`](crate::Engine::handle_notification) found in a body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,10 +101,7 @@ impl Notifications {
     /// `manager` carries everything but the notification URL, which is decided here.
     pub(crate) fn start(
         config: &WebhookConfig,
-        intake_parts: (
-            Arc<crate::webhook::Registry>,
-            Arc<crate::webhook::IntakeCounters>,
-        ),
+        intake_parts: (Arc<Registry>, Arc<IntakeCounters>),
         mut manager: ManagerContext,
     ) -> Result<Notifications> {
         let (manager_tx, manager_rx) = crossbeam_channel::unbounded();

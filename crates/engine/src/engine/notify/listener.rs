@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use log::info;
 
+use super::intake::Intake;
+use super::stats::Rejection;
 use crate::error::{Error, Result};
-use crate::webhook::intake::Intake;
-use crate::webhook::stats::Rejection;
 use m365sync_http::urlcode;
 use m365sync_http::{Head, Refusal, Reply, Request, Response, Server, ServerOptions};
 

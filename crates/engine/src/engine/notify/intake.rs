@@ -10,22 +10,14 @@ use std::sync::Arc;
 
 use log::{debug, warn};
 
+use super::registry::Registry;
+use super::secret::client_state_matches;
+use super::stats::{IntakeCounters, Rejection};
+use crate::engine::messages::LifecycleEvent;
 use crate::graph::types::{Notification, NotificationBatch};
-use crate::webhook::registry::Registry;
-use crate::webhook::secret::client_state_matches;
-use crate::webhook::stats::{IntakeCounters, Rejection};
 
 /// Longest validation token echoed back, in bytes (Graph's are about 120).
 pub const MAX_VALIDATION_TOKEN_BYTES: usize = 1024;
-
-/// Lifecycle events Graph may send about a subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LifecycleEvent {
-    /// Reauthorize (or renew) the subscription soon, or it stops.
-    ReauthorizationRequired,
-    /// The subscription is gone: create a new one and catch up with delta.
-    SubscriptionRemoved,
-}
 
 /// What a verified notification asks the engine to do.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -202,8 +194,7 @@ pub fn validation_response(counters: &IntakeCounters, token: &str) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::registry::KnownSubscription;
-    use crate::webhook::secret::ClientState;
+    use crate::engine::notify::{ClientState, KnownSubscription};
     use parking_lot::Mutex;
 
     #[derive(Default)]

@@ -22,17 +22,16 @@ use log::{info, warn};
 use parking_lot::Mutex;
 use serde_json::json;
 
+use super::{ClientState, KnownSubscription, Registry};
 use crate::config::WebhookConfig;
-use crate::engine::discover::{Wake, tenant_events};
 use crate::engine::journal::JournalSignal;
-use crate::engine::scheduler::{DriveMode, SchedulerMsg};
+use crate::engine::messages::{DriveMode, LifecycleEvent, ManagerMsg, SchedulerMsg, Wake};
 use crate::error::{Error, Result};
-use crate::event::EventKind;
+use crate::event::{EventKind, tenant_events};
 use crate::graph::types::{Collection, Subscription};
 use crate::graph::{GraphClient, RequestKind};
 use crate::store::Store;
 use crate::time::{format_iso, now_ms, parse_iso};
-use crate::webhook::{ClientState, KnownSubscription, LifecycleEvent, Registry};
 
 /// Longest wait between two attempts at a failing subscription request.
 const MAX_RETRY_MS: i64 = 3_600_000;
@@ -103,26 +102,6 @@ impl Watched {
         };
         configured.min(max - SKEW_MARGIN_SECS)
     }
-}
-
-/// Messages the manager receives.
-#[derive(Debug)]
-pub enum ManagerMsg {
-    /// A verified lifecycle notification.
-    Lifecycle {
-        /// The subscription concerned.
-        subscription_id: String,
-        /// Its drive.
-        drive_id: String,
-        /// What Graph said.
-        event: LifecycleEvent,
-    },
-    /// Discovery brought a drive into scope: subscribe to it.
-    DriveAdded(String),
-    /// Discovery saw a drive go: delete its subscription.
-    DriveRemoved(String),
-    /// Stop (deleting the subscriptions first when configured).
-    Stop,
 }
 
 /// A drive's subscription as status shows it.
