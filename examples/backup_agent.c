@@ -9,10 +9,11 @@
  * The engine is libm365sync (m365sync.h); the simulator, a test double, is
  * libm365sync_sim (m365sync_sim.h), with its own last error and string free.
  *
- * Build (from the repository root, after `cargo build`):
- *   cc -std=c11 -Wall -Wextra -Werror -Icrates/engine/include -Icrates/sim/include \
- *      examples/backup_agent.c -Ltarget/debug -lm365sync -lm365sync_sim \
- *      -Wl,-rpath,target/debug -o backup_agent
+ * Build (from the repository root), against an installation
+ * (scripts/install-c-lib.sh PREFIX, then PKG_CONFIG_PATH=PREFIX/lib/pkgconfig):
+ *   cc -std=c11 -Wall -Wextra -Werror examples/backup_agent.c -o backup_agent \
+ *      $(pkg-config --cflags --libs m365sync-sim m365sync) \
+ *      -Wl,-rpath,$(pkg-config --variable=libdir m365sync)
  * Run:
  *   ./backup_agent /tmp/backup_agent.db
  */

@@ -5,7 +5,7 @@ Starts the Graph simulator and an engine mirroring its drives, waits for the
 first crawl, then creates a few files and prints every event as it arrives,
 acknowledging each once printed (pull-style delivery).
 
-    cargo build && pip install bindings/python   # or PYTHONPATH=bindings/python
+    pip install ./bindings/python   # or, after cargo build: PYTHONPATH=bindings/python
     python3 examples/watcher.py --changes 3
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import sys
 from ctypes import (
@@ -18,7 +19,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, Iterator, Optional, TypeVar
+from typing import Any, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 
 def _library_file(stem: str) -> str:
@@ -71,7 +72,8 @@ RESULT = c_uint32
 OUT_STRING = POINTER(c_void_p)
 
 # name: (restype, argtypes)
-_PROTOTYPES = {
+_Prototypes = Dict[str, Tuple[Any, List[Any]]]
+_PROTOTYPES: _Prototypes = {
     "m365sync_version": (c_char_p, []),
     "m365sync_result_str": (c_char_p, [c_uint32]),
     "m365sync_last_error": (c_char_p, []),
@@ -92,7 +94,7 @@ _PROTOTYPES = {
 }
 
 # The simulator's library (a test double, shipped apart from the engine's).
-_SIM_PROTOTYPES = {
+_SIM_PROTOTYPES: _Prototypes = {
     "m365sync_sim_last_error": (c_char_p, []),
     "m365sync_sim_string_free": (None, [c_void_p]),
     "m365sync_sim_start": (RESULT, [c_char_p, POINTER(SIM_P)]),
@@ -105,17 +107,23 @@ _SIM_PROTOTYPES = {
 }
 
 
-def candidates(name: str = LIBRARY_NAME) -> Iterator[Path]:
-    """Where the library file `name` is looked for, in order."""
-    here = Path(__file__).resolve().parent
+def candidates(name: str = LIBRARY_NAME, package_dir: Optional[Path] = None) -> Iterator[Path]:
+    """Where the library file `name` is looked for, in order: the package directory
+    (`package_dir`, by default this module's: where `pip install` puts the libraries)
+    and the one above it; then, for developers running from a source checkout, the
+    cargo target directories, `release` before `debug` in each: `$CARGO_TARGET_DIR`
+    (where cargo builds when it is set), then the `target/` of the nearest directory
+    above the package that has one."""
+    here = package_dir or Path(__file__).resolve().parent
     yield here / name
     yield here.parent / name
-    for directory in here.parents:
-        target = directory / "target"
-        if target.is_dir():
-            for profile in ("release", "debug"):
-                yield target / profile / name
-            return
+    explicit = os.environ.get("CARGO_TARGET_DIR")
+    enclosing = next((d / "target" for d in here.parents if (d / "target").is_dir()), None)
+    for target in (Path(explicit).absolute() if explicit else None, enclosing):
+        if target is None:
+            continue
+        for profile in ("release", "debug"):
+            yield target / profile / name
 
 
 def _find(name: str, variable: str, beside: Optional[Path]) -> Path:
@@ -131,7 +139,8 @@ def _find(name: str, variable: str, beside: Optional[Path]) -> Path:
         if path.is_file():
             return path
     raise OSError(
-        f"cannot find {name}: set {variable}, or build it with `cargo build`"
+        f"cannot find {name}: install the package with `pip install ./bindings/python`"
+        f" (it bundles the library), set {variable}, or build it with `cargo build`"
         f" (tried {', '.join(str(p) for p in tried)})"
     )
 
@@ -150,7 +159,7 @@ def find_sim_library() -> Path:
     return _find(SIM_LIBRARY_NAME, "M365SYNC_SIM_LIB", engine)
 
 
-def _load(path: Path, prototypes: dict) -> ctypes.CDLL:
+def _load(path: Path, prototypes: _Prototypes) -> ctypes.CDLL:
     # CDLL (not PyDLL) releases the GIL during each call, so engine threads can
     # run Python callbacks while the host waits in stop() or free().
     loaded = ctypes.CDLL(str(path))
@@ -188,6 +197,22 @@ def take_string(pointer: c_void_p, free: Optional[Any] = None) -> str:
         return ctypes.string_at(pointer).decode("utf-8")
     finally:
         (free or lib().m365sync_string_free)(pointer)
+
+
+def json_object(text: str) -> Dict[str, Any]:
+    """A library's JSON answer that must be an object; ValueError when it is not."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object from the library, got {text[:80]!r}")
+    return value
+
+
+def json_objects(text: str) -> List[Dict[str, Any]]:
+    """A library's JSON answer that must be an array of objects; ValueError when it is not."""
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError(f"expected a JSON array of objects from the library, got {text[:80]!r}")
+    return value
 
 
 def text(value: Optional[bytes]) -> str:

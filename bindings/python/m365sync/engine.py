@@ -150,4 +150,4 @@ class Engine(_lib.Handle):
         """Drives, journal position and throttling counters, as `m365sync status` shows them."""
         out = ctypes.c_void_p()
         check(_lib.lib().m365sync_engine_status_json(self._h(), ctypes.byref(out)))
-        return json.loads(_lib.take_string(out))
+        return _lib.json_object(_lib.take_string(out))

@@ -48,7 +48,7 @@ class Simulator(_lib.Handle):
 
     def drives(self) -> List[Dict[str, Any]]:
         """Every drive: `id`, `kind`, `name`, `site_id`, `owner_user_id`, `root_id`."""
-        return json.loads(self._owned(_lib.sim_lib().m365sync_sim_drives_json))
+        return _lib.json_objects(self._owned(_lib.sim_lib().m365sync_sim_drives_json))
 
     def drive_ids(self) -> List[str]:
         """The ids of every drive."""
@@ -58,16 +58,23 @@ class Simulator(_lib.Handle):
         """An engine configuration for this simulator and all its drives; `extra`
         adds or overrides keys (`database` is required)."""
         text = self._owned(_lib.sim_lib().m365sync_sim_engine_config_json, json.dumps(extra).encode())
-        return json.loads(text)
+        return _lib.json_object(text)
+
+    def _command(self, command: Mapping[str, Any]) -> str:
+        return self._owned(_lib.sim_lib().m365sync_sim_apply, json.dumps(dict(command)).encode())
 
     def apply(self, command: Mapping[str, Any]) -> Any:
         """Runs one control command (`{"op": ...}`, see `m365sync_sim_apply`)."""
-        return json.loads(self._owned(_lib.sim_lib().m365sync_sim_apply, json.dumps(dict(command)).encode()))
+        return json.loads(self._command(command))
+
+    def _apply_item(self, command: Mapping[str, Any]) -> Dict[str, Any]:
+        """Runs a command that answers with one object (an item, the counters)."""
+        return _lib.json_object(self._command(command))
 
     def create(self, drive: str, parent_id: str, name: str, *, folder: bool = False, content: str = "") -> Dict[str, Any]:
         """Creates a file or folder (`parent_id` may be "root"); returns the item."""
-        return self.apply({"op": "create", "drive": drive, "parent_id": parent_id, "name": name,
-                           "folder": folder, "content": content})
+        return self._apply_item({"op": "create", "drive": drive, "parent_id": parent_id, "name": name,
+                                 "folder": folder, "content": content})
 
     def update(self, drive: str, item: str, *, name: Optional[str] = None, parent_id: Optional[str] = None,
                content: Optional[str] = None) -> Dict[str, Any]:
@@ -75,7 +82,7 @@ class Simulator(_lib.Handle):
         changes = {"name": name, "parent_id": parent_id, "content": content}
         command = {"op": "update", "drive": drive, "item": item}
         command.update({k: v for k, v in changes.items() if v is not None})
-        return self.apply(command)
+        return self._apply_item(command)
 
     def delete(self, drive: str, item: str) -> None:
         """Deletes an item (a folder with everything below it)."""
@@ -83,11 +90,11 @@ class Simulator(_lib.Handle):
 
     def share(self, drive: str, item: str) -> Dict[str, Any]:
         """Shares an item (a permission change); returns the item."""
-        return self.apply({"op": "share", "drive": drive, "item": item})
+        return self._apply_item({"op": "share", "drive": drive, "item": item})
 
     def unshare(self, drive: str, item: str) -> Dict[str, Any]:
         """Removes an item's explicit sharing; returns the item."""
-        return self.apply({"op": "unshare", "drive": drive, "item": item})
+        return self._apply_item({"op": "unshare", "drive": drive, "item": item})
 
     def set_faults(self, **knobs: Any) -> None:
         """Sets injected failures: `error_503_rate`, `error_500_rate`, `reset_rate`, `seed`."""
@@ -99,8 +106,8 @@ class Simulator(_lib.Handle):
 
     def stats(self) -> Dict[str, Any]:
         """Request, throttling and fault counters."""
-        return self.apply({"op": "stats"})
+        return self._apply_item({"op": "stats"})
 
     def snapshot(self, drive: str) -> List[Dict[str, Any]]:
         """Every live item of a drive, parents first."""
-        return self.apply({"op": "snapshot", "drive": drive})
+        return _lib.json_objects(self._command({"op": "snapshot", "drive": drive}))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import unittest
 from pathlib import Path
+from typing import List, Optional
+from unittest import mock
 
 import m365sync
 from m365sync import _lib
@@ -51,25 +55,71 @@ class HeaderAgreement(unittest.TestCase):
             self.assertEqual(caught.exception.code, code)
 
 
+class JsonAnswers(unittest.TestCase):
+    def test_answers_of_the_wrong_shape_are_refused(self) -> None:
+        self.assertEqual(_lib.json_object('{"a": 1}'), {"a": 1})
+        self.assertEqual(_lib.json_objects('[{"a": 1}]'), [{"a": 1}])
+        for text in ("[]", "3", "null"):
+            with self.assertRaisesRegex(ValueError, "JSON object"):
+                _lib.json_object(text)
+        for text in ("{}", "[1]", '[{"a": 1}, "b"]'):
+            with self.assertRaisesRegex(ValueError, "array of objects"):
+                _lib.json_objects(text)
+
+
 class LibraryLookup(unittest.TestCase):
     def test_explicit_path_must_exist(self) -> None:
-        import os
-
-        saved = os.environ.get("M365SYNC_LIB")
-        os.environ["M365SYNC_LIB"] = "/nonexistent/libm365sync.so"
-        try:
+        with mock.patch.dict(os.environ, {"M365SYNC_LIB": "/nonexistent/libm365sync.so"}):
             with self.assertRaisesRegex(OSError, "M365SYNC_LIB"):
                 _lib.find_library()
-        finally:
-            if saved is None:
-                del os.environ["M365SYNC_LIB"]
-            else:
-                os.environ["M365SYNC_LIB"] = saved
 
-    def test_candidates_include_the_package_dir_and_target(self) -> None:
-        found = [str(p) for p in _lib.candidates()]
-        self.assertTrue(found[0].endswith(f"m365sync/{_lib.LIBRARY_NAME}"), found)
-        self.assertTrue(any(f"target/debug/{_lib.LIBRARY_NAME}" in p for p in found), found)
+    def temporary_dir(self) -> Path:
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        return Path(directory.name)
+
+    def source_tree(self) -> Path:
+        """A checkout laid out like the repository, with a built `target/`; returns its
+        package directory."""
+        root = self.temporary_dir()
+        (root / "target" / "debug").mkdir(parents=True)
+        package = root / "bindings" / "python" / "m365sync"
+        package.mkdir(parents=True)
+        return package
+
+    def candidates(self, package: Path, cargo_target_dir: Optional[Path]) -> List[Path]:
+        with mock.patch.dict(os.environ):
+            os.environ.pop("CARGO_TARGET_DIR", None)
+            if cargo_target_dir:
+                os.environ["CARGO_TARGET_DIR"] = str(cargo_target_dir)
+            return list(_lib.candidates(package_dir=package))
+
+    def test_the_package_dir_comes_first_then_the_checkout_target(self) -> None:
+        package = self.source_tree()
+        target = package.parents[2] / "target"
+        name = _lib.LIBRARY_NAME
+        self.assertEqual(
+            self.candidates(package, None),
+            [package / name, package.parent / name, target / "release" / name, target / "debug" / name],
+        )
+
+    def test_cargo_target_dir_comes_before_the_checkout_target(self) -> None:
+        package = self.source_tree()
+        elsewhere = self.temporary_dir()
+        checkout = package.parents[2] / "target"
+        name = _lib.LIBRARY_NAME
+        self.assertEqual(
+            self.candidates(package, elsewhere)[2:],
+            [elsewhere / "release" / name, elsewhere / "debug" / name, checkout / "release" / name, checkout / "debug" / name],
+        )
+
+    def test_an_installed_package_outside_a_checkout_looks_only_beside_itself(self) -> None:
+        package = self.temporary_dir() / "site-packages" / "m365sync"
+        package.mkdir(parents=True)
+        if any((d / "target").is_dir() for d in package.parents):
+            self.skipTest(f"a target/ directory above {package} is looked in too")
+        name = _lib.LIBRARY_NAME
+        self.assertEqual(self.candidates(package, None), [package / name, package.parent / name])
 
 
 if __name__ == "__main__":

@@ -8,13 +8,17 @@ import sys
 import unittest
 from pathlib import Path
 
+import m365sync
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
 class Watcher(unittest.TestCase):
     def test_watcher_sees_each_created_file(self) -> None:
         env = dict(os.environ)
-        package_dir = str(ROOT / "bindings" / "python")
+        # The example imports the package these tests import: the source tree's, or
+        # the installed one.
+        package_dir = str(Path(m365sync.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_dir, env.get("PYTHONPATH")]))
         result = subprocess.run(
             [sys.executable, str(ROOT / "examples" / "watcher.py"), "--items", "20", "--changes", "2"],

@@ -1,4 +1,4 @@
-//! Header generation for the libraries' build scripts (feature `header`): cbindgen
+//! Header generation for the libraries' build scripts (feature `build-script`): cbindgen
 //! over the library's `src/ffi/` and the shared result codes, with the `//!` text of
 //! `src/ffi/mod.rs` (the conventions of the API) opening the header.
 //!

@@ -1,7 +1,9 @@
 //! What m365sync's C libraries are built from (an internal crate): one panic boundary
 //! and small argument checks ([`ffi_panic_boundary!`], [`try_ref!`], [`try_str!`],
 //! [`try_out!`], [`try_slice!`], [`try_rust!`]), opaque handles, strings across the
-//! boundary, and the `m365sync_result` codes with a thread-local last error.
+//! boundary, and the `m365sync_result` codes with a thread-local last error; for the
+//! build scripts (feature `build-script`), the header generation and the libraries'
+//! sonames ([`library`]).
 //!
 //! Nothing here is exported to C by itself: each library (the engine's
 //! `libm365sync`, the simulator's `libm365sync_sim`) exports its own accessors, so
@@ -13,8 +15,9 @@
 mod macros;
 
 pub mod handle;
-#[cfg(feature = "header")]
+#[cfg(feature = "build-script")]
 pub mod header;
+pub mod library;
 pub mod result;
 pub mod strings;
 

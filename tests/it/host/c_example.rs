@@ -1,14 +1,16 @@
 //! Builds examples/backup_agent.c with the system C compiler against the cdylibs
-//! and runs it, natively and (where installed) under valgrind's memcheck.
+//! and runs it, natively and (where installed) under valgrind's memcheck. (`.ci/run`
+//! also builds it against the libraries `scripts/install-c-lib.sh` installs.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::host::{lib_dir, repository_root, run};
+use crate::support::host::{installed_lib_dir, repository_root, run};
 
-/// Compiles the example into `dir`; returns the executable.
+/// Compiles the example into `dir`, linked against this run's libraries under their
+/// sonames; returns the executable.
 fn compile(dir: &Path) -> PathBuf {
-    let lib_dir = lib_dir();
+    let lib_dir = installed_lib_dir(dir);
     let root = repository_root();
     let exe = dir.join("backup_agent");
     let output = Command::new("cc")

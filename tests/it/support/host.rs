@@ -1,8 +1,14 @@
 //! Helpers for the tests that run C and Python hosts against the cdylib.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use m365sync_ffi_support::library::soname;
+
+/// The C libraries (`lib{name}.so`): the engine's and the simulator's.
+const LIBRARIES: [&str; 2] = ["m365sync", "m365sync_sim"];
 
 /// The repository's root (this test crate belongs to `crates/cli`).
 pub fn repository_root() -> PathBuf {
@@ -16,14 +22,32 @@ pub fn repository_root() -> PathBuf {
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().to_path_buf();
-    for lib in ["libm365sync.so", "libm365sync_sim.so"] {
+    for name in LIBRARIES {
+        let lib = format!("lib{name}.so");
         assert!(
-            dir.join(lib).exists(),
+            dir.join(&lib).exists(),
             "no {lib} in {}; `cargo test` builds it with the rlib",
             dir.display()
         );
     }
     dir
+}
+
+/// A directory made under `dir` that holds the cdylibs of [`lib_dir`] as an
+/// installation does: as `lib{name}.so`, which `-l{name}` links, and under their
+/// sonames (`libm365sync.so.0.1`), which a program linked against them asks the
+/// loader for.
+pub fn installed_lib_dir(dir: &Path) -> PathBuf {
+    let installed = dir.join("lib");
+    fs::create_dir_all(&installed).unwrap();
+    let built = lib_dir();
+    for name in LIBRARIES {
+        let lib = format!("lib{name}.so");
+        for link in [lib.clone(), soname(name, env!("CARGO_PKG_VERSION"))] {
+            std::os::unix::fs::symlink(built.join(&lib), installed.join(link)).unwrap();
+        }
+    }
+    installed
 }
 
 /// Runs `command` to completion with a hang guard of ten minutes; `what` names
