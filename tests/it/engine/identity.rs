@@ -133,6 +133,66 @@ fn certificate_files(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     (both, PathBuf::from(cert), PathBuf::from(key))
 }
 
+/// A PEM file with a certificate that expired in 2020 and its key (made with
+/// `openssl ca`, which can date certificates).
+fn expired_certificate(dir: &Path) -> PathBuf {
+    let sub = dir.join("expired");
+    std::fs::create_dir_all(&sub).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&sub)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ca",
+        "-keyout", "ca.key", "-out", "ca.pem",
+    ]);
+    run(&[
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=app", "-keyout", "app.key", "-out",
+        "app.csr",
+    ]);
+    std::fs::write(sub.join("index.txt"), "").unwrap();
+    std::fs::write(sub.join("serial"), "01\n").unwrap();
+    std::fs::write(
+        sub.join("ca.cnf"),
+        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\n\
+         default_md=sha256\npolicy=p\nx509_extensions=v3\n[p]\ncommonName=supplied\n\
+         [v3]\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-cert",
+        "ca.pem",
+        "-keyfile",
+        "ca.key",
+        "-in",
+        "app.csr",
+        "-out",
+        "app.pem",
+        "-notext",
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200102000000Z",
+    ]);
+    let both = sub.join("both.pem");
+    let text = std::fs::read_to_string(sub.join("app.pem")).unwrap()
+        + &std::fs::read_to_string(sub.join("app.key")).unwrap();
+    std::fs::write(&both, text).unwrap();
+    both
+}
+
 fn certificate_config(file: &Path) -> Value {
     json!({ "client_secret": null, "client_certificate_file": file })
 }
@@ -203,8 +263,10 @@ fn unusable_certificate_files_are_configuration_errors_naming_the_reason() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let expired = expired_certificate(dir);
     let sim = one_drive_sim(0, json!({}));
     for (file, why) in [
+        (expired, "the certificate has expired"),
         (write("no-key.pem", &[&cert]), "holds no PEM private key"),
         (
             write("wrong-key.pem", &[&cert, &other_key]),

@@ -74,6 +74,26 @@ impl CertificateKey {
         end_entity
             .verify_signature(webpki::ring::RSA_PKCS1_2048_8192_SHA256, probe, &signature)
             .map_err(|_| fail("the private key does not belong to the certificate".into()))?;
+        // Entra trusts the uploaded certificate itself, so only its lifetime matters
+        // here; webpki checks it before it looks for an issuer (none is given).
+        let lifetime = end_entity.verify_for_usage(
+            &[webpki::ring::RSA_PKCS1_2048_8192_SHA256],
+            &[],
+            &[],
+            rustls::pki_types::UnixTime::now(),
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        );
+        match lifetime {
+            Err(webpki::Error::CertExpired { .. }) => {
+                return Err(fail("the certificate has expired".into()));
+            }
+            Err(webpki::Error::CertNotValidYet { .. }) => {
+                return Err(fail("the certificate is not valid yet".into()));
+            }
+            _ => {}
+        }
         Ok(found)
     }
 
