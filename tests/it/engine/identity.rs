@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::engine::*;
-use crate::support::network::make_ca_and_certificate;
-use crate::support::poll_until;
+use crate::support::network::{make_ca_and_certificate, openssl};
 use crate::support::sim::{agent, send};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -41,16 +40,6 @@ fn token(subject: &str, lifetime_secs: i64) -> String {
                      "iat": now, "exp": now + lifetime_secs })
         )
     )
-}
-
-/// Waits until the only drive reports a failure containing `needle`.
-fn wait_drive_error(engine: &Engine, needle: &str) {
-    let mut last = None;
-    let found = poll_until(|| {
-        last = engine.status().unwrap().drives[0].last_error.clone();
-        last.as_deref().is_some_and(|e| e.contains(needle))
-    });
-    assert!(found, "no drive error with {needle:?}; the last: {last:?}");
 }
 
 fn assertion_config(file: &Path) -> Value {
@@ -138,18 +127,7 @@ fn certificate_files(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
 fn expired_certificate(dir: &Path) -> PathBuf {
     let sub = dir.join("expired");
     std::fs::create_dir_all(&sub).unwrap();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(&sub)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| openssl(&sub, args);
     run(&[
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ca",
         "-keyout", "ca.key", "-out", "ca.pem",
@@ -243,8 +221,10 @@ fn unusable_certificate_files_are_configuration_errors_naming_the_reason() {
         path
     };
     let encrypted = dir.join("encrypted.key");
-    let out = std::process::Command::new("openssl")
-        .args([
+    let (key_arg, encrypted_arg) = (key.display().to_string(), encrypted.display().to_string());
+    openssl(
+        dir,
+        &[
             "pkcs8",
             "-topk8",
             "-v2",
@@ -252,16 +232,10 @@ fn unusable_certificate_files_are_configuration_errors_naming_the_reason() {
             "-passout",
             "pass:x",
             "-in",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&encrypted)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            &key_arg,
+            "-out",
+            &encrypted_arg,
+        ],
     );
     let expired = expired_certificate(dir);
     let sim = one_drive_sim(0, json!({}));
@@ -291,14 +265,16 @@ fn the_simulator_refuses_a_replayed_certificate_assertion() {
     let work = Workdir::new();
     let (_, cert, key) = certificate_files(work.dir.path(), "app");
     let sim = one_drive_sim(0, json!({ "client_certificate_files": [&cert] }));
-    let der = {
-        let out = std::process::Command::new("openssl")
-            .args(["x509", "-outform", "DER", "-in"])
-            .arg(&cert)
-            .output()
-            .expect("openssl");
-        out.stdout
-    };
+    let der = openssl(
+        work.dir.path(),
+        &[
+            "x509",
+            "-outform",
+            "DER",
+            "-in",
+            &cert.display().to_string(),
+        ],
+    );
     let thumbprint = {
         use sha2::Digest;
         URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der))
@@ -319,13 +295,11 @@ fn the_simulator_refuses_a_replayed_certificate_assertion() {
     );
     let input = work.dir.path().join("signed");
     std::fs::write(&input, &signed).unwrap();
-    let signature = std::process::Command::new("openssl")
-        .args(["dgst", "-sha256", "-sign"])
-        .arg(&key)
-        .arg(&input)
-        .output()
-        .expect("openssl")
-        .stdout;
+    let (key_arg, input_arg) = (key.display().to_string(), input.display().to_string());
+    let signature = openssl(
+        work.dir.path(),
+        &["dgst", "-sha256", "-sign", &key_arg, &input_arg],
+    );
     let assertion = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature));
     let form = format!(
         "client_id={}&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={assertion}",

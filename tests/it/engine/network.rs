@@ -4,19 +4,7 @@
 
 use crate::support::engine::*;
 use crate::support::network::{Proxy, make_ca_and_certificate};
-use crate::support::poll_until;
-use m365sync::Engine;
 use serde_json::{Value, json};
-
-/// Waits until the only drive reports a failure containing `needle`.
-fn wait_drive_error(engine: &Engine, needle: &str) {
-    let mut last = None;
-    let found = poll_until(|| {
-        last = engine.status().unwrap().drives[0].last_error.clone();
-        last.as_deref().is_some_and(|e| e.contains(needle))
-    });
-    assert!(found, "no drive error with {needle:?}; the last: {last:?}");
-}
 
 #[test]
 fn sign_in_and_graph_go_through_the_configured_proxy() {

@@ -283,3 +283,13 @@ impl Drop for EngineProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Waits until the only drive reports a failure containing `needle`.
+pub fn wait_drive_error(engine: &Engine, needle: &str) {
+    let mut last = None;
+    let found = poll_until(|| {
+        last = engine.status().unwrap().drives[0].last_error.clone();
+        last.as_deref().is_some_and(|e| e.contains(needle))
+    });
+    assert!(found, "no drive error with {needle:?}; the last: {last:?}");
+}

@@ -114,35 +114,37 @@ fn pipe(mut from_client: BufReader<TcpStream>, mut client: TcpStream, upstream: 
 
 /// A self-signed certificate for 127.0.0.1 and its key, made with the openssl CLI.
 pub fn make_certificate(dir: &Path) -> (String, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (cert, key) = (path("cert.pem"), path("key.pem"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
             "-subj",
             "/CN=127.0.0.1",
             "-addext",
             "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("the openssl command is needed by this test (.ci/run installs it)");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+        ],
     );
-    (cert.display().to_string(), key.display().to_string())
+    (cert, key)
 }
 
-/// Runs openssl with `args`; panics with its stderr when it fails.
-fn openssl(args: &[&str]) {
+/// Runs openssl with `args` in `dir`; returns its standard output, or panics with its
+/// standard error when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl")
         .args(args)
+        .current_dir(dir)
         .output()
         .expect("the openssl command is needed by this test (.ci/run installs it)");
     assert!(
@@ -150,6 +152,7 @@ fn openssl(args: &[&str]) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
 }
 
 /// A CA, and a certificate for 127.0.0.1 it signed with its key: (CA file, certificate
@@ -165,54 +168,63 @@ pub fn make_ca_and_certificate(dir: &Path) -> (String, String, String) {
         path("leaf.key"),
         path("leaf.ext"),
     );
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=m365sync test CA",
-        "-keyout",
-        &ca_key,
-        "-out",
-        &ca,
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        &key,
-        "-out",
-        &csr,
-    ]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=m365sync test CA",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ],
+    );
     std::fs::write(
         &ext,
         "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
     )
     .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &csr,
-        "-CA",
-        &ca,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        &ext,
-        "-out",
-        &cert,
-    ]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
+        ],
+    );
     (ca, cert, key)
 }
