@@ -21,7 +21,9 @@
 //! `Content-Length` or chunked coding (decoded, same size limit, `413`, at once when
 //! `Content-Length` announces too much). `Expect: 100-continue` is answered when the
 //! body is read, `HEAD` gets the head of the response without the body, and
-//! `Connection: close` and HTTP/1.0 are honoured. Responses carry `Content-Length`.
+//! `Connection: close` and HTTP/1.0 are honoured. Responses carry `Content-Length`;
+//! a large body can be streamed, made chunk by chunk as the client reads it
+//! ([`Response::with_stream`]).
 //!
 //! A [`Handler`] may answer from the head alone ([`Handler::head`]: a wrong path
 //! need not have its body read), answers whole requests ([`Handler::handle`]), can ask

@@ -64,16 +64,27 @@ pub struct Response {
     /// sent in title case (`content-type` as `Content-Type`).
     pub headers: Vec<(String, String)>,
     /// The body; not sent for `HEAD` requests, though its length is announced.
+    /// Ignored when the body is a stream ([`Response::with_stream`]).
     pub body: Vec<u8>,
+    stream: Option<BodyStream>,
     after: Option<After>,
 }
+
+/// A body produced chunk by chunk: its announced length, and its chunks.
+pub(crate) struct BodyStream {
+    pub(crate) length: u64,
+    pub(crate) chunks: Chunks,
+}
+
+/// The chunks of a streamed body.
+pub(crate) type Chunks = Box<dyn Iterator<Item = Vec<u8>> + Send>;
 
 impl std::fmt::Debug for Response {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("headers", &self.headers)
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body_len())
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +96,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            stream: None,
             after: None,
         }
     }
@@ -111,6 +123,35 @@ impl Response {
     pub fn with_body(mut self, body: Vec<u8>) -> Response {
         self.body = body;
         self
+    }
+
+    /// Sets a body of `length` bytes made by `chunks`, which the server takes one at a
+    /// time on its blocking pool as the client reads, so a large body is never held
+    /// in memory whole. `Content-Length` announces `length`; chunks that end short of
+    /// it (or run past it) end the connection mid-body: a truncated response.
+    pub fn with_stream(
+        mut self,
+        length: u64,
+        chunks: impl Iterator<Item = Vec<u8>> + Send + 'static,
+    ) -> Response {
+        self.body = Vec::new();
+        self.stream = Some(BodyStream {
+            length,
+            chunks: Box::new(chunks),
+        });
+        self
+    }
+
+    /// The length of the body, whole or streamed.
+    fn body_len(&self) -> u64 {
+        self.stream
+            .as_ref()
+            .map_or(self.body.len() as u64, |s| s.length)
+    }
+
+    /// Takes the streamed body, if any.
+    pub(crate) fn take_stream(&mut self) -> Option<BodyStream> {
+        self.stream.take()
     }
 
     /// Runs `after` once the response has been written to the socket (or writing it
@@ -153,7 +194,7 @@ impl Response {
             HeaderValue::from_str(&date).expect("an HTTP date"),
         );
         if self.status >= 200 && self.status != 204 {
-            map.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body.len()));
+            map.insert(header::CONTENT_LENGTH, HeaderValue::from(self.body_len()));
         }
         if close {
             map.insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -240,7 +240,8 @@ fn respond(conn: &Arc<Conn>, mut response: Response, close: bool) -> hyper::Resp
         StatusCode::INTERNAL_SERVER_ERROR
     });
     let body = std::mem::take(&mut response.body);
-    let mut out = hyper::Response::new(ResponseBody::new(body, conn.clone(), after));
+    let stream = response.take_stream();
+    let mut out = hyper::Response::new(ResponseBody::new(body, stream, conn.clone(), after));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     out

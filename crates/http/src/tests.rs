@@ -521,3 +521,45 @@ fn follow_up_work_runs_once_the_answer_is_out_even_if_the_client_left() {
     assert_eq!(ran.recv_timeout(PATIENCE).unwrap(), "/b");
     assert!(ran.try_recv().is_err(), "once per response");
 }
+
+#[test]
+fn streamed_bodies_are_sent_as_made_and_cut_off_when_short() {
+    let handler = |request: Request| -> Response {
+        let chunk = |c: u8| vec![c; 1000];
+        let chunks = [chunk(b'a'), Vec::new(), chunk(b'b'), chunk(b'c')];
+        let short = request.head.path() == "/short";
+        let length = if short { 4000 } else { 3000 };
+        Response::new(200).with_stream(length, chunks.into_iter())
+    };
+    let server = Server::start("127.0.0.1:0", ServerOptions::default(), Arc::new(handler)).unwrap();
+    let addr = server.local_addr();
+    let answers = exchange(
+        addr,
+        b"GET /whole HTTP/1.1\r\n\r\nHEAD /whole HTTP/1.1\r\n\r\nGET /whole HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(statuses(&answers), ["200", "200", "200"]);
+    let bodies: Vec<_> = answers
+        .split("\r\n\r\n")
+        .skip(1)
+        .map(|b| b.split("HTTP/1.1").next().unwrap())
+        .collect();
+    let whole = format!(
+        "{}{}{}",
+        "a".repeat(1000),
+        "b".repeat(1000),
+        "c".repeat(1000)
+    );
+    assert_eq!(bodies, [whole.as_str(), "", whole.as_str()]);
+    assert_eq!(answers.matches("Content-Length: 3000\r\n").count(), 3);
+    // Short of its announced length: the client sees the connection end mid-body
+    // (hyper may drop what it had not flushed yet when the stream ends early).
+    let short = exchange(addr, b"GET /short HTTP/1.1\r\n\r\n");
+    let (head, body) = short.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("Content-Length: 4000"), "{head}");
+    assert!(
+        body.len() < 4000 && whole.starts_with(body),
+        "{}",
+        body.len()
+    );
+    assert!(exchange(addr, b"GET /whole HTTP/1.1\r\nConnection: close\r\n\r\n").ends_with(&whole));
+}
