@@ -49,6 +49,10 @@ pub struct SimArgs {
     /// Access token lifetime in seconds.
     #[arg(long)]
     token_lifetime: Option<u64>,
+    /// The Graph resource of the cloud to play (default https://graph.microsoft.com;
+    /// e.g. https://graph.microsoft.us for US Government).
+    #[arg(long)]
+    graph_resource: Option<String>,
     /// Delta tokens older than this many seconds get 410 (0 = never).
     #[arg(long)]
     delta_token_max_age: Option<u64>,
@@ -76,6 +80,16 @@ pub struct SimArgs {
     /// HTTP worker threads.
     #[arg(long)]
     threads: Option<usize>,
+    /// A PEM certificate registered for the app (repeatable): assertions signed with
+    /// its key are accepted besides the secret.
+    #[arg(long)]
+    client_cert_file: Vec<std::path::PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key-file).
+    #[arg(long, requires = "tls_key_file")]
+    tls_cert_file: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_key_file: Option<std::path::PathBuf>,
 }
 
 impl SimArgs {
@@ -88,6 +102,9 @@ impl SimArgs {
             client_id: self.client_id.unwrap_or(d.client_id),
             client_secret: self.client_secret.unwrap_or(d.client_secret),
             token_lifetime_secs: self.token_lifetime.unwrap_or(d.token_lifetime_secs),
+            graph_resource: self.graph_resource.unwrap_or(d.graph_resource),
+            federated_credentials: d.federated_credentials,
+            client_certificate_files: self.client_cert_file,
             sites: self.sites.unwrap_or(d.sites),
             libraries_per_site: self.libraries_per_site.unwrap_or(d.libraries_per_site),
             users: self.users.unwrap_or(d.users),
@@ -113,6 +130,8 @@ impl SimArgs {
                 ..Faults::default()
             },
             threads: self.threads.unwrap_or(d.threads),
+            tls_cert_file: self.tls_cert_file,
+            tls_key_file: self.tls_key_file,
             notifications: d.notifications,
         }
     }

@@ -9,10 +9,47 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::scope::ScopeConfig;
 
-/// Default Graph endpoint.
+/// Default Graph endpoint (the global cloud's).
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
-/// Default identity endpoint.
+/// Default identity endpoint (the global cloud's).
 pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
+
+/// A Microsoft cloud: where Graph and sign-in live, and which resource tokens are
+/// asked for. In JSON: `global`, `usgov` (GCC High), `usgov-dod` or `china`
+/// (operated by 21Vianet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cloud {
+    /// The global service.
+    Global,
+    /// US Government L4 (GCC High).
+    Usgov,
+    /// US Government L5 (DoD).
+    UsgovDod,
+    /// Microsoft 365 operated by 21Vianet in China.
+    China,
+}
+
+impl Cloud {
+    /// The cloud's Graph v1.0 endpoint.
+    pub fn graph_url(self) -> &'static str {
+        match self {
+            Cloud::Global => DEFAULT_GRAPH_URL,
+            Cloud::Usgov => "https://graph.microsoft.us/v1.0",
+            Cloud::UsgovDod => "https://dod-graph.microsoft.us/v1.0",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/v1.0",
+        }
+    }
+
+    /// The cloud's identity endpoint.
+    pub fn login_url(self) -> &'static str {
+        match self {
+            Cloud::Global => DEFAULT_LOGIN_URL,
+            Cloud::Usgov | Cloud::UsgovDod => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+}
 
 /// The longest interval any `*_interval_secs` key accepts: ten years.
 pub const MAX_INTERVAL_SECS: u64 = 10 * 365 * 86_400;
@@ -197,6 +234,27 @@ impl WebhookConfig {
     }
 }
 
+/// Sign-in with the managed identity of the Azure host the engine runs on.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ManagedIdentityConfig {
+    /// The identity's token endpoint; default: `IDENTITY_ENDPOINT` (App Service,
+    /// Functions, Container Apps, with `IDENTITY_HEADER`), else the instance metadata
+    /// service (VMs, AKS).
+    pub endpoint: Option<String>,
+    /// The client id of a user-assigned identity (default: the system-assigned one).
+    pub client_id: Option<String>,
+}
+
+/// How the engine's HTTPS client decides whom to trust.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsTrustConfig {
+    /// A PEM file of CA certificates trusted besides the system's (e.g. the CA of a
+    /// TLS-inspecting proxy).
+    pub ca_file: Option<PathBuf>,
+}
+
 /// The engine's configuration, usually read from a JSON file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,12 +269,45 @@ pub struct Config {
     /// Name of an environment variable that holds the client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
-    /// Graph base URL, up to and including the version segment.
-    #[serde(default = "default_graph_url")]
+    /// A PEM file with the app's certificate and its unencrypted RSA private key: sign-in
+    /// sends an RS256 client assertion signed with it instead of a secret.
+    #[serde(default)]
+    pub client_certificate_file: Option<PathBuf>,
+    /// A file holding a federated token (e.g. a Kubernetes service account token),
+    /// sent as the client assertion instead of a secret and re-read at every sign-in.
+    /// With no credential configured, `AZURE_FEDERATED_TOKEN_FILE` names it.
+    #[serde(default)]
+    pub client_assertion_file: Option<PathBuf>,
+    /// Sign in with the host's managed identity instead of an app credential.
+    #[serde(default)]
+    pub managed_identity: Option<ManagedIdentityConfig>,
+    /// The Microsoft cloud of the tenant: sets the defaults of `graph_url` and
+    /// `login_url` and the resource tokens are for (see [`Config::token_scope`]).
+    #[serde(default)]
+    pub cloud: Option<Cloud>,
+    /// Graph base URL, up to and including the version segment (default: the cloud's).
+    #[serde(default)]
     pub graph_url: String,
-    /// Identity endpoint base URL (the tenant and `/oauth2/v2.0/token` are appended).
-    #[serde(default = "default_login_url")]
+    /// Identity endpoint base URL (the tenant and `/oauth2/v2.0/token` are appended;
+    /// default: the cloud's).
+    #[serde(default)]
     pub login_url: String,
+    /// HTTP proxy for Graph and sign-in (`http://[user:password@]host:port`; a
+    /// [`Secret`], as it may hold a password); default: `HTTPS_PROXY` / `HTTP_PROXY` /
+    /// `ALL_PROXY` from the environment.
+    #[serde(default)]
+    pub proxy: Option<Secret>,
+    /// Hosts reached without the proxy, comma-separated as in `NO_PROXY` (`*` for all,
+    /// `example.com` for it and its subdomains); default: `NO_PROXY` from the environment.
+    #[serde(default)]
+    pub no_proxy: Option<String>,
+    /// Trust of the HTTPS client: the system store, plus `tls.ca_file`.
+    #[serde(default)]
+    pub tls: TlsTrustConfig,
+    /// The User-Agent prefix in Microsoft's recommended form `ISV|Company|App/Version`
+    /// (or `NONISV|…`); `m365sync/{version}` is appended.
+    #[serde(default)]
+    pub user_agent: Option<String>,
     /// Path of the SQLite database.
     pub database: PathBuf,
     /// Drive ids to mirror.
@@ -263,12 +354,6 @@ pub struct Config {
     pub audit_interval_secs: u64,
 }
 
-fn default_graph_url() -> String {
-    DEFAULT_GRAPH_URL.to_string()
-}
-fn default_login_url() -> String {
-    DEFAULT_LOGIN_URL.to_string()
-}
 fn default_workers() -> usize {
     4
 }
@@ -295,7 +380,7 @@ impl Config {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Config> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if path == "." || path.is_empty() {
@@ -304,6 +389,13 @@ impl Config {
                 Error::Config(format!("field `{path}`: {inner}"))
             }
         })?;
+        let cloud = config.cloud.unwrap_or(Cloud::Global);
+        if config.graph_url.is_empty() {
+            config.graph_url = cloud.graph_url().to_string();
+        }
+        if config.login_url.is_empty() {
+            config.login_url = cloud.login_url().to_string();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -324,23 +416,43 @@ impl Config {
         if self.client_id.trim().is_empty() {
             return fail("client_id", "must not be empty");
         }
-        match (&self.client_secret, &self.client_secret_env) {
-            (Some(_), Some(_)) => {
+        let credentials = [
+            self.client_secret.is_some(),
+            self.client_secret_env.is_some(),
+            self.client_certificate_file.is_some(),
+            self.client_assertion_file.is_some(),
+            self.managed_identity.is_some(),
+        ];
+        const CREDENTIALS: &str = "client_secret, client_secret_env, client_certificate_file, \
+             client_assertion_file or managed_identity";
+        match credentials.iter().filter(|&&set| set).count() {
+            0 if std::env::var_os("AZURE_FEDERATED_TOKEN_FILE").is_none() => {
                 return fail(
                     "client_secret",
-                    "set either client_secret or client_secret_env, not both",
+                    &format!("missing; set {CREDENTIALS} (or AZURE_FEDERATED_TOKEN_FILE)"),
                 );
             }
-            (None, None) => {
+            0 | 1 => {}
+            _ => return fail("client_secret", &format!("set only one of {CREDENTIALS}")),
+        }
+        if self
+            .client_secret_env
+            .as_ref()
+            .is_some_and(|var| var.trim().is_empty())
+        {
+            return fail("client_secret_env", "must name an environment variable");
+        }
+        if let Some(endpoint) = self
+            .managed_identity
+            .as_ref()
+            .and_then(|mi| mi.endpoint.as_ref())
+        {
+            if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
                 return fail(
-                    "client_secret",
-                    "missing; set client_secret or client_secret_env",
+                    "managed_identity.endpoint",
+                    "must start with https:// or http://",
                 );
             }
-            (None, Some(var)) if var.trim().is_empty() => {
-                return fail("client_secret_env", "must name an environment variable");
-            }
-            _ => {}
         }
         for (field, url) in [
             ("graph_url", &self.graph_url),
@@ -348,6 +460,16 @@ impl Config {
         ] {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return fail(field, "must start with https:// or http://");
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            if let Err(why) = crate::graph::check_proxy_url(proxy.expose()) {
+                return fail("proxy", &why);
+            }
+        }
+        if let Some(ua) = &self.user_agent {
+            if let Err(why) = check_user_agent(ua) {
+                return fail("user_agent", why);
             }
         }
         if self.database.as_os_str().is_empty() {
@@ -421,6 +543,30 @@ impl Config {
         }
     }
 
+    /// The scope of the app-only tokens the engine asks for: `{resource}/.default`,
+    /// where the resource is the Graph of `cloud` when it is set, else the scheme and
+    /// host of `graph_url` (so a `graph_url` of another cloud, or of a simulator,
+    /// brings its own resource).
+    pub fn token_scope(&self) -> String {
+        let graph = match self.cloud {
+            Some(cloud) => cloud.graph_url(),
+            None => &self.graph_url,
+        };
+        let (scheme, rest) = graph.split_once("://").unwrap_or(("https", graph));
+        let host = rest.split('/').next().unwrap_or_default();
+        format!("{scheme}://{host}/.default")
+    }
+
+    /// The User-Agent of every request: `user_agent` (or `ISV|m365sync|m365sync/{version}`)
+    /// followed by `m365sync/{version}` when a host set its own.
+    pub fn user_agent(&self) -> String {
+        let ours = format!("m365sync/{}", crate::VERSION);
+        match &self.user_agent {
+            Some(theirs) => format!("{theirs} {ours}"),
+            None => format!("ISV|m365sync|{ours}"),
+        }
+    }
+
     /// The token endpoint of the tenant.
     pub fn token_url(&self) -> String {
         format!(
@@ -429,6 +575,25 @@ impl Config {
             self.tenant_id
         )
     }
+}
+
+/// Checks Microsoft's recommended User-Agent form `ISV|Company|App/Version`.
+fn check_user_agent(ua: &str) -> std::result::Result<(), &'static str> {
+    const FORM: &str = "must have the form ISV|Company|App/Version (or NONISV|...)";
+    if ua.chars().any(char::is_control) {
+        return Err("must not contain control characters");
+    }
+    let parts: Vec<&str> = ua.split('|').collect();
+    let [kind, company, app] = parts.as_slice() else {
+        return Err(FORM);
+    };
+    let versioned = app
+        .split_once('/')
+        .is_some_and(|(name, version)| !name.trim().is_empty() && !version.trim().is_empty());
+    if !matches!(*kind, "ISV" | "NONISV") || company.trim().is_empty() || !versioned {
+        return Err(FORM);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -440,6 +605,90 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::from_json(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_user_agent_takes_microsoft_s_form_and_names_us() {
+        let with = |ua: &str| {
+            Config::from_json(&MINIMAL.replacen('{', &format!("{{\"user_agent\":{ua:?},"), 1))
+        };
+        let default = Config::from_json(MINIMAL).unwrap().user_agent();
+        assert_eq!(default, format!("ISV|m365sync|m365sync/{}", crate::VERSION));
+        let theirs = with("ISV|Contoso|Backup/2.1").unwrap().user_agent();
+        assert_eq!(
+            theirs,
+            format!("ISV|Contoso|Backup/2.1 m365sync/{}", crate::VERSION)
+        );
+        assert!(with("NONISV|Contoso|Scanner/1").is_ok());
+        for bad in [
+            "Contoso Backup",
+            "ISV|Contoso|Backup",
+            "ISV||Backup/1",
+            "XYZ|C|A/1",
+            "ISV|C|A/1\n",
+        ] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("`user_agent`"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_cloud_sets_graph_login_and_scope_together() {
+        let with = |extra: &str| Config::from_json(&MINIMAL.replacen('{', extra, 1)).unwrap();
+        let global = Config::from_json(MINIMAL).unwrap();
+        assert_eq!(
+            (global.login_url.as_str(), global.token_scope()),
+            (
+                DEFAULT_LOGIN_URL,
+                "https://graph.microsoft.com/.default".into()
+            )
+        );
+        for (name, graph, login, scope) in [
+            (
+                "global",
+                DEFAULT_GRAPH_URL,
+                DEFAULT_LOGIN_URL,
+                "https://graph.microsoft.com/.default",
+            ),
+            (
+                "usgov",
+                "https://graph.microsoft.us/v1.0",
+                "https://login.microsoftonline.us",
+                "https://graph.microsoft.us/.default",
+            ),
+            (
+                "usgov-dod",
+                "https://dod-graph.microsoft.us/v1.0",
+                "https://login.microsoftonline.us",
+                "https://dod-graph.microsoft.us/.default",
+            ),
+            (
+                "china",
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+                "https://login.chinacloudapi.cn",
+                "https://microsoftgraph.chinacloudapi.cn/.default",
+            ),
+        ] {
+            let c = with(&format!("{{\"cloud\":\"{name}\","));
+            assert_eq!(
+                (c.graph_url.as_str(), c.login_url.as_str(), c.token_scope()),
+                (graph, login, scope.to_string()),
+                "{name}"
+            );
+        }
+        // An explicit graph_url brings its own resource; with a cloud, the cloud's wins
+        // (graph_url then only says where requests go, e.g. a proxy or a simulator).
+        let own = with(r#"{"graph_url":"http://127.0.0.1:9/v1.0","#);
+        assert_eq!(own.token_scope(), "http://127.0.0.1:9/.default");
+        assert_eq!(own.login_url, DEFAULT_LOGIN_URL);
+        let both = with(r#"{"cloud":"china","graph_url":"http://127.0.0.1:9/v1.0","#);
+        assert_eq!(both.graph_url, "http://127.0.0.1:9/v1.0");
+        assert_eq!(
+            both.token_scope(),
+            "https://microsoftgraph.chinacloudapi.cn/.default"
+        );
+        let e = err(&MINIMAL.replacen('{', r#"{"cloud":"mars","#, 1));
+        assert!(e.contains("cloud") && e.contains("usgov-dod"), "{e}");
     }
 
     #[test]

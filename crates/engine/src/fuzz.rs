@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use m365sync_sim::fuzz::{bytes, cases, object, word};
+use m365sync_sim::fuzz::{CONFIG_KEYS, bytes, cases, object, word};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -144,41 +144,6 @@ const NOTIFICATION_KEYS: &[&str] = &[
     "state-1",
     "updated",
     "reauthorizationRequired",
-];
-
-const CONFIG_KEYS: &[&str] = &[
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "client_secret_env",
-    "graph_url",
-    "login_url",
-    "database",
-    "drives",
-    "workers",
-    "poll_interval_secs",
-    "page_size",
-    "emit_initial_items",
-    "track_permissions",
-    "http_timeout_secs",
-    "throttle",
-    "webhook",
-    "safety_interval_secs",
-    "scope",
-    "discover_interval_secs",
-    "audit_interval_secs",
-    "listen",
-    "public_url",
-    "path",
-    "expiry_secs",
-    "tls_cert_file",
-    "ru_per_minute",
-    "requests_per_second",
-    "max_attempts",
-    "all_sites",
-    "include",
-    "exclude",
-    "site",
 ];
 
 proptest! {

@@ -130,7 +130,16 @@ fn head_of(
     max_head: usize,
 ) -> Result<Head, (u16, Refusal)> {
     let malformed = (400, Refusal::Malformed);
-    // Origin form, or absolute form reduced to it; never authority form (CONNECT).
+    // Origin form, or the absolute form servers must accept too (RFC 9112 §3.2.2;
+    // clients send it through proxies, ureq even inside CONNECT tunnels) reduced to
+    // it; never authority form (CONNECT), never a scheme other than http(s).
+    if parts
+        .uri
+        .scheme_str()
+        .is_some_and(|s| !s.eq_ignore_ascii_case("http") && !s.eq_ignore_ascii_case("https"))
+    {
+        return Err(malformed);
+    }
     let target = parts.uri.path_and_query().ok_or(malformed)?.as_str();
     let line = parts.method.as_str().len() + target.len() + " HTTP/1.1 ".len();
     if line > max_request_line {

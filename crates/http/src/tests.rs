@@ -563,3 +563,19 @@ fn streamed_bodies_are_sent_as_made_and_cut_off_when_short() {
     );
     assert!(exchange(addr, b"GET /whole HTTP/1.1\r\nConnection: close\r\n\r\n").ends_with(&whole));
 }
+
+#[test]
+fn absolute_targets_are_reduced_to_their_origin_form() {
+    let f = start(ServerOptions::default());
+    let addr = f.server.local_addr();
+    let answers = exchange(
+        addr,
+        b"GET https://h:1/a/b?c=d HTTP/1.1\r\n\r\nGET HTTP://h HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(statuses(&answers), ["200", "200"], "{answers}");
+    assert_eq!(*f.echo.handled.lock(), ["/a/b?c=d", "/"]);
+    assert_eq!(
+        statuses(&exchange(addr, b"GET ftp://h/x HTTP/1.1\r\n\r\n")),
+        ["400"]
+    );
+}

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
 
+use crate::identity::{self, Certificates, FederatedCredential, JWT_BEARER};
 use crate::ids;
 use crate::request::SimRequest;
 use crate::response::SimResponse;
@@ -18,6 +19,12 @@ pub(crate) struct Auth {
     pub client_id: String,
     pub client_secret: String,
     pub lifetime_secs: u64,
+    /// The Graph resource of the cloud played (see `SimConfig::graph_resource`).
+    pub graph_resource: String,
+    /// The app's federated identity credentials (sign-in with `client_assertion`).
+    pub federated: Vec<FederatedCredential>,
+    /// The app's certificates (sign-in with an assertion signed by one's key).
+    pub certificates: Certificates,
     /// Signing key, random per simulator: tokens of another run are forged.
     pub key: u64,
     /// Bumped by [`Auth::expire_tokens`]: tokens signed under an older generation are
@@ -32,7 +39,7 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> SimResponse {
+pub(crate) fn oauth_error(status: u16, error: &str, code: u32, description: &str) -> SimResponse {
     SimResponse::json(
         status,
         &json!({
@@ -104,7 +111,12 @@ impl Auth {
                     "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
                 );
             }
-            Some(_) => {}
+            Some(s) => {
+                if let Err(refused) = self.check_resource(tenant, req, &s.replace("/.default", ""))
+                {
+                    return refused;
+                }
+            }
         }
         let (_, token) = self.issue();
         SimResponse::json(
@@ -135,6 +147,9 @@ impl Auth {
             );
         };
         let resource = resource.to_string();
+        if let Err(refused) = self.check_resource(tenant, req, &resource) {
+            return refused;
+        }
         let (expiry_ms, token) = self.issue();
         let now = ids::unix_now();
         SimResponse::json(
@@ -151,8 +166,37 @@ impl Auth {
         )
     }
 
+    /// Accepts a token resource that is the Graph of the cloud played, or the
+    /// simulator's own origin (as the request reached it); refuses any other as
+    /// Entra refuses a resource its cloud does not have.
+    pub(crate) fn check_resource(
+        &self,
+        tenant: &str,
+        req: &SimRequest,
+        resource: &str,
+    ) -> Result<(), SimResponse> {
+        let resource = resource.trim_end_matches('/');
+        let own = req.header("Host").is_some_and(|host| {
+            [format!("http://{host}"), format!("https://{host}")]
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(resource))
+        });
+        if own || resource.eq_ignore_ascii_case(&self.graph_resource) {
+            return Ok(());
+        }
+        Err(oauth_error(
+            400,
+            "invalid_resource",
+            500011,
+            &format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        ))
+    }
+
     /// Checks what both token endpoints require (form body, tenant, grant type,
-    /// client id and secret); returns the form, or the error to answer.
+    /// client id, and the secret or a federated assertion); returns the form, or the
+    /// error to answer.
     fn client_form(
         &self,
         tenant: &str,
@@ -215,6 +259,29 @@ impl Auth {
             }
             Some(_) => {}
         }
+        if let Some(kind) = field(&form, "client_assertion_type") {
+            if kind != JWT_BEARER {
+                return Err(oauth_error(
+                    400,
+                    "invalid_request",
+                    50027,
+                    &format!("Unsupported client_assertion_type '{kind}'."),
+                ));
+            }
+            let assertion = field(&form, "client_assertion").unwrap_or_default();
+            if identity::names_a_certificate(assertion) {
+                let host = req.header("Host").unwrap_or_default();
+                let audiences = [
+                    format!("http://{host}{}", req.path),
+                    format!("https://{host}{}", req.path),
+                ];
+                self.certificates
+                    .check(assertion, &self.client_id, &audiences)?;
+            } else {
+                identity::check_assertion(&self.federated, assertion)?;
+            }
+            return Ok(form);
+        }
         if field(&form, "client_secret") != Some(self.client_secret.as_str()) {
             return Err(oauth_error(
                 401,
@@ -227,7 +294,7 @@ impl Auth {
     }
 
     /// A new access token: (expiry in ms since the epoch, token).
-    fn issue(&self) -> (u64, String) {
+    pub(crate) fn issue(&self) -> (u64, String) {
         let expiry = now_ms() + self.lifetime_secs * 1000;
         (expiry, format!("sim1.{expiry:x}.{:x}", self.sign(expiry)))
     }

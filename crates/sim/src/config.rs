@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::subscriptions::NotificationConfig;
 use crate::{Error, Result};
 
+/// The global cloud's Graph resource.
+pub const GLOBAL_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
 /// Everything the simulator can be told at start.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -19,6 +22,18 @@ pub struct SimConfig {
     pub client_secret: String,
     /// Lifetime of issued access tokens, in seconds.
     pub token_lifetime_secs: u64,
+    /// The Graph resource of the cloud the simulator plays (its `scope` is
+    /// `{resource}/.default`): `https://graph.microsoft.com` for the global cloud,
+    /// `https://graph.microsoft.us` for US Government, and so on. Tokens are issued
+    /// for it and for the simulator's own URL; a scope of any other resource is
+    /// refused as Entra does (`AADSTS500011`).
+    pub graph_resource: String,
+    /// The app's federated identity credentials: tokens of these issuers and
+    /// subjects are accepted as `client_assertion` instead of the secret.
+    pub federated_credentials: Vec<crate::identity::FederatedCredential>,
+    /// PEM certificate files registered for the app: assertions signed with their
+    /// keys are accepted instead of the secret (an app may have both, as in Entra).
+    pub client_certificate_files: Vec<std::path::PathBuf>,
     /// Number of sites, the root site included (at least 1).
     pub sites: u32,
     /// Document libraries per site (at least 1).
@@ -43,6 +58,11 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Requests the HTTP front handles at once (each connection has its own thread).
     pub threads: usize,
+    /// With `tls_key_file`: serve HTTPS with this PEM certificate chain (tests of the
+    /// engine's trust settings and of proxies tunnelling with CONNECT).
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<std::path::PathBuf>,
     /// Webhook delivery knobs, handed to the subscriptions module.
     pub notifications: NotificationConfig,
 }
@@ -55,6 +75,9 @@ impl Default for SimConfig {
             client_id: "sim-client".into(),
             client_secret: "sim-secret".into(),
             token_lifetime_secs: 3600,
+            graph_resource: GLOBAL_GRAPH_RESOURCE.into(),
+            federated_credentials: Vec::new(),
+            client_certificate_files: Vec::new(),
             sites: 2,
             libraries_per_site: 1,
             users: 3,
@@ -67,6 +90,8 @@ impl Default for SimConfig {
             throttle: ThrottleConfig::default(),
             faults: Faults::default(),
             threads: 4,
+            tls_cert_file: None,
+            tls_key_file: None,
             notifications: NotificationConfig::default(),
         }
     }
@@ -96,6 +121,13 @@ impl SimConfig {
         }
         if self.tenant_id.is_empty() || self.client_id.is_empty() {
             return bad("sim.tenant_id and sim.client_id must not be empty");
+        }
+        if !(self.graph_resource.starts_with("https://")
+            || self.graph_resource.starts_with("http://"))
+        {
+            return bad(
+                "sim.graph_resource must be an http(s) URL such as https://graph.microsoft.com",
+            );
         }
         if self.token_lifetime_secs == 0 {
             return bad("sim.token_lifetime_secs must be at least 1");

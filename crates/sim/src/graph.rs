@@ -11,66 +11,90 @@ use crate::groups;
 use crate::ids;
 use crate::item_json::{ItemWriter, Props, View};
 use crate::json::JsonOut;
+use crate::paths::{self, DriveRef, ItemRef, SiteRef};
 use crate::request::SimRequest;
 use crate::response::SimResponse;
 use crate::state::Shared;
 use crate::tenant::Tenant;
 
-/// How a delta route names its drive.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum DriveRef<'a> {
-    Drive(&'a str),
+/// Whose drives a listing names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DrivesOf<'a> {
+    /// `/sites/{site}/drives`.
+    Site(SiteRef<'a>),
+    /// `/users/{id}/drives`.
     User(&'a str),
-    Site(&'a str),
+    /// `/groups/{id}/drives`.
+    Group(&'a str),
 }
 
 /// A recognised Graph route.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route<'a> {
     Sites,
+    /// `/sites/getAllSites`: every site of the tenant.
+    AllSites,
     SitesDelta,
     Groups,
     GroupsDelta,
     Group(&'a str),
-    Site(&'a str),
-    SiteDrives(&'a str),
+    Site(SiteRef<'a>),
+    Drives(DrivesOf<'a>),
     Users,
     User(&'a str),
-    GroupDrive(&'a str),
     DriveOf(DriveRef<'a>),
-    Delta(DriveRef<'a>),
-    Item(&'a str, &'a str),
-    Content(&'a str, &'a str),
-    Permissions(&'a str, &'a str),
+    /// Delta of a drive's root; `items_form` when named `items/root/delta`.
+    Delta {
+        drive: DriveRef<'a>,
+        items_form: bool,
+    },
+    /// Delta asked of a folder other than the root, which SharePoint refuses.
+    FolderDelta,
+    Item(DriveRef<'a>, ItemRef<'a>),
+    Content(DriveRef<'a>, ItemRef<'a>),
+    Permissions(DriveRef<'a>, ItemRef<'a>),
     Subscriptions,
 }
 
 impl<'a> Route<'a> {
-    /// Matches a path below `/v1.0` (already split on `/`).
-    pub fn parse(segs: &[&'a str]) -> Option<Route<'a>> {
-        use DriveRef as R;
+    /// Matches a path below `/v1.0` (already split on `/`), in any of the forms of
+    /// [`crate::paths`].
+    pub fn parse(segs: &'a [&'a str]) -> Option<Route<'a>> {
         Some(match segs {
             ["sites"] => Route::Sites,
+            ["sites", "getAllSites"] | ["sites", "getAllSites()"] => Route::AllSites,
             ["sites", "delta"] | ["sites", "delta()"] => Route::SitesDelta,
-            ["sites", id] => Route::Site(id),
-            ["sites", id, "drives"] => Route::SiteDrives(id),
-            ["sites", id, "drive"] => Route::DriveOf(R::Site(id)),
-            ["sites", id, "drive", "root", "delta"] => Route::Delta(R::Site(id)),
             ["groups"] => Route::Groups,
             ["groups", "delta"] | ["groups", "delta()"] => Route::GroupsDelta,
             ["groups", id] => Route::Group(id),
-            ["groups", id, "drive"] => Route::GroupDrive(id),
+            ["groups", id, "drives"] => Route::Drives(DrivesOf::Group(id)),
             ["users"] => Route::Users,
             ["users", id] => Route::User(id),
-            ["users", id, "drive"] => Route::DriveOf(R::User(id)),
-            ["users", id, "drive", "root", "delta"] => Route::Delta(R::User(id)),
-            ["drives", id] => Route::DriveOf(R::Drive(id)),
-            ["drives", id, "root"] => Route::Item(id, "root"),
-            ["drives", id, "root", "delta"] => Route::Delta(R::Drive(id)),
-            ["drives", id, "items", item] => Route::Item(id, item),
-            ["drives", id, "items", item, "content"] => Route::Content(id, item),
-            ["drives", id, "items", item, "permissions"] => Route::Permissions(id, item),
+            ["users", id, "drives"] => Route::Drives(DrivesOf::User(id)),
             ["subscriptions", ..] => Route::Subscriptions,
+            ["sites", site @ ..] => match paths::site_ref(site)? {
+                (site, []) => Route::Site(site),
+                (site, ["drives"]) => Route::Drives(DrivesOf::Site(site)),
+                _ => Route::on_drive(segs)?,
+            },
+            _ => Route::on_drive(segs)?,
+        })
+    }
+
+    /// A route on a drive or on one of its items.
+    fn on_drive(segs: &'a [&'a str]) -> Option<Route<'a>> {
+        let (drive, rest) = paths::drive_ref(segs)?;
+        if rest.is_empty() {
+            return Some(Route::DriveOf(drive));
+        }
+        let items_form = rest.first() == Some(&"items");
+        let (item, rest) = paths::item_ref(rest)?;
+        Some(match (item, rest) {
+            (item, []) => Route::Item(drive, item),
+            (item, ["content"]) => Route::Content(drive, item),
+            (item, ["permissions"]) => Route::Permissions(drive, item),
+            (ItemRef::Root, ["delta"] | ["delta()"]) => Route::Delta { drive, items_form },
+            (_, ["delta"] | ["delta()"]) => Route::FolderDelta,
             _ => return None,
         })
     }
@@ -82,6 +106,7 @@ impl<'a> Route<'a> {
         let method = req.method.as_str();
         match self {
             Route::Sites => "GET /sites",
+            Route::AllSites => "GET /sites/getAllSites",
             Route::SitesDelta if req.query("token").is_some() => "GET /sites/delta?token",
             Route::SitesDelta => "GET /sites/delta",
             Route::Groups => "GET /groups",
@@ -93,17 +118,28 @@ impl<'a> Route<'a> {
             }
             Route::GroupsDelta => "GET /groups/delta",
             Route::Group(_) => "GET /groups/{id}",
-            Route::GroupDrive(_) => "GET /groups/{id}/drive",
             Route::Site(_) => "GET /sites/{id}",
-            Route::SiteDrives(_) => "GET /sites/{id}/drives",
+            Route::Drives(DrivesOf::Site(_)) => "GET /sites/{id}/drives",
+            Route::Drives(DrivesOf::User(_)) => "GET /users/{id}/drives",
+            Route::Drives(DrivesOf::Group(_)) => "GET /groups/{id}/drives",
             Route::Users => "GET /users",
             Route::User(_) => "GET /users/{id}",
             Route::DriveOf(DriveRef::Drive(_)) => "GET /drives/{id}",
             Route::DriveOf(DriveRef::User(_)) => "GET /users/{id}/drive",
             Route::DriveOf(DriveRef::Site(_)) => "GET /sites/{id}/drive",
-            Route::Delta(DriveRef::Drive(_)) => "GET /drives/{id}/root/delta",
-            Route::Delta(DriveRef::User(_)) => "GET /users/{id}/drive/root/delta",
-            Route::Delta(DriveRef::Site(_)) => "GET /sites/{id}/drive/root/delta",
+            Route::DriveOf(DriveRef::Group(_)) => "GET /groups/{id}/drive",
+            Route::DriveOf(DriveRef::Me) => "GET /me/drive",
+            Route::Delta {
+                items_form: true, ..
+            } => "GET /drives/{id}/items/root/delta",
+            Route::Delta { drive, .. } => match drive {
+                DriveRef::Drive(_) => "GET /drives/{id}/root/delta",
+                DriveRef::User(_) => "GET /users/{id}/drive/root/delta",
+                DriveRef::Site(_) => "GET /sites/{id}/drive/root/delta",
+                DriveRef::Group(_) => "GET /groups/{id}/drive/root/delta",
+                DriveRef::Me => "GET /me/drive/root/delta",
+            },
+            Route::FolderDelta => "GET /drives/{id}/items/{id}/delta",
             Route::Item(..) => "GET /drives/{id}/items/{id}",
             Route::Content(..) => "GET /drives/{id}/items/{id}/content",
             Route::Permissions(..) => "GET /drives/{id}/items/{id}/permissions",
@@ -128,7 +164,9 @@ impl<'a> Route<'a> {
     /// Resource units this request costs.
     pub fn cost(&self, req: &SimRequest, c: &RuCosts) -> u64 {
         match self {
-            Route::Sites | Route::SiteDrives(_) | Route::Users | Route::Groups => c.list,
+            Route::Sites | Route::AllSites | Route::Drives(_) | Route::Users | Route::Groups => {
+                c.list
+            }
             Route::GroupsDelta => {
                 if req.query("$skiptoken").is_some() || req.query("$deltatoken").is_some() {
                     c.delta_with_token
@@ -136,7 +174,7 @@ impl<'a> Route<'a> {
                     c.delta_without_token
                 }
             }
-            Route::SitesDelta | Route::Delta(_) => {
+            Route::SitesDelta | Route::Delta { .. } => {
                 if req.query("token").is_some() {
                     c.delta_with_token
                 } else {
@@ -153,14 +191,6 @@ impl<'a> Route<'a> {
             }
             _ => c.get,
         }
-    }
-}
-
-fn resolve(t: &Tenant, r: DriveRef<'_>) -> Result<usize, SimError> {
-    match r {
-        DriveRef::Drive(id) => t.drive(id),
-        DriveRef::User(id) => t.user_drive(id),
-        DriveRef::Site(id) => t.site_drive(id),
     }
 }
 
@@ -357,16 +387,36 @@ pub(crate) fn serve(
                 "/sites",
                 t.live_sites().map(|s| site_json(&t, s)).collect(),
             ),
+            Route::AllSites => collection(
+                req,
+                base,
+                "/sites/getAllSites",
+                t.live_sites().map(|s| site_json(&t, s)).collect(),
+            ),
             Route::SitesDelta => sites_delta(shared, &t, req, base),
-            Route::Site(id) => SimResponse::json(200, &site_json(&t, t.site(id)?)),
-            Route::SiteDrives(id) => {
-                let s = t.site(id)?;
-                let all = t.sites[s]
-                    .drives
-                    .iter()
-                    .map(|&d| drive_json(&t, d))
-                    .collect();
-                collection(req, base, &format!("/sites/{id}/drives"), all)
+            Route::Site(site) => SimResponse::json(200, &site_json(&t, t.resolve_site(&site)?)),
+            Route::Drives(of) => {
+                let (drives, path) = match of {
+                    DrivesOf::Site(site) => {
+                        let s = t.resolve_site(&site)?;
+                        (
+                            t.sites[s].drives.clone(),
+                            format!("/sites/{}/drives", t.sites[s].id),
+                        )
+                    }
+                    DrivesOf::User(id) => {
+                        let u = t.user(id)?;
+                        (
+                            t.users[u].drive.into_iter().collect(),
+                            format!("/users/{id}/drives"),
+                        )
+                    }
+                    DrivesOf::Group(id) => {
+                        (vec![t.group_drive(id)?], format!("/groups/{id}/drives"))
+                    }
+                };
+                let all = drives.iter().map(|&d| drive_json(&t, d)).collect();
+                collection(req, base, &path, all)
             }
             Route::Users => collection(
                 req,
@@ -381,10 +431,9 @@ pub(crate) fn serve(
             },
             Route::GroupsDelta => groups::delta(&t, shared.tokens, req, base),
             Route::Group(id) => groups::get(&t, req, id)?,
-            Route::GroupDrive(id) => SimResponse::json(200, &drive_json(&t, t.group_drive(id)?)),
-            Route::DriveOf(r) => SimResponse::json(200, &drive_json(&t, resolve(&t, r)?)),
-            Route::Delta(r) => {
-                let d = resolve(&t, r)?;
+            Route::DriveOf(r) => SimResponse::json(200, &drive_json(&t, t.resolve_drive(&r)?)),
+            Route::Delta { drive, .. } => {
+                let d = t.resolve_drive(&drive)?;
                 delta::serve(
                     &t,
                     shared.tokens,
@@ -400,13 +449,18 @@ pub(crate) fn serve(
                     },
                 )
             }
+            Route::FolderDelta => {
+                return Err(SimError::Invalid(
+                    "Delta is only supported on the root folder of a drive.".into(),
+                ));
+            }
             Route::Item(d, item) => {
-                let drive = &t.drives[t.drive(d)?];
-                item_response(drive, drive.live(item)?, req)
+                let drive = &t.drives[t.resolve_drive(&d)?];
+                item_response(drive, drive.resolve_item(&item)?, req)
             }
             Route::Content(d, item) => {
-                let drive = &t.drives[t.drive(d)?];
-                let idx = drive.live(item)?;
+                let drive = &t.drives[t.resolve_drive(&d)?];
+                let idx = drive.resolve_item(&item)?;
                 if drive.items[idx as usize].is_folder() {
                     return Err(SimError::Invalid("a folder has no content".into()));
                 }
@@ -421,8 +475,8 @@ pub(crate) fn serve(
                 r
             }
             Route::Permissions(d, item) => {
-                let drive = &t.drives[t.drive(d)?];
-                let idx = drive.live(item)?;
+                let drive = &t.drives[t.resolve_drive(&d)?];
+                let idx = drive.resolve_item(&item)?;
                 let value = if drive.effectively_shared(idx) {
                     vec![
                         json!({ "id": "sim-share", "roles": ["read"], "link": { "scope": "users", "type": "view" } }),

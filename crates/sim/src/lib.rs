@@ -26,9 +26,11 @@ pub mod fuzz;
 mod generator;
 mod graph;
 mod groups;
+mod identity;
 mod ids;
 mod item_json;
 mod json;
+mod paths;
 pub mod request;
 pub mod response;
 mod router;
@@ -43,6 +45,7 @@ use std::sync::Arc;
 
 pub use api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
 pub use config::{Faults, RuCosts, SimConfig, ThrottleConfig};
+pub use identity::FederatedCredential;
 pub use router::Outcome;
 
 pub use error::{Error, Result};
@@ -95,7 +98,9 @@ impl Simulator {
                 "starting",
             )),
         });
-        let http = HttpServer::start(&config.listen, config.threads, handler)?;
+        let tls = tls_config(&config)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let http = HttpServer::start(&config.listen, config.threads, tls, handler)?;
         let ip = if http.addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
         } else {
@@ -106,8 +111,15 @@ impl Simulator {
         } else {
             ip
         };
-        let url = format!("http://{host}:{}", http.addr.port());
-        let shared = Arc::new(Shared::new(&config, tenant, subs_for, url.clone()));
+        let url = format!("{scheme}://{host}:{}", http.addr.port());
+        let certificates = identity::Certificates::read(&config.client_certificate_files)?;
+        let shared = Arc::new(Shared::new(
+            &config,
+            tenant,
+            subs_for,
+            url.clone(),
+            certificates,
+        ));
         let _ = slot.set(shared.clone());
         log::info!("simulator listening on {url}");
         Ok(Simulator {
@@ -332,4 +344,24 @@ impl Drop for Simulator {
         self.http.stop();
         self.shared.subs.shutdown();
     }
+}
+
+/// The HTTPS settings of `tls_cert_file` / `tls_key_file`, when both are set.
+fn tls_config(config: &SimConfig) -> Result<Option<m365sync_http::TlsConfig>> {
+    let (cert, key) = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => (cert, key),
+        (None, None) => return Ok(None),
+        _ => {
+            return Err(Error::Config(
+                "sim.tls_cert_file and sim.tls_key_file go together".into(),
+            ));
+        }
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))
+    };
+    m365sync_http::TlsConfig::from_pem(&read(cert)?, &read(key)?)
+        .map(Some)
+        .map_err(|e| Error::Config(format!("sim TLS certificate: {e}")))
 }

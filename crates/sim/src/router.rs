@@ -30,7 +30,8 @@ fn base_url(shared: &Shared, req: &SimRequest) -> String {
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
         {
-            format!("http://{h}")
+            let scheme = shared.base_url.split("://").next().unwrap_or("http");
+            format!("{scheme}://{h}")
         }
         _ => shared.base_url.clone(),
     }
@@ -61,6 +62,10 @@ pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
         [tenant, "oauth2", "v2.0", "token"] if req.method == "POST" => {
             c.request("POST /{tenant}/oauth2/v2.0/token");
             Outcome::Reply(shared.auth.token(tenant, req))
+        }
+        ["metadata", "identity", "oauth2", "token"] if req.method == "GET" => {
+            c.request("GET /metadata/identity/oauth2/token");
+            Outcome::Reply(crate::identity::managed_identity_token(&shared.auth, req))
         }
         [tenant, "oauth2", "token"] if req.method == "POST" => {
             c.request("POST /{tenant}/oauth2/token");

@@ -10,7 +10,7 @@ use crate::response::SimResponse;
 use crate::router::Outcome;
 use crate::{Error, Result};
 use m365sync_http::urlcode;
-use m365sync_http::{Reply, Request, Response, Server, ServerOptions};
+use m365sync_http::{Reply, Request, Response, Server, ServerOptions, TlsConfig};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -28,9 +28,15 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `listen`; `threads` requests are handled at once.
-    pub fn start(listen: &str, threads: usize, handler: Handler) -> Result<HttpServer> {
+    /// Binds `listen`; `threads` requests are handled at once; HTTPS with `tls`.
+    pub fn start(
+        listen: &str,
+        threads: usize,
+        tls: Option<TlsConfig>,
+        handler: Handler,
+    ) -> Result<HttpServer> {
         let options = ServerOptions {
+            tls,
             name: "sim-http".into(),
             max_connections: MAX_CONNECTIONS,
             max_active: threads,

@@ -37,12 +37,14 @@ fn now32() -> u32 {
 }
 
 impl Shared {
-    /// Builds the state for `config` around an already generated tenant.
+    /// Builds the state for `config` around an already generated tenant and the
+    /// app's certificates (read from `config.client_certificate_files`).
     pub fn new(
         config: &SimConfig,
         tenant: Tenant,
         subs_for: impl FnOnce(Arc<RwLock<Tenant>>) -> Arc<Subscriptions>,
         base_url: String,
+        certificates: crate::identity::Certificates,
     ) -> Shared {
         let tenant = Arc::new(RwLock::new(tenant));
         Shared {
@@ -53,6 +55,9 @@ impl Shared {
                 client_id: config.client_id.clone(),
                 client_secret: config.client_secret.clone(),
                 lifetime_secs: config.token_lifetime_secs,
+                graph_resource: config.graph_resource.trim_end_matches('/').to_string(),
+                federated: config.federated_credentials.clone(),
+                certificates,
                 key: rand::random(),
                 generation: Default::default(),
             },

@@ -321,10 +321,10 @@ impl Tenant {
                 let g = self.group(id).ok()?;
                 return Some(Target::Group(self.groups[g].id.clone()));
             }
-            ["drives", id, "root"] => self.drive(id).ok()?,
-            ["users", id, "drive", "root"] => self.user_drive(id).ok()?,
-            ["sites", id, "drive", "root"] => self.site_drive(id).ok()?,
-            _ => return None,
+            _ => match crate::paths::drive_ref(&parts)? {
+                (drive, ["root"] | ["items", "root"]) => self.resolve_drive(&drive).ok()?,
+                _ => return None,
+            },
         };
         Some(Target::Drive(self.drives[d].id.clone()))
     }
@@ -374,9 +374,23 @@ mod tests {
         assert_eq!(t.user("Ann@X.test").unwrap(), u);
         assert!(t.user_drive(&t.users[n].id.clone()).is_err());
         let drive_id = t.drives[lib].id.clone();
+        for form in [
+            format!("/drives/{drive_id}/root"),
+            format!("/drives/{drive_id}/items/root"),
+        ] {
+            assert_eq!(
+                t.resolve_resource(&form),
+                Some(Target::Drive(drive_id.clone()))
+            );
+        }
         assert_eq!(
-            t.resolve_resource(&format!("/drives/{drive_id}/root")),
-            Some(Target::Drive(drive_id))
+            t.resolve_resource(&format!("/drives/{drive_id}/items/x")),
+            None
+        );
+        let first = t.sites[s].drives[0];
+        assert_eq!(
+            t.resolve_resource(&format!("/sites/{site_id}/drive/root")),
+            Some(Target::Drive(t.drives[first].id.clone()))
         );
         let ud = t.users[u].drive.unwrap();
         assert_eq!(

@@ -1,9 +1,12 @@
 mod cli;
+mod clouds;
 mod config;
 mod crash;
 mod crawl;
 mod delivery;
 mod faults;
+mod identity;
 mod mutations;
+mod network;
 mod pipeline;
 mod resync;

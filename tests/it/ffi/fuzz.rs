@@ -13,7 +13,7 @@ use crate::support::engine::{Workdir, engine_json, one_drive_sim};
 use crate::support::ffi::{c, last_error, ok, take_string};
 use ::m365sync_sim::Simulator;
 use ::m365sync_sim::ffi::*;
-use ::m365sync_sim::fuzz::{bytes, cases, object};
+use ::m365sync_sim::fuzz::{CONFIG_KEYS, bytes, cases, object};
 use m365sync::ffi::*;
 use proptest::prelude::*;
 use serde_json::json;
@@ -62,24 +62,6 @@ fn fed_engine() -> *const m365sync_engine {
     });
     fed.engine as *const m365sync_engine
 }
-
-const CONFIG_KEYS: &[&str] = &[
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "graph_url",
-    "login_url",
-    "database",
-    "drives",
-    "workers",
-    "page_size",
-    "webhook",
-    "public_url",
-    "listen",
-    "throttle",
-    "scope",
-    "audit_interval_secs",
-];
 
 const SIM_KEYS: &[&str] = &[
     "op",

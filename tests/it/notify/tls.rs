@@ -1,39 +1,12 @@
 //! The built-in listener over HTTPS (`webhook.tls_cert_file` / `tls_key_file`):
 //! a validation request made with curl, trusting a certificate made with openssl.
 
-use std::path::Path;
 use std::process::Command;
 
+use crate::support::network::make_certificate;
 use crate::support::notify::*;
 use m365sync::Engine;
 use serde_json::json;
-
-/// A self-signed certificate for 127.0.0.1 and its key, made with the openssl CLI.
-fn make_certificate(dir: &Path) -> (String, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("the openssl command is needed by this test (.ci/run installs it)");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    (cert.display().to_string(), key.display().to_string())
-}
 
 #[test]
 fn the_listener_serves_https_with_the_configured_certificate() {

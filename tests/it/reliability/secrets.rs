@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::support::engine::*;
+use crate::support::network::make_ca_and_certificate;
 use crate::support::reliability::captured_log;
 use crate::support::wait_until;
 use serde_json::json;
@@ -94,4 +95,53 @@ fn the_secret_and_the_tokens_stay_out_of_the_database_and_the_log() {
     assert!(!text.contains(SECRET), "the client secret was logged");
     let leaked: Vec<&str> = text.lines().filter(|l| l.contains(TOKEN_PREFIX)).collect();
     assert!(leaked.is_empty(), "access tokens logged: {leaked:?}");
+}
+
+/// The start of every certificate assertion the engine signs: base64url of
+/// `{"alg":"RS256",`.
+const ASSERTION_PREFIX: &str = "eyJhbGciOiJSUzI1NiIs";
+
+#[test]
+fn a_certificate_key_and_its_assertions_stay_out_of_the_database_and_the_log() {
+    if crate::support::in_own_process(concat!(
+        module_path!(),
+        "::a_certificate_key_and_its_assertions_stay_out_of_the_database_and_the_log"
+    )) {
+        return;
+    }
+    let log = captured_log();
+    let work = Workdir::new();
+    let (_, cert, key) = make_ca_and_certificate(work.dir.path());
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    // A line from the middle of the key's base64 body.
+    let key_line = key_text.lines().nth(5).expect("a PEM key body").to_string();
+    let both = work.dir.path().join("app.pem");
+    std::fs::write(&both, std::fs::read_to_string(&cert).unwrap() + &key_text).unwrap();
+    let sim = one_drive_sim(
+        100,
+        json!({ "client_certificate_files": [cert], "token_lifetime_secs": 2 }),
+    );
+    let db = work.db();
+    let overrides =
+        json!({ "client_secret": null, "client_certificate_file": both, "page_size": 20 });
+    let engine = start_synced(&sim, &db, overrides);
+    let tokens_before = sim.stats().requests_by_route[TOKEN_ROUTE];
+    wait_until("two more sign-ins", || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        sim.stats().requests_by_route[TOKEN_ROUTE] >= tokens_before + 2
+    });
+    engine.stop();
+    drop(engine);
+    for needle in [key_line.as_str(), ASSERTION_PREFIX, TOKEN_PREFIX] {
+        let files = files_containing(&db, needle);
+        assert!(files.is_empty(), "{needle:?} found in {files:?}");
+    }
+    let text = log.text();
+    assert!(
+        text.contains("oauth2/v2.0/token"),
+        "the log should show the sign-ins"
+    );
+    for needle in [key_line.as_str(), ASSERTION_PREFIX, TOKEN_PREFIX] {
+        assert!(!text.contains(needle), "{needle:?} was logged");
+    }
 }

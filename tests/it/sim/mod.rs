@@ -2,4 +2,5 @@ mod cli;
 mod delta;
 mod generator;
 mod http;
+mod paths;
 mod subscriptions;

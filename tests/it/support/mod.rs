@@ -4,6 +4,7 @@ pub mod discover;
 pub mod engine;
 pub mod ffi;
 pub mod host;
+pub mod network;
 pub mod notify;
 pub mod reliability;
 pub mod sim;

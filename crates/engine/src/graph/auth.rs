@@ -11,14 +11,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::graph::credential::{Credential, TokenRequest};
+use crate::graph::network::Route;
 use crate::graph::reply::{Reply, is_retryable_transport};
 use crate::graph::throttle::{ThrottleGate, parse_retry_after};
 use crate::graph::types::TokenResponse;
 
-/// The scope of app-only Graph tokens.
-const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 /// Lifetime assumed when the token endpoint omits `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// A token is refreshed when less than this (or 10 % of its lifetime, if smaller) remains.
@@ -49,10 +49,12 @@ struct CachedToken {
 
 /// Fetches and caches the client-credentials token of one app registration.
 pub(crate) struct TokenSource {
-    agent: ureq::Agent,
+    route: Route,
     token_url: String,
+    /// `{graph resource}/.default`.
+    scope: String,
     client_id: String,
-    secret: Secret,
+    credential: Credential,
     gate: Arc<ThrottleGate>,
     cached: Mutex<Option<CachedToken>>,
     /// Held while a token is being fetched, so that only one fetch runs at a time.
@@ -63,27 +65,30 @@ impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSource")
             .field("token_url", &self.token_url)
+            .field("scope", &self.scope)
             .field("client_id", &self.client_id)
-            .field("secret", &self.secret)
+            .field("credential", &self.credential.kind())
             .field("cached", &self.cached.lock().is_some())
             .finish()
     }
 }
 
 impl TokenSource {
-    /// A token source for the app of `config`, with `secret` already resolved.
+    /// A token source for the app of `config`, its `credential` already resolved
+    /// (`route` leads to the credential's endpoint).
     /// `gate` provides the interruptible sleep and the attempt bound of retries.
     pub(crate) fn new(
         config: &Config,
-        secret: Secret,
-        agent: ureq::Agent,
+        credential: Credential,
+        route: Route,
         gate: Arc<ThrottleGate>,
     ) -> TokenSource {
         TokenSource {
-            agent,
-            token_url: config.token_url(),
+            route,
+            token_url: credential.endpoint(config),
+            scope: config.token_scope(),
             client_id: config.client_id.clone(),
-            secret,
+            credential,
             gate,
             cached: Mutex::new(None),
             fetching: Mutex::new(()),
@@ -128,22 +133,47 @@ impl TokenSource {
         (Instant::now() < c.refresh_at).then(|| c.token.clone())
     }
 
-    /// POSTs the client credentials, retrying transport failures, 429 and 5xx.
+    /// Sends one token request as the credential wants it.
+    fn send(&self) -> Result<std::result::Result<ureq::Response, ureq::Error>> {
+        let agent = &self.route.agent;
+        Ok(
+            match self
+                .credential
+                .request(&self.client_id, &self.scope, &self.token_url)?
+            {
+                TokenRequest::Form(fields) => {
+                    let fields: Vec<(&str, &str)> =
+                        fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    agent
+                        .post(&self.token_url)
+                        .set("Accept", "application/json")
+                        .send_form(&fields)
+                }
+                TokenRequest::Get {
+                    url,
+                    query,
+                    headers,
+                } => {
+                    let mut request = agent.get(&url).set("Accept", "application/json");
+                    for (name, value) in &query {
+                        request = request.query(name, value);
+                    }
+                    for (name, value) in &headers {
+                        request = request.set(name, value);
+                    }
+                    request.call()
+                }
+            },
+        )
+    }
+
+    /// Asks for a token, retrying transport failures, 429 and 5xx.
     fn fetch(&self) -> Result<TokenResponse> {
         let max_attempts = self.gate.max_attempts();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self
-                .agent
-                .post(&self.token_url)
-                .set("Accept", "application/json")
-                .send_form(&[
-                    ("client_id", self.client_id.as_str()),
-                    ("client_secret", self.secret.expose()),
-                    ("scope", GRAPH_SCOPE),
-                    ("grant_type", "client_credentials"),
-                ]);
+            let outcome = self.send()?;
             let (wait, failure) = match outcome {
                 Ok(response) => {
                     log::debug!("POST {} -> {}", self.token_url, response.status());
@@ -166,7 +196,8 @@ impl TokenSource {
                 }
                 Err(ureq::Error::Transport(t)) => {
                     log::debug!("POST {} failed: {t}", self.token_url);
-                    let failure = Error::Transport(format!("token endpoint: {t}"));
+                    let failure =
+                        Error::Transport(format!("token endpoint: {}", self.route.failure(&t)));
                     if !is_retryable_transport(&t) {
                         return Err(failure);
                     }
@@ -193,7 +224,10 @@ impl TokenSource {
             Some(description) => format!("token endpoint answered {status}: {description}"),
             None => format!("token endpoint answered {status}"),
         };
-        text.replace(self.secret.expose(), "***")
+        match self.credential.secret_material() {
+            Some(secret) => text.replace(&secret, "***"),
+            None => text,
+        }
     }
 }
 

@@ -3,13 +3,15 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::graph::auth::TokenSource;
+use crate::graph::credential::Credential;
+use crate::graph::network::{Network, Route};
 use crate::graph::reply::{Reply, is_retryable_transport};
 use crate::graph::throttle::{RequestKind, ThrottleGate, parse_retry_after};
 use crate::graph::types::DeltaPage;
@@ -22,7 +24,7 @@ const PREFER_SHARING: &str = "deltashowremovedasdeleted, deltatraversepermission
 
 /// Talks to Graph for one tenant. `Send + Sync`; share it between workers with an `Arc`.
 pub struct GraphClient {
-    agent: ureq::Agent,
+    route: Route,
     graph_url: String,
     graph_origin: String,
     page_size: u32,
@@ -58,14 +60,11 @@ enum Retryable {
 impl GraphClient {
     /// A client for the tenant of `config`, its requests paced by `gate`; resolves the secret.
     pub fn new(config: &Config, gate: Arc<ThrottleGate>) -> Result<GraphClient> {
-        let secret = config.resolve_secret()?;
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(config.http_timeout_secs))
-            // Keep one idle connection per worker (ureq keeps only one per host by default),
-            // plus a few for discovery and subscriptions.
-            .max_idle_connections_per_host(config.workers + 4)
-            .user_agent(&format!("ISV|m365sync|m365sync/{}", crate::VERSION))
-            .build();
+        let env = |name: &str| std::env::var(name).ok();
+        let credential = Credential::resolve(config, &env)?;
+        let network = Network::new(config, &env)?;
+        let route = network.route_to(&config.graph_url)?;
+        let login_route = network.route_to(&credential.endpoint(config))?;
         let graph_url = config.graph_url.trim_end_matches('/').to_owned();
         let graph_origin = origin(&graph_url).ok_or_else(|| {
             Error::Config(format!(
@@ -73,8 +72,8 @@ impl GraphClient {
             ))
         })?;
         Ok(GraphClient {
-            auth: TokenSource::new(config, secret, agent.clone(), Arc::clone(&gate)),
-            agent,
+            auth: TokenSource::new(config, credential, login_route, Arc::clone(&gate)),
+            route,
             graph_url,
             graph_origin,
             page_size: config.page_size,
@@ -186,6 +185,7 @@ impl GraphClient {
         loop {
             let token = self.auth.token()?;
             let mut request = self
+                .route
                 .agent
                 .request(method, &url)
                 .set("Authorization", &token.bearer())
@@ -236,9 +236,9 @@ impl GraphClient {
                 Err(ureq::Error::Transport(t)) => {
                     log::debug!("{method} {url} failed: {t}");
                     if !is_retryable_transport(&t) {
-                        return Err(Error::Transport(t.to_string()));
+                        return Err(Error::Transport(self.route.failure(&t)));
                     }
-                    Retryable::Transport(t.to_string())
+                    Retryable::Transport(self.route.failure(&t))
                 }
             };
             failures += 1;

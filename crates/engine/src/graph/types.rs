@@ -328,9 +328,28 @@ pub struct NotificationBatch {
 pub struct TokenResponse {
     /// The bearer token.
     pub access_token: String,
-    /// Lifetime in seconds.
-    #[serde(default)]
+    /// Lifetime in seconds (managed-identity endpoints send it as a string).
+    #[serde(default, deserialize_with = "number_or_string")]
     pub expires_in: Option<u64>,
+}
+
+/// A count sent as a JSON number or as a string of digits.
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Count>::deserialize(d)? {
+        None => Ok(None),
+        Some(Count::Number(n)) => Ok(Some(n)),
+        Some(Count::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("not a number of seconds: {t:?}"))),
+    }
 }
 
 #[cfg(test)]
