@@ -1,43 +1,51 @@
-//! A small, strict HTTP/1.1 server: the simulator's front and the webhook listener
-//! (an internal crate of m365sync; embedders never call it).
+//! The HTTP/1.1 server of the webhook listener and the simulator's front (an internal
+//! crate of m365sync; embedders never call it): [hyper] speaks the protocol, this crate
+//! adds the limits, the connection cap, synchronous handlers and the simulator's faults.
 //!
-//! One listener thread accepts connections (`TCP_NODELAY`); each connection gets its
-//! own thread, up to [`ServerOptions::max_connections`]. At that cap the connection
-//! that has waited longest for (the rest of) a request is closed to make room, so
-//! idle or trickling clients cannot lock out a real one; only when every connection
-//! is busy handling a request does a new one get `503` and is closed.
+//! One thread per server runs a single-threaded tokio runtime: it accepts connections
+//! (`TCP_NODELAY`) and drives each one's hyper connection. Handlers are synchronous
+//! and run on the runtime's blocking pool, at most [`ServerOptions::max_active`] at
+//! once. At most [`ServerOptions::max_connections`] connections are open: at that cap
+//! the connection that has waited longest for (the rest of) a request is closed to
+//! make room, so idle or trickling clients cannot lock out a real one; only when every
+//! connection is busy handling a request does a new one get `503` and is closed.
 //!
 //! Per request: the head must arrive within `read_timeout` of its first byte, and the
 //! body within `read_timeout` after that (else `408` and close); an idle keep-alive
 //! connection is closed after `idle_timeout`. Request line, head size and header
-//! count are limited (`414`/`431`), malformed or ambiguous framing is refused
-//! (`400`; `Transfer-Encoding` other than `chunked`: `501`; HTTP/2 or later: `505`).
-//! Bodies come with `Content-Length` or chunked coding (decoded, same size limit,
-//! `413`). `Expect: 100-continue` is answered once the head passed its checks,
-//! `HEAD` gets the head of the response without the body, and `Connection: close`
-//! and HTTP/1.0 are honoured. Responses always carry `Content-Length`.
+//! count are limited (`414`/`431`), malformed or ambiguous framing is refused by hyper
+//! (`400`: differing `Content-Length`s, folded or malformed header fields, a bare CR;
+//! `Transfer-Encoding` other than a single `chunked`: `501`; a request with both
+//! `Transfer-Encoding` and `Content-Length` is read by its chunked coding alone and
+//! its connection closed after it, as RFC 9112 §6.1 requires). Bodies come with
+//! `Content-Length` or chunked coding (decoded, same size limit, `413`, at once when
+//! `Content-Length` announces too much). `Expect: 100-continue` is answered when the
+//! body is read, `HEAD` gets the head of the response without the body, and
+//! `Connection: close` and HTTP/1.0 are honoured. Responses carry `Content-Length`;
+//! a large body can be streamed, made chunk by chunk as the client reads it
+//! ([`Response::with_stream`]).
 //!
 //! A [`Handler`] may answer from the head alone ([`Handler::head`]: a wrong path
-//! need not have its body read), answers whole requests ([`Handler::handle`]) with
-//! at most [`ServerOptions::max_active`] running at once, can ask for a TCP reset
-//! instead of an answer ([`Reply::Reset`]), and hears of requests the server refused
-//! itself ([`Handler::refused`]). [`Server::stop`] closes every connection and joins
-//! every thread. HTTPS uses rustls ([`TlsConfig`]).
+//! need not have its body read), answers whole requests ([`Handler::handle`]), can ask
+//! for a TCP reset instead of an answer ([`Reply::Reset`]), and hears of requests the
+//! server refused itself ([`Handler::refused`]); a handler that panics gets `500`.
+//! [`Server::stop`] closes every connection (a request being handled is answered
+//! first) and joins every thread. HTTPS uses rustls ([`TlsConfig`]).
 //!
-//! Why not tiny_http (used before): its task pool queued a new connection behind
-//! threads blocked on idle keep-alive ones, so a request could sit unread until a
-//! client timed out (crawls stalled ~5 s), and it gave no access to the socket: no
-//! read timeouts against slow clients, no real connection reset, no connection cap.
+//! Why hyper: the HTTP/1.1 parser and framing facing the internet are the part most
+//! worth taking from a library that many servers run and fuzz, rather than keeping our
+//! own; what hyper leaves to its user (deadlines per phase, the cap, resets) is here.
+//! Before it, our own parser replaced tiny_http, whose task pool queued new
+//! connections behind idle keep-alive ones and gave no access to the socket.
 
-mod gate;
+mod body;
+mod connection;
+mod guard;
 mod message;
-mod parse;
-mod read;
-mod serve;
 mod server;
+mod service;
 mod tls;
 pub mod urlcode;
-mod wire;
 
 pub use message::{Head, Reply, Request, Response};
 pub use server::{Server, ServerOptions};
@@ -46,7 +54,7 @@ pub use tls::{TlsConfig, TlsError};
 /// A request the server refused on its own, before or instead of the handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// The head or the chunked coding was malformed (`400`, `417`, `501`, `505`).
+    /// The head or the chunked coding was malformed (`400`, `417`, `501`).
     Malformed,
     /// The request line or the head was over its limit (`414`, `431`).
     HeadTooLarge,
@@ -58,7 +66,10 @@ pub enum Refusal {
     Busy,
 }
 
-/// Answers requests; called on connection threads, so it must be quick and not block.
+/// Answers requests. [`Handler::handle`] runs on the server's blocking pool and may
+/// take its time (it holds one of [`ServerOptions::max_active`] places);
+/// [`Handler::head`] and [`Handler::refused`] run on the server's I/O thread and must
+/// be quick.
 pub trait Handler: Send + Sync + 'static {
     /// Answers a request from its head alone, before its body is read (the body is
     /// then never read and the connection is closed), or `None` to read the body

@@ -1,26 +1,33 @@
-//! The listener thread, the table of live connections (for the cap, eviction and
-//! shutdown) and the handle that stops it all.
+//! The server's thread and runtime, the accept loop, the table of live connections
+//! (for the cap, eviction and shutdown) and the handle that stops it all.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hyper::server::conn::http1;
 use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-use crate::gate::Gate;
-use crate::wire::Stream;
-use crate::{Handler, Refusal, TlsConfig, serve};
+use crate::connection::{self, Conn};
+use crate::guard::Stream;
+use crate::{Handler, Refusal, Response, TlsConfig};
+
+/// hyper's smallest read buffer (its `max_buf_size` may not be less).
+const HYPER_MIN_BUF: usize = 8192;
 
 /// Limits and timeouts of a [`Server`]; every default in one place.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Prefix of thread names.
     pub name: String,
-    /// Connections open at once, each with its own thread.
+    /// Connections open at once.
     pub max_connections: usize,
     /// Requests handled at once (the handler runs on at most this many threads).
     pub max_active: usize,
@@ -28,7 +35,7 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     /// Time for a request's head from its first byte, and again for its body.
     pub read_timeout: Duration,
-    /// Time for each write of a response.
+    /// Longest a write of a response may make no progress.
     pub write_timeout: Duration,
     /// Longest request line.
     pub max_request_line: usize,
@@ -71,26 +78,37 @@ pub(crate) enum Phase {
     Handling,
 }
 
+/// What the server tells a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// Go on serving.
+    Run,
+    /// Answer the request being handled (if any), then close.
+    Graceful,
+    /// Close at once.
+    Now,
+}
+
 struct Entry {
-    /// A second handle on the socket, to shut it down from another thread.
-    socket: TcpStream,
     phase: Phase,
     since: Instant,
+    /// Told to close, or lingering: no longer counted against the cap.
     closing: bool,
+    commands: watch::Sender<Command>,
 }
 
 #[derive(Default)]
 struct Table {
     next_id: u64,
     live: HashMap<u64, Entry>,
-    threads: Vec<JoinHandle<()>>,
 }
 
-/// What the listener and connection threads share.
+/// What the accept loop and the connections share.
 pub(crate) struct Shared {
     pub(crate) options: ServerOptions,
     pub(crate) handler: Arc<dyn Handler>,
-    pub(crate) active: Gate,
+    /// hyper's settings for every connection.
+    pub(crate) http: http1::Builder,
     stopping: AtomicBool,
     table: Mutex<Table>,
 }
@@ -99,22 +117,37 @@ impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
-}
 
-/// A connection's row in the table, removed on drop.
-pub(crate) struct Slot {
-    shared: Arc<Shared>,
-    id: u64,
-}
-
-impl Slot {
-    /// Records what the connection does now.
-    pub(crate) fn set(&self, phase: Phase) {
-        if let Some(e) = self.shared.table.lock().live.get_mut(&self.id) {
+    /// Records what connection `id` does now.
+    pub(crate) fn set_phase(&self, id: u64, phase: Phase) {
+        if let Some(e) = self.table.lock().live.get_mut(&id) {
             e.phase = phase;
             e.since = Instant::now();
         }
     }
+
+    /// Connection `id` only lingers now: it no longer takes a place.
+    pub(crate) fn closing(&self, id: u64) {
+        if let Some(e) = self.table.lock().live.get_mut(&id) {
+            e.closing = true;
+        }
+    }
+
+    /// Tells every connection to close: those handling a request once it is answered.
+    fn close_all(&self) {
+        for entry in self.table.lock().live.values() {
+            entry.commands.send_replace(match entry.phase {
+                Phase::Handling => Command::Graceful,
+                Phase::Idle | Phase::Reading => Command::Now,
+            });
+        }
+    }
+}
+
+/// A connection's row in the table, removed on drop.
+struct Slot {
+    shared: Arc<Shared>,
+    id: u64,
 }
 
 impl Drop for Slot {
@@ -127,8 +160,8 @@ impl Drop for Slot {
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    listener: Option<TcpListener>,
-    acceptor: Option<JoinHandle<()>>,
+    stop: Option<watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -148,24 +181,41 @@ impl Server {
     ) -> io::Result<Server> {
         let listener = listen_nodelay(listen)?;
         let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .thread_name(format!("{}-handler", options.name))
+            .max_blocking_threads(options.max_active.max(1))
+            .build()?;
+        let mut http = http1::Builder::new();
+        // Half-closed clients still get their answer; names go out as
+        // `Content-Type`, as most servers send them.
+        http.half_close(true)
+            .title_case_headers(true)
+            .max_headers(options.max_headers)
+            .max_buf_size(options.max_head_bytes.max(HYPER_MIN_BUF));
         let shared = Arc::new(Shared {
-            active: Gate::new(options.max_active),
             options,
             handler,
+            http,
             stopping: AtomicBool::new(false),
             table: Mutex::new(Table::default()),
         });
-        let acceptor = {
-            let (listener, shared) = (listener.try_clone()?, shared.clone());
+        let (stop, stopped) = watch::channel(false);
+        let thread = {
+            let shared = shared.clone();
             std::thread::Builder::new()
-                .name(format!("{}-accept", shared.options.name))
-                .spawn(move || accept_loop(&listener, &shared))?
+                .name(format!("{}-io", shared.options.name))
+                .spawn(move || {
+                    runtime.block_on(accept_loop(listener, shared, stopped));
+                    // Dropping the runtime joins its blocking pool: no handler outlives stop.
+                })?
         };
         Ok(Server {
             addr,
             shared,
-            listener: Some(listener),
-            acceptor: Some(acceptor),
+            stop: Some(stop),
+            thread: Some(thread),
         })
     }
 
@@ -174,41 +224,17 @@ impl Server {
         self.addr
     }
 
-    /// Stops accepting, closes every connection (a request being handled finishes
-    /// first) and joins every thread. Idempotent.
+    /// Stops accepting, closes every connection (a request being handled is answered
+    /// first, with the connection closing) and joins every thread. Idempotent.
     pub fn stop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        if let Some(listener) = self.listener.take() {
-            // Wakes the blocked accept: on Linux shutting the socket down does it;
-            // elsewhere the connection below does.
-            let _ = socket2::SockRef::from(&listener).shutdown(Shutdown::Both);
-            let mut wake = self.addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip(match wake {
-                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                });
-            }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
         }
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        let threads = {
-            let mut table = self.shared.table.lock();
-            for entry in table.live.values() {
-                // A request being handled still gets its answer (with the connection
-                // closing); other connections are closed at once.
-                let how = match entry.phase {
-                    Phase::Handling => Shutdown::Read,
-                    Phase::Idle | Phase::Reading => Shutdown::Both,
-                };
-                let _ = entry.socket.shutdown(how);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                log::error!("{}: the server thread panicked", self.shared.options.name);
             }
-            std::mem::take(&mut table.threads)
-        };
-        for t in threads {
-            let _ = t.join();
         }
     }
 }
@@ -219,39 +245,47 @@ impl Drop for Server {
     }
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = &shared.options.name;
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => return log::error!("{name}: cannot listen: {e}"),
+    };
+    let mut tasks = JoinSet::new();
     loop {
-        let accepted = listener.accept();
-        if shared.stopping() {
-            return;
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => admit(socket, &shared, &mut tasks),
+                Err(e) => {
+                    // Out of file descriptors, most likely: let connections finish.
+                    log::warn!("{name}: accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => reap(name, done),
+            _ = stop.changed() => break,
         }
-        match accepted {
-            Ok((socket, _)) => admit(socket, shared),
-            Err(e) => {
-                // Out of file descriptors, most likely: let connections finish.
-                log::warn!(
-                    "{}: accepting a connection failed: {e}",
-                    shared.options.name
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
+    }
+    drop(listener);
+    shared.close_all();
+    while let Some(done) = tasks.join_next().await {
+        reap(name, done);
     }
 }
 
-/// Gives a new connection its thread, making room at the cap first.
-fn admit(socket: TcpStream, shared: &Arc<Shared>) {
-    let mut table = shared.table.lock();
-    let finished: Vec<_> = {
-        let (done, running) = std::mem::take(&mut table.threads)
-            .into_iter()
-            .partition(|t: &JoinHandle<()>| t.is_finished());
-        table.threads = running;
-        done
-    };
-    for t in finished {
-        let _ = t.join();
+fn reap(name: &str, done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        log::error!("{name}: a connection task failed: {e}");
     }
+}
+
+/// Gives a new connection its task, making room at the cap first.
+fn admit(socket: TcpStream, shared: &Arc<Shared>, tasks: &mut JoinSet<()>) {
+    let mut table = shared.table.lock();
     let open = table.live.values().filter(|e| !e.closing).count();
     if open >= shared.options.max_connections {
         let oldest_waiting = table
@@ -262,7 +296,7 @@ fn admit(socket: TcpStream, shared: &Arc<Shared>) {
         match oldest_waiting {
             Some(entry) => {
                 entry.closing = true;
-                let _ = entry.socket.shutdown(Shutdown::Both);
+                entry.commands.send_replace(Command::Now);
                 let cut_off = entry.phase == Phase::Reading;
                 drop(table);
                 if cut_off {
@@ -273,22 +307,23 @@ fn admit(socket: TcpStream, shared: &Arc<Shared>) {
             None => {
                 drop(table);
                 shared.handler.refused(Refusal::Busy);
-                return refuse_busy(socket, shared.options.tls.is_some());
+                if shared.options.tls.is_none() {
+                    tasks.spawn(refuse_busy(socket));
+                }
+                return;
             }
         }
     }
-    let Ok(second) = socket.try_clone() else {
-        return;
-    };
     let id = table.next_id;
     table.next_id += 1;
+    let (commands, listen) = watch::channel(Command::Run);
     table.live.insert(
         id,
         Entry {
-            socket: second,
             phase: Phase::Idle,
             since: Instant::now(),
             closing: false,
+            commands,
         },
     );
     drop(table);
@@ -296,50 +331,32 @@ fn admit(socket: TcpStream, shared: &Arc<Shared>) {
         shared: shared.clone(),
         id,
     };
-    let thread_shared = shared.clone();
-    // Spawned without the table lock: a slot dropped early (thread gone) takes it.
-    let spawned = std::thread::Builder::new()
-        .name(format!("{}-conn", shared.options.name))
-        .spawn(move || {
-            let stream = match &thread_shared.options.tls {
-                None => Stream::Plain(socket),
-                Some(tls) => match tls.accept() {
-                    Ok(conn) => Stream::Tls(Box::new(rustls::StreamOwned::new(conn, socket))),
-                    Err(e) => return log::warn!("cannot start a TLS session: {e}"),
-                },
-            };
-            serve::connection(stream, &slot, &thread_shared);
-        });
-    match spawned {
-        Ok(t) => shared.table.lock().threads.push(t),
-        Err(e) => log::warn!(
-            "{}: cannot start a connection thread: {e}",
-            shared.options.name
-        ),
-    }
+    let conn = Arc::new(Conn::new(shared.clone(), id));
+    tasks.spawn(async move {
+        connection::run(socket, conn, listen).await;
+        drop(slot);
+    });
 }
 
-/// Answers `503` to a connection there is no room for and closes it.
-fn refuse_busy(mut socket: TcpStream, tls: bool) {
-    if !tls {
-        let _ = socket.set_write_timeout(Some(Duration::from_millis(100)));
-        let _ = socket.write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n\
-              Content-Length: 5\r\nConnection: close\r\n\r\nbusy\n",
-        );
+/// Answers `503` to a plain connection there is no room for, and closes it.
+async fn refuse_busy(socket: TcpStream) {
+    let answer = Response::refusal(503).with_header("Retry-After", "1");
+    let mut stream = Stream::Plain(socket);
+    if connection::send_whole(&mut stream, answer, Duration::from_millis(100)).await {
+        connection::drain(&mut stream).await;
     }
-    let _ = socket.shutdown(Shutdown::Write);
 }
 
 /// Binds `listen` with `TCP_NODELAY` set, which accepted connections inherit: a
 /// response's last segment is not held back waiting for the client's delayed ACK.
-fn listen_nodelay(listen: &str) -> io::Result<TcpListener> {
+fn listen_nodelay(listen: &str) -> io::Result<std::net::TcpListener> {
     let addr = listen
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "resolves to no address"))?;
-    let listener = TcpListener::bind(addr)?;
+    let listener = std::net::TcpListener::bind(addr)?;
     socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
+    listener.set_nonblocking(true)?;
     Ok(listener)
 }
 
@@ -350,8 +367,9 @@ mod tests {
     #[test]
     fn accepted_connections_inherit_nodelay() {
         let listener = listen_nodelay("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(false).unwrap();
         let addr = listener.local_addr().unwrap();
-        let _client = TcpStream::connect(addr).unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap());
         assert!(listen_nodelay("not an address").is_err());

@@ -59,9 +59,9 @@ impl TlsConfig {
         Ok(TlsConfig(Arc::new(config)))
     }
 
-    /// A server side of one new connection.
-    pub(crate) fn accept(&self) -> Result<rustls::ServerConnection, rustls::Error> {
-        rustls::ServerConnection::new(self.0.clone())
+    /// Accepts TLS sessions on the server's runtime.
+    pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.0.clone())
     }
 }
 

@@ -1,40 +1,33 @@
 //! Percent-decoding of paths, query strings and form bodies (shared by the simulator
-//! and the webhook listener).
+//! and the webhook listener): the `percent-encoding` crate decodes; what is added here
+//! is strictness (a `%` not followed by two hex digits is an error, where the crate
+//! would keep it as it is) and form decoding's `+` for a space.
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
+use percent_encoding::percent_decode_str;
 
 /// Decodes `%XX` escapes (and `+` as a space when `plus_is_space`); `None` when the
 /// escapes are malformed or the result is not UTF-8.
 pub fn decode(s: &str, plus_is_space: bool) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hi = hex(*bytes.get(i + 1)?)?;
-                let lo = hex(*bytes.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    let well_formed = s.split('%').skip(1).all(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced;
+    let s = if plus_is_space && s.contains('+') {
+        spaced = s.replace('+', " ");
+        &spaced
+    } else {
+        s
+    };
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 /// Parses `a=1&b=2` (query or form body) into decoded pairs; `None` when malformed.
@@ -55,7 +48,8 @@ mod tests {
     #[test]
     fn decodes_and_rejects_malformed_escapes() {
         assert_eq!(decode("a%20b+c", true).as_deref(), Some("a b c"));
-        assert_eq!(decode("a+b", false).as_deref(), Some("a+b"));
+        assert_eq!(decode("a+b%2B", false).as_deref(), Some("a+b+"));
+        assert_eq!(decode("%2B+", true).as_deref(), Some("+ "));
         assert_eq!(decode("%zz", false), None);
         assert_eq!(decode("%4", false), None);
         assert_eq!(decode("%ff", false), None);
@@ -70,6 +64,12 @@ mod tests {
             let _ = decode(&s, true);
             let _ = parse_pairs(&s);
             proptest::prop_assert_eq!(decode(&plain, false), Some(plain.clone()));
+        }
+
+        #[test]
+        fn encoded_text_decodes_to_itself(text in "\\PC*") {
+            let encoded = percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC).to_string();
+            proptest::prop_assert_eq!(decode(&encoded, true), Some(text));
         }
     }
 }

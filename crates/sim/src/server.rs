@@ -1,4 +1,4 @@
-//! The HTTP front: the crate's own server ([`m365sync_http`]) turning requests into
+//! The HTTP front: the workspace's server ([`m365sync_http`], on hyper) turning requests into
 //! [`SimRequest`]s and outcomes into responses or connection resets.
 
 use std::net::SocketAddr;

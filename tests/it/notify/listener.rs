@@ -128,6 +128,10 @@ fn a_host_fed_endpoint_that_fails_at_first_is_retried_by_graph() {
     engine.start().unwrap();
     let drive = drive(&sim);
     wait_webhook(engine, &drive);
+    // The catch-up delta after subscribing must not be what reports the change.
+    wait_until("the catch-up delta", || {
+        engine.progress().jobs_completed.load(Ordering::Relaxed) >= 2
+    });
     let seq = engine.status().unwrap().last_seq;
     touch(&sim, &drive, "retried.txt");
     assert_eq!(

@@ -155,23 +155,11 @@ pub fn control(sim: &Simulator, method: &str, path: &str, body: Option<Value>) -
     send(req, bytes.as_deref()).expect("transport")
 }
 
-/// Decodes `%XX` escapes and `+` of a query value.
+/// Decodes `%XX` escapes and `+` of a query value (malformed escapes kept as sent).
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// ISO-8601 UTC `secs` seconds from now, as Graph writes `expirationDateTime`.

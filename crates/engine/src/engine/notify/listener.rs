@@ -1,5 +1,5 @@
-//! The built-in notification listener: the crate's HTTP server ([`m365sync_http`]) and
-//! the checks of [`Intake`].
+//! The built-in notification listener: the workspace's HTTP server ([`m365sync_http`],
+//! hyper underneath) and the checks of [`Intake`].
 //!
 //! Each request is answered (202 for a notification batch) before its signals are
 //! dispatched, and dispatching only marks drives dirty: no Graph call ever happens on
