@@ -328,6 +328,12 @@ pub struct Config {
     /// Whether to ask Graph for sharing changes (`permissions_changed` events).
     #[serde(default = "default_true")]
     pub track_permissions: bool,
+    /// Whether to keep the provenance facets of items (authors, `webUrl`,
+    /// `sharepointIds`, file-system times), the larger part of what the facets add to a
+    /// first crawl's writes. Package, malware and shortcut facets and a file's type and hashes are
+    /// always kept.
+    #[serde(default = "default_true")]
+    pub item_provenance: bool,
     /// Timeout of one HTTP request, in seconds.
     #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,

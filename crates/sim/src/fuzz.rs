@@ -95,6 +95,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "page_size",
     "emit_initial_items",
     "track_permissions",
+    "item_provenance",
     "http_timeout_secs",
     "throttle",
     "webhook",

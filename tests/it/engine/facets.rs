@@ -90,3 +90,32 @@ fn facets_reach_the_mirror_and_the_events() {
         serde_json::to_value(events.iter().find(|e| e.facets.malware.is_some()).unwrap()).unwrap();
     assert!(line["facets"]["malware"].is_string(), "{line}");
 }
+
+#[test]
+fn without_provenance_the_kind_type_and_hashes_are_still_kept() {
+    let sim = one_drive_sim(
+        3000,
+        json!({ "sites": 1, "users": 1, "libraries_per_site": 1 }),
+    );
+    let work = Workdir::new();
+    start_synced(&sim, &work.db(), json!({ "item_provenance": false })).stop();
+    let db = store(&work.db());
+    let files: Vec<MirrorItem> = drive_ids(&sim)
+        .iter()
+        .flat_map(|d| db.items(d).unwrap())
+        .filter(|i| !i.is_folder)
+        .collect();
+    assert!(files.iter().any(|i| i.facets.package.is_some()));
+    assert!(files.iter().any(|i| i.facets.malware.is_some()));
+    assert!(
+        files
+            .iter()
+            .any(|i| i.facets.hashes.is_some() && i.facets.mime_type.is_some())
+    );
+    for f in files.iter().map(|i| &i.facets) {
+        assert!(
+            f.created_by.is_none() && f.web_url.is_none() && f.sharepoint_ids.is_none(),
+            "{f:?}"
+        );
+    }
+}

@@ -18,7 +18,10 @@ use crate::graph::types::DeltaPage;
 
 /// Fields the engine reads from delta; `$select` keeps pages small.
 const DELTA_SELECT: &str = "id,name,parentReference,eTag,cTag,size,file,folder,root,deleted,shared,lastModifiedDateTime,\
-     package,malware,remoteItem,createdBy,lastModifiedBy,webUrl,sharepointIds,fileSystemInfo";
+     package,malware,remoteItem";
+/// The provenance facets, selected with `item_provenance` (the larger part of what the
+/// facets add to a first crawl's writes).
+const PROVENANCE_SELECT: &str = ",createdBy,lastModifiedBy,webUrl,sharepointIds,fileSystemInfo";
 /// `Prefer` of delta requests when permissions are tracked.
 const PREFER_SHARING: &str = "deltashowremovedasdeleted, deltatraversepermissiongaps, deltashowsharingchanges, hierarchicalsharing";
 
@@ -29,6 +32,7 @@ pub struct GraphClient {
     graph_origin: String,
     page_size: u32,
     track_permissions: bool,
+    item_provenance: bool,
     auth: TokenSource,
     gate: Arc<ThrottleGate>,
 }
@@ -78,6 +82,7 @@ impl GraphClient {
             graph_origin,
             page_size: config.page_size,
             track_permissions: config.track_permissions,
+            item_provenance: config.item_provenance,
             gate,
         })
     }
@@ -88,10 +93,15 @@ impl GraphClient {
     }
 
     /// First delta URL of a drive: {graph_url}/drives/{id}/root/delta?$select=...&$top={page_size}
-    /// ($select = id,name,parentReference,eTag,cTag,size,file,folder,root,deleted,shared,lastModifiedDateTime).
+    /// ($select = [`DELTA_SELECT`], and [`PROVENANCE_SELECT`] with `item_provenance`).
     pub fn initial_delta_url(&self, drive_id: &str) -> String {
+        let provenance = if self.item_provenance {
+            PROVENANCE_SELECT
+        } else {
+            ""
+        };
         format!(
-            "{}/drives/{}/root/delta?$select={DELTA_SELECT}&$top={}",
+            "{}/drives/{}/root/delta?$select={DELTA_SELECT}{provenance}&$top={}",
             self.graph_url,
             encode_path_segment(drive_id),
             self.page_size
