@@ -116,27 +116,25 @@ fn pipe(mut from_client: BufReader<TcpStream>, mut client: TcpStream, upstream: 
 pub fn make_certificate(dir: &Path) -> (String, String) {
     let path = |name: &str| dir.join(name).display().to_string();
     let (cert, key) = (path("cert.pem"), path("key.pem"));
-    openssl(
+    self_signed(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-        ],
+        "/CN=127.0.0.1",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
+        &key,
+        &cert,
     );
     (cert, key)
+}
+
+/// A self-signed certificate for `subject` (with `extra` arguments of `openssl req`),
+/// valid for a day, written to `cert` with its unencrypted key in `key`.
+fn self_signed(dir: &Path, subject: &str, extra: &[&str], key: &str, cert: &str) {
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", subject,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-keyout", key, "-out", cert]);
+    openssl(dir, &args);
 }
 
 /// Runs openssl with `args` in `dir`; returns its standard output, or panics with its
@@ -168,24 +166,7 @@ pub fn make_ca_and_certificate(dir: &Path) -> (String, String, String) {
         path("leaf.key"),
         path("leaf.ext"),
     );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=m365sync test CA",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca,
-        ],
-    );
+    self_signed(dir, "/CN=m365sync test CA", &[], &ca_key, &ca);
     openssl(
         dir,
         &[
