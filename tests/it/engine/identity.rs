@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::engine::*;
-use crate::support::network::{make_ca_and_certificate, openssl};
+use crate::support::network::{concat_pem, make_ca_and_certificate, openssl};
 use crate::support::sim::{agent, send};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -116,10 +116,8 @@ fn certificate_files(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let sub = dir.join(name);
     std::fs::create_dir_all(&sub).unwrap();
     let (_, cert, key) = make_ca_and_certificate(&sub);
-    let both = sub.join("both.pem");
-    let text = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
-    std::fs::write(&both, text).unwrap();
-    (both, PathBuf::from(cert), PathBuf::from(key))
+    let (cert, key) = (PathBuf::from(cert), PathBuf::from(key));
+    (concat_pem(sub.join("both.pem"), &[&cert, &key]), cert, key)
 }
 
 /// A PEM file with a certificate that expired in 2020 and its key (made with
@@ -164,11 +162,10 @@ fn expired_certificate(dir: &Path) -> PathBuf {
         "-enddate",
         "20200102000000Z",
     ]);
-    let both = sub.join("both.pem");
-    let text = std::fs::read_to_string(sub.join("app.pem")).unwrap()
-        + &std::fs::read_to_string(sub.join("app.key")).unwrap();
-    std::fs::write(&both, text).unwrap();
-    both
+    concat_pem(
+        sub.join("both.pem"),
+        &[&sub.join("app.pem"), &sub.join("app.key")],
+    )
 }
 
 fn certificate_config(file: &Path) -> Value {
@@ -211,15 +208,7 @@ fn unusable_certificate_files_are_configuration_errors_naming_the_reason() {
     let (_, cert, key) = certificate_files(work.dir.path(), "a");
     let (_, _, other_key) = certificate_files(work.dir.path(), "b");
     let dir = work.dir.path();
-    let write = |name: &str, parts: &[&Path]| {
-        let text: String = parts
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect();
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    };
+    let write = |name: &str, parts: &[&Path]| concat_pem(dir.join(name), parts);
     let encrypted = dir.join("encrypted.key");
     let (key_arg, encrypted_arg) = (key.display().to_string(), encrypted.display().to_string());
     openssl(

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::support::engine::*;
-use crate::support::network::make_ca_and_certificate;
+use crate::support::network::{concat_pem, make_ca_and_certificate};
 use crate::support::reliability::captured_log;
 use crate::support::wait_until;
 use serde_json::json;
@@ -115,8 +115,10 @@ fn a_certificate_key_and_its_assertions_stay_out_of_the_database_and_the_log() {
     let key_text = std::fs::read_to_string(&key).unwrap();
     // A line from the middle of the key's base64 body.
     let key_line = key_text.lines().nth(5).expect("a PEM key body").to_string();
-    let both = work.dir.path().join("app.pem");
-    std::fs::write(&both, std::fs::read_to_string(&cert).unwrap() + &key_text).unwrap();
+    let both = concat_pem(
+        work.dir.path().join("app.pem"),
+        &[Path::new(&cert), Path::new(&key)],
+    );
     let sim = one_drive_sim(
         100,
         json!({ "client_certificate_files": [cert], "token_lifetime_secs": 2 }),

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::thread;
@@ -208,4 +208,15 @@ pub fn make_ca_and_certificate(dir: &Path) -> (String, String, String) {
         ],
     );
     (ca, cert, key)
+}
+
+/// Writes the PEM files `parts` one after the other into `out` (a certificate and its
+/// key in one file, as `client_certificate_file` takes them) and returns `out`.
+pub fn concat_pem(out: PathBuf, parts: &[&Path]) -> PathBuf {
+    let text: String = parts
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("a PEM file"))
+        .collect();
+    std::fs::write(&out, text).expect("write the PEM file");
+    out
 }
