@@ -176,14 +176,14 @@ impl TokenSource {
             let outcome = self.send()?;
             let (wait, failure) = match outcome {
                 Ok(response) => {
-                    log::debug!("POST {} -> {}", self.token_url, response.status());
+                    log::debug!("token request {} -> {}", self.token_url, response.status());
                     match Reply::read(response) {
                         Ok(reply) => return decode_token(&reply),
                         Err(e) => (None, e),
                     }
                 }
                 Err(ureq::Error::Status(status, response)) => {
-                    log::debug!("POST {} -> {status}", self.token_url);
+                    log::debug!("token request {} -> {status}", self.token_url);
                     let retry_after = response
                         .header("Retry-After")
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
@@ -195,7 +195,7 @@ impl TokenSource {
                     (retry_after, failure)
                 }
                 Err(ureq::Error::Transport(t)) => {
-                    log::debug!("POST {} failed: {t}", self.token_url);
+                    log::debug!("token request {} failed: {t}", self.token_url);
                     let failure =
                         Error::Transport(format!("token endpoint: {}", self.route.failure(&t)));
                     if !is_retryable_transport(&t) {
