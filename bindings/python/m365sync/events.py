@@ -29,6 +29,7 @@ class EventKind(enum.IntEnum):
     DRIVE_ADDED = 14
     DRIVE_REMOVED = 15
     ERROR = 16
+    CONTENT_STORED = 17
 
 
 @dataclass(frozen=True)

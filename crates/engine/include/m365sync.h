@@ -67,6 +67,8 @@ enum m365sync_result
   M365SYNC_RESULT_STOPPED = 11,
   // A bug: Rust code panicked. The object involved should be freed.
   M365SYNC_RESULT_PANIC = 12,
+  // A downloaded file's bytes did not match the hash Graph reported.
+  M365SYNC_RESULT_HASH_MISMATCH = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -114,6 +116,8 @@ enum m365sync_event_kind
   M365SYNC_EVENT_KIND_DRIVE_REMOVED = 15,
   // A persistent error on the drive; `detail` says what.
   M365SYNC_EVENT_KIND_ERROR = 16,
+  // The managed mirror stored a file's content; `detail` is the local path.
+  M365SYNC_EVENT_KIND_CONTENT_STORED = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

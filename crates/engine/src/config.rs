@@ -106,6 +106,36 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// File content: how downloads share the tenant's budget, and the managed mirror.
+///
+/// Downloads pass the same throttle gate as every other request, in its background
+/// lane: delta, subscription and discovery requests that wait go first, and with
+/// `throttle.ru_per_minute` set downloads spend at most `ru_share` of it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DownloadConfig {
+    /// Managed mirror mode: keep a copy of every file's current content under this
+    /// directory, as `{dir}/{drive id}/{item id}` (unset = downloads on demand only).
+    pub dir: Option<PathBuf>,
+    /// Downloads of the managed mirror in flight at once (1 to 64).
+    pub max_concurrent: usize,
+    /// Keep the copies of deleted files instead of removing them.
+    pub keep_deleted: bool,
+    /// Share of `throttle.ru_per_minute` downloads may spend (above 0, at most 1).
+    pub ru_share: f64,
+}
+
+impl Default for DownloadConfig {
+    fn default() -> Self {
+        DownloadConfig {
+            dir: None,
+            max_concurrent: 4,
+            keep_deleted: false,
+            ru_share: 0.5,
+        }
+    }
+}
+
 /// Graph's longest lifetime of a driveItem subscription: 42,300 minutes.
 pub const MAX_SUBSCRIPTION_SECS: u64 = 42_300 * 60;
 
@@ -340,6 +370,9 @@ pub struct Config {
     /// Pacing and retries.
     #[serde(default)]
     pub throttle: ThrottleConfig,
+    /// File downloads: budget share and the managed mirror.
+    #[serde(default)]
+    pub download: DownloadConfig,
     /// Change notifications; without them every drive is polled.
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
@@ -508,6 +541,16 @@ impl Config {
         }
         if t.max_backoff_secs == 0 {
             return fail("throttle.max_backoff_secs", "must be at least 1");
+        }
+        let d = &self.download;
+        if !(1..=64).contains(&d.max_concurrent) {
+            return fail("download.max_concurrent", "must be between 1 and 64");
+        }
+        if !(d.ru_share > 0.0 && d.ru_share <= 1.0) {
+            return fail("download.ru_share", "must be above 0 and at most 1");
+        }
+        if d.dir.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return fail("download.dir", "must not be empty");
         }
         if let Err((field, why)) = self.scope.validate() {
             return fail(&field, &why);

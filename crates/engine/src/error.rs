@@ -31,6 +31,16 @@ pub enum Error {
     State(String),
     /// The engine is stopping; the operation was abandoned.
     Stopped,
+    /// A downloaded file did not hash to what Graph reported, on two downloads in a row
+    /// (nothing was kept).
+    HashMismatch {
+        /// The item downloaded.
+        item_id: String,
+        /// The hash Graph reported.
+        expected: String,
+        /// The hash of the bytes received.
+        actual: String,
+    },
 }
 
 /// An error status from Graph, with the code and message of its JSON body when present.
@@ -69,6 +79,15 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::State(m) => write!(f, "invalid state: {m}"),
             Error::Stopped => write!(f, "the engine is stopping"),
+            Error::HashMismatch {
+                item_id,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "the content of item {item_id} hashes to {actual}, but Graph reported {expected} \
+                 (twice; the download was discarded)"
+            ),
         }
     }
 }

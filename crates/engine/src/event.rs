@@ -40,11 +40,15 @@ pub enum EventKind {
     DriveRemoved = 15,
     /// A persistent error on the drive; `detail` says what.
     Error = 16,
+    /// The managed mirror stored a file's current content: `detail` is the local path,
+    /// `ctag` and `size` those of the content, `facets.hashes.quick_xor` its verified
+    /// hash. Once per cTag.
+    ContentStored = 17,
 }
 
 impl EventKind {
     /// Every kind, in numeric order.
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Created,
         EventKind::ContentChanged,
         EventKind::MetadataChanged,
@@ -61,6 +65,7 @@ impl EventKind {
         EventKind::DriveAdded,
         EventKind::DriveRemoved,
         EventKind::Error,
+        EventKind::ContentStored,
     ];
 
     /// The snake_case name used in JSON, SQLite and the CLI.
@@ -82,6 +87,7 @@ impl EventKind {
             EventKind::DriveAdded => "drive_added",
             EventKind::DriveRemoved => "drive_removed",
             EventKind::Error => "error",
+            EventKind::ContentStored => "content_stored",
         }
     }
 

@@ -14,6 +14,7 @@
 extern crate m365sync_ffi_support;
 
 pub mod config;
+mod content;
 mod database;
 mod engine;
 pub mod error;
@@ -28,6 +29,7 @@ mod store;
 mod time;
 
 pub use config::Config;
+pub use content::{Download, SkipReason};
 pub use database::Database;
 pub use engine::discover::{
     FoundDrive, FoundHome, FoundSite, GroupInfo, Inventory, Listing, SiteInfo, inventory,
@@ -35,7 +37,7 @@ pub use engine::discover::{
 pub use engine::notify::NotificationStats;
 pub use engine::notify::listener::MAX_CONNECTIONS as WEBHOOK_MAX_CONNECTIONS;
 pub use engine::{
-    Ack, DriveStatus, Engine, EventHandler, NotificationReceipt, Progress, Status,
+    Ack, DriveStatus, Engine, EventHandler, MirrorStats, NotificationReceipt, Progress, Status,
     TenantSubscriptionStatus,
 };
 pub use error::{Error, GraphError, Result};
@@ -43,7 +45,7 @@ pub use event::{Event, EventKind, tenant_events};
 pub use facets::{ContentHashes, ItemFacets, Person, RemoteRef, SharePointIds};
 pub use graph::ThrottleStats;
 pub use scope::{ScopeConfig, ScopeRule, Verdict};
-pub use store::{DriveRecord, DriveState, MirrorItem, SiteRecord};
+pub use store::{DriveRecord, DriveState, MirrorItem, PendingDownload, SiteRecord, StoredContent};
 
 /// The crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -40,10 +40,12 @@ pub enum m365sync_result {
     Stopped = 11,
     /// A bug: Rust code panicked. The object involved should be freed.
     Panic = 12,
+    /// A downloaded file's bytes did not match the hash Graph reported.
+    HashMismatch = 13,
 }
 
 /// Every code, in numeric order (private: cbindgen would export it).
-const ALL_RESULTS: [m365sync_result; 13] = [
+const ALL_RESULTS: [m365sync_result; 14] = [
     m365sync_result::Ok,
     m365sync_result::InvalidArgument,
     m365sync_result::InvalidConfig,
@@ -57,6 +59,7 @@ const ALL_RESULTS: [m365sync_result; 13] = [
     m365sync_result::State,
     m365sync_result::Stopped,
     m365sync_result::Panic,
+    m365sync_result::HashMismatch,
 ];
 
 impl m365sync_result {
@@ -76,6 +79,7 @@ impl m365sync_result {
             m365sync_result::State => "invalid state\0",
             m365sync_result::Stopped => "stopped\0",
             m365sync_result::Panic => "internal error (panic)\0",
+            m365sync_result::HashMismatch => "content hash mismatch\0",
         }
     }
 }

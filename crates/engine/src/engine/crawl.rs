@@ -29,6 +29,12 @@ pub struct Progress {
     pub pages: AtomicU64,
     /// Delta jobs that reached a deltaLink since start.
     pub jobs_completed: AtomicU64,
+    /// Files the managed mirror stored since start.
+    pub files_stored: AtomicU64,
+    /// Bytes of those files.
+    pub bytes_stored: AtomicU64,
+    /// Mirror downloads that failed since start (each is retried later).
+    pub downloads_failed: AtomicU64,
 }
 
 /// What a job needs besides the drive id.

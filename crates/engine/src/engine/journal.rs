@@ -49,6 +49,11 @@ impl JournalSignal {
         !s.stopping
     }
 
+    /// The newest seq published.
+    pub fn last_seq(&self) -> i64 {
+        self.state.lock().last_seq
+    }
+
     /// Whether `stop` was called.
     pub fn is_stopping(&self) -> bool {
         self.state.lock().stopping

@@ -10,11 +10,13 @@
 //! Every Graph request of every thread passes the one [`ThrottleGate`].
 
 pub mod audit;
+mod content;
 pub mod crawl;
 pub mod discover;
 pub mod dispatcher;
 pub mod journal;
 pub mod messages;
+mod mirror;
 pub mod notify;
 pub mod pause;
 pub mod scheduler;
@@ -38,7 +40,7 @@ use crate::store::{ApplyOptions, NewDrive, Store};
 pub use crawl::Progress;
 pub use dispatcher::{Ack, EventHandler};
 pub use notify::NotificationReceipt;
-pub use status::{DriveStatus, Status, TenantSubscriptionStatus};
+pub use status::{DriveStatus, MirrorStats, Status, TenantSubscriptionStatus};
 
 use crawl::{JobContext, run_delta_job};
 use dispatcher::{DEFAULT_CONSUMER, HandlerSlot};
@@ -117,7 +119,9 @@ impl Engine {
                 store.append_event(EventKind::DriveAdded, drive, "configured")?;
             }
         }
-        let gate = Arc::new(ThrottleGate::new(&config.throttle));
+        let gate = Arc::new(
+            ThrottleGate::new(&config.throttle).with_background_share(config.download.ru_share),
+        );
         pause::restore(&store, &gate)?;
         pause::persist(&config.database, &gate)?;
         let client = Arc::new(GraphClient::new(&config, gate)?);
@@ -253,6 +257,10 @@ impl Engine {
                 })
             })?);
         }
+        let database = config.database.clone();
+        threads.extend(mirror::start(&config.download, &self.shared, &|| {
+            Store::open(&database)
+        })?);
         let handler = self.handler.clone();
         let journal = self.shared.journal.clone();
         let dispatcher = spawn("m365sync-dispatcher", move || {
@@ -401,6 +409,14 @@ impl Engine {
         status.throttle = Some(self.shared.client.gate().stats());
         status.items_applied = self.shared.progress.items.load(Ordering::Relaxed);
         status.pages = self.shared.progress.pages.load(Ordering::Relaxed);
+        if self.shared.config.download.dir.is_some() {
+            let p = &self.shared.progress;
+            status.mirror = Some(MirrorStats {
+                files_stored: p.files_stored.load(Ordering::Relaxed),
+                bytes_stored: p.bytes_stored.load(Ordering::Relaxed),
+                downloads_failed: p.downloads_failed.load(Ordering::Relaxed),
+            });
+        }
         if self.shared.config.webhook.is_some() {
             status.notifications = Some(self.shared.counters.snapshot());
             status.notification_url = self.shared.notification_url.lock().clone();

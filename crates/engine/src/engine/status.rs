@@ -47,6 +47,9 @@ pub struct DriveStatus {
     pub last_audit_drift: Option<i64>,
     /// Changes all audits of the drive found that delta had not reported.
     pub drift_total: i64,
+    /// Files whose current content was never downloaded (cTag differs from the one
+    /// last downloaded, or none was).
+    pub downloads_pending: u64,
 }
 
 impl DriveStatus {
@@ -72,6 +75,7 @@ impl DriveStatus {
             last_audit_ms: None,
             last_audit_drift: None,
             drift_total: 0,
+            downloads_pending: 0,
             name: d.name,
             id: d.id,
         }
@@ -122,6 +126,20 @@ pub struct Status {
     /// The tenant-level subscriptions of discovery (`/sites`, `/groups`), when webhooks
     /// are on and the scope asks for them.
     pub tenant_subscriptions: Vec<TenantSubscriptionStatus>,
+    /// The managed mirror's counters since start (present when `download.dir` is set
+    /// and the engine is open).
+    pub mirror: Option<MirrorStats>,
+}
+
+/// What the managed mirror did since the engine started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MirrorStats {
+    /// Files stored (each a new cTag).
+    pub files_stored: u64,
+    /// Bytes of those files.
+    pub bytes_stored: u64,
+    /// Downloads that failed (each is tried again later).
+    pub downloads_failed: u64,
 }
 
 /// A subscription that watches a collection rather than a drive.
@@ -143,8 +161,10 @@ impl Status {
         let mut drives = Vec::new();
         for record in store.drives()? {
             let audit = store.audit_record(&record.id)?;
+            let pending = store.pending_download_count(&record.id)?;
             let mut drive = DriveStatus::from_record(record);
             drive.apply_audit(&audit);
+            drive.downloads_pending = pending;
             drives.push(drive);
         }
         Ok(Status {
@@ -166,6 +186,7 @@ impl Status {
             notifications: None,
             notification_url: None,
             tenant_subscriptions: Vec::new(),
+            mirror: None,
         })
     }
 

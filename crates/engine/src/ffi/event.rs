@@ -45,6 +45,8 @@ pub enum m365sync_event_kind {
     DriveRemoved = 15,
     /// A persistent error on the drive; `detail` says what.
     Error = 16,
+    /// The managed mirror stored a file's content; `detail` is the local path.
+    ContentStored = 17,
 }
 
 impl From<EventKind> for m365sync_event_kind {
@@ -66,6 +68,7 @@ impl From<EventKind> for m365sync_event_kind {
             EventKind::DriveAdded => m365sync_event_kind::DriveAdded,
             EventKind::DriveRemoved => m365sync_event_kind::DriveRemoved,
             EventKind::Error => m365sync_event_kind::Error,
+            EventKind::ContentStored => m365sync_event_kind::ContentStored,
         }
     }
 }

@@ -22,6 +22,7 @@ impl From<&Error> for m365sync_result {
             Error::Io(_) => m365sync_result::Io,
             Error::State(_) => m365sync_result::State,
             Error::Stopped => m365sync_result::Stopped,
+            Error::HashMismatch { .. } => m365sync_result::HashMismatch,
         }
     }
 }

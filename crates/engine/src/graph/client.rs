@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::graph::auth::TokenSource;
 use crate::graph::credential::Credential;
+use crate::graph::download::DownloadRoutes;
 use crate::graph::network::{Network, Route};
 use crate::graph::reply::{Reply, is_retryable_transport};
 use crate::graph::throttle::{RequestKind, ThrottleGate, parse_retry_after};
@@ -35,6 +36,7 @@ pub struct GraphClient {
     item_provenance: bool,
     auth: TokenSource,
     gate: Arc<ThrottleGate>,
+    downloads: DownloadRoutes,
 }
 
 const _: fn() = || {
@@ -84,12 +86,18 @@ impl GraphClient {
             track_permissions: config.track_permissions,
             item_provenance: config.item_provenance,
             gate,
+            downloads: DownloadRoutes::new(config, &env),
         })
     }
 
     /// The gate all requests of this client pass through.
     pub fn gate(&self) -> &Arc<ThrottleGate> {
         &self.gate
+    }
+
+    /// The routes to download hosts.
+    pub(crate) fn download_routes(&self) -> &DownloadRoutes {
+        &self.downloads
     }
 
     /// First delta URL of a drive: {graph_url}/drives/{id}/root/delta?$select=...&$top={page_size}
@@ -167,6 +175,11 @@ impl GraphClient {
             return Ok(serde_json::Value::Null);
         }
         reply.decode()
+    }
+
+    /// GET a path or URL and return the answer whatever its status (after retries).
+    pub(crate) fn get_reply(&self, path_or_url: &str, kind: RequestKind) -> Result<Reply> {
+        self.execute("GET", path_or_url, None, &[], kind)
     }
 
     /// DELETE a path or URL: 204/200 are success; 404 → Err(Graph 404).
@@ -317,7 +330,7 @@ impl GraphClient {
 }
 
 /// `scheme://authority` of an http(s) URL, lowercased; `None` for anything else.
-fn origin(url: &str) -> Option<String> {
+pub(crate) fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
@@ -339,7 +352,7 @@ fn has_token_param(url: &str) -> bool {
 }
 
 /// Percent-encodes what may not appear raw in one path segment.
-fn encode_path_segment(segment: &str) -> String {
+pub(crate) fn encode_path_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&byte) {

@@ -4,12 +4,13 @@ mod auth;
 mod certificate;
 pub mod client;
 mod credential;
+pub mod download;
 mod network;
 
 pub(crate) use network::check_proxy_url;
 pub(crate) mod reply;
 #[cfg(test)]
-mod script_server;
+pub(crate) mod script_server;
 pub mod throttle;
 pub mod types;
 

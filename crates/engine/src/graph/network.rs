@@ -36,8 +36,21 @@ impl<'a> Network<'a> {
     }
 
     /// The route of requests to `url` (its proxy decided by the URL's scheme and host).
+    /// It follows no redirect: requests on it carry the bearer token, which must reach
+    /// no other host.
     pub(crate) fn route_to(&self, url: &str) -> Result<Route> {
+        self.route(url, 0)
+    }
+
+    /// The route of requests for file bytes to `url`'s host: they carry no token and
+    /// follow up to five redirects (a download URL may point at a CDN).
+    pub(crate) fn download_route_to(&self, url: &str) -> Result<Route> {
+        self.route(url, 5)
+    }
+
+    fn route(&self, url: &str, redirects: u32) -> Result<Route> {
         let mut builder = ureq::AgentBuilder::new()
+            .redirects(redirects)
             .timeout(Duration::from_secs(self.config.http_timeout_secs))
             // Keep one idle connection per worker (ureq keeps only one per host by
             // default), plus a few for discovery and subscriptions.

@@ -28,6 +28,9 @@ pub(crate) enum Canned {
         /// Body (sent as JSON content type).
         body: String,
     },
+    /// Writes these bytes as the whole answer (head and body, as given), then
+    /// closes: for bodies shorter or longer than their Content-Length.
+    Raw(Vec<u8>),
     /// Closes the connection without answering.
     Reset,
     /// Waits this long, then closes the connection without answering.
@@ -216,6 +219,11 @@ fn serve(stream: TcpStream, script: &Mutex<Script>) {
             let mut stream = stream;
             let _ = stream.write_all(head.as_bytes());
             let _ = stream.write_all(body.as_bytes());
+            let _ = stream.flush();
+        }
+        Canned::Raw(bytes) => {
+            let mut stream = stream;
+            let _ = stream.write_all(&bytes);
             let _ = stream.flush();
         }
         Canned::Reset => drop(stream),

@@ -50,16 +50,28 @@ pub enum RequestKind {
     List,
     /// A create, update or delete.
     Write,
+    /// A request for file bytes on a download URL.
+    Download,
 }
 
 impl RequestKind {
     /// Resource units Graph charges for one request of this kind.
     pub fn cost(self) -> u32 {
         match self {
-            RequestKind::DeltaWithToken | RequestKind::Get => 1,
+            RequestKind::DeltaWithToken | RequestKind::Get | RequestKind::Download => 1,
             RequestKind::DeltaInitial | RequestKind::List | RequestKind::Write => 2,
         }
     }
+}
+
+/// Which requests a request gives way to at the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Delta, subscription, discovery and token requests: the engine's own work.
+    Foreground,
+    /// File downloads: they wait while any foreground request waits, and spend at most
+    /// their share of the resource-unit budget.
+    Background,
 }
 
 /// Counters of the tenant's throttle gate (the one pacer every Graph request of an
@@ -153,6 +165,10 @@ struct State {
     consecutive_throttles: u32,
     ru_bucket: Option<Bucket>,
     rate_bucket: Option<Bucket>,
+    /// The background lane's share of the resource-unit budget.
+    background_bucket: Option<Bucket>,
+    /// Foreground requests waiting at the gate (background ones wait for them).
+    foreground_waiting: u32,
     pace: Option<Pace>,
     stats: ThrottleStats,
 }
@@ -310,6 +326,8 @@ impl ThrottleGate {
                 consecutive_throttles: 0,
                 ru_bucket,
                 rate_bucket,
+                background_bucket: None,
+                foreground_waiting: 0,
                 pace: None,
                 stats: ThrottleStats::default(),
             }),
@@ -332,28 +350,73 @@ impl ThrottleGate {
         }
     }
 
-    /// Blocks until a request of `cost` RU may be sent (pause window, buckets). Err(Stopped) after stop().
+    /// Lets the background lane spend at most `share` (in `(0, 1]`) of the
+    /// resource-unit budget; without a budget (`ru_per_minute` 0) it changes nothing.
+    pub fn with_background_share(self, share: f64) -> ThrottleGate {
+        if self.config.ru_per_minute > 0 && share > 0.0 && share < 1.0 {
+            let per_sec = f64::from(self.config.ru_per_minute) * (1.0 - RU_HEADROOM) / 60.0 * share;
+            self.state.lock().background_bucket =
+                Some(Bucket::new(RU_BURST, per_sec, Instant::now()));
+        }
+        self
+    }
+
+    /// Blocks until a foreground request of `cost` RU may be sent (pause window,
+    /// buckets). Err(Stopped) after stop().
     ///
     /// Call it immediately before sending: the request counts as sent when this returns.
     pub fn acquire(&self, cost: u32) -> Result<()> {
+        self.acquire_in(cost, Lane::Foreground)
+    }
+
+    /// [`ThrottleGate::acquire`] in `lane`: a background request also waits while any
+    /// foreground request waits, and for its share of the budget.
+    pub fn acquire_in(&self, cost: u32, lane: Lane) -> Result<()> {
         let mut state = self.state.lock();
         let mut blocked_since: Option<Instant> = None;
-        loop {
+        let mut counted = false;
+        let result = loop {
             if state.stopped {
-                return Err(Error::Stopped);
+                break Err(Error::Stopped);
             }
             let now = Instant::now();
-            let ready = state.ready_at(cost, now);
+            let mut ready = state.ready_at(cost, now);
+            if lane == Lane::Background {
+                if let Some(bucket) = &mut state.background_bucket {
+                    ready = ready.max(bucket.ready_at(f64::from(cost), now));
+                }
+                if state.foreground_waiting > 0 {
+                    blocked_since.get_or_insert(now);
+                    self.wake.wait(&mut state);
+                    continue;
+                }
+            }
             if ready <= now {
                 if let Some(since) = blocked_since {
                     state.stats.waited_ms += duration_ms(now - since);
                 }
                 state.admit(cost, now);
-                return Ok(());
+                if lane == Lane::Background {
+                    if let Some(bucket) = &mut state.background_bucket {
+                        bucket.take(f64::from(cost));
+                    }
+                }
+                break Ok(());
+            }
+            if lane == Lane::Foreground && !counted {
+                state.foreground_waiting += 1;
+                counted = true;
             }
             blocked_since.get_or_insert(now);
             self.wake.wait_until(&mut state, ready);
+        };
+        if counted {
+            state.foreground_waiting -= 1;
+            if state.foreground_waiting == 0 {
+                self.wake.notify_all();
+            }
         }
+        result
     }
 
     /// Records a 429/503: pause everyone until now + retry_after (or backoff when None).
@@ -522,6 +585,7 @@ mod tests {
         assert_eq!(RequestKind::DeltaInitial.cost(), 2);
         assert_eq!(RequestKind::List.cost(), 2);
         assert_eq!(RequestKind::Write.cost(), 2);
+        assert_eq!(RequestKind::Download.cost(), 1);
     }
 
     #[test]
@@ -585,6 +649,56 @@ mod tests {
         let stats = gate.stats();
         assert_eq!((stats.requests, stats.throttled, stats.ru_spent), (3, 1, 3));
         assert!(stats.paused_ms >= 300, "{stats:?}");
+    }
+
+    #[test]
+    fn background_requests_give_way_to_waiting_foreground_ones() {
+        let gate = Arc::new(ThrottleGate::new(&config()));
+        gate.on_throttled(Some(Duration::from_millis(300)));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let spawn = |lane: Lane, name: &'static str| {
+            let (gate, order) = (Arc::clone(&gate), Arc::clone(&order));
+            thread::spawn(move || {
+                gate.acquire_in(1, lane).unwrap();
+                order.lock().push(name);
+            })
+        };
+        let background = spawn(Lane::Background, "background");
+        // The foreground request arrives second, during the pause, yet goes first.
+        let foreground = spawn(Lane::Foreground, "foreground");
+        while gate.state.lock().foreground_waiting == 0 {
+            thread::yield_now();
+        }
+        foreground.join().unwrap();
+        background.join().unwrap();
+        assert_eq!(*order.lock(), vec!["foreground", "background"]);
+    }
+
+    #[test]
+    fn the_background_lane_spends_only_its_share_of_the_budget() {
+        let gate = ThrottleGate::new(&ThrottleConfig {
+            ru_per_minute: 6000,
+            ..config()
+        })
+        .with_background_share(0.25);
+        let state = gate.state.lock();
+        let (all, background) = (
+            state.ru_bucket.as_ref().unwrap().per_sec,
+            state.background_bucket.as_ref().unwrap().per_sec,
+        );
+        assert!(
+            (background / all - 0.25).abs() < 1e-9,
+            "{background} of {all}"
+        );
+        drop(state);
+        // Without a budget there is nothing to share.
+        let unbudgeted = ThrottleGate::new(&config()).with_background_share(0.25);
+        assert!(unbudgeted.state.lock().background_bucket.is_none());
+        // Taking from the background lane drains both buckets.
+        gate.acquire_in(1, Lane::Background).unwrap();
+        let state = gate.state.lock();
+        assert!(state.background_bucket.as_ref().unwrap().tokens < RU_BURST);
+        assert!(state.ru_bucket.as_ref().unwrap().tokens < RU_BURST);
     }
 
     #[test]

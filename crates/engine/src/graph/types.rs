@@ -196,6 +196,9 @@ pub struct DriveItem {
     /// Client-reported times.
     #[serde(default)]
     pub file_system_info: Option<FileSystemInfo>,
+    /// A short-lived, pre-authenticated URL of the file's bytes (only when selected).
+    #[serde(default, rename = "@microsoft.graph.downloadUrl")]
+    pub download_url: Option<String>,
 }
 
 impl DriveItem {

@@ -9,6 +9,7 @@
 
 mod audit;
 mod derive;
+mod downloads;
 mod drives;
 mod items;
 mod journal;
@@ -29,6 +30,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 pub use audit::AuditRecord;
+pub use downloads::{Owner, PendingDownload, StoredContent};
 pub use records::{
     ApplyOptions, Cursor, DriveRecord, DriveState, MirrorItem, NewDrive, PageOutcome, SiteRecord,
     SubscriptionRecord,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migration steps of this build, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: the initial schema.
 const V1: &str = r#"
@@ -116,6 +116,23 @@ UPDATE drives SET orphans = (
 const V3: &str = r#"
 ALTER TABLE items ADD COLUMN facets TEXT;
 ALTER TABLE events ADD COLUMN facets TEXT NOT NULL DEFAULT '';
+"#;
+
+/// Version 4: downloaded content. Per item, the cTag, hash and size of the last
+/// successful download, when and where it went, and whether the managed mirror made
+/// it (`managed`): a file is pending while its current cTag differs from this one.
+const V4: &str = r#"
+CREATE TABLE downloads (
+    drive_key  INTEGER NOT NULL,
+    item_id    TEXT NOT NULL,
+    ctag       TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    path       TEXT NOT NULL,
+    managed    INTEGER NOT NULL,
+    PRIMARY KEY (drive_key, item_id)
+) WITHOUT ROWID;
 "#;
 
 /// Applies the connection settings every store connection uses.

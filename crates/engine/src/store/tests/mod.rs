@@ -1,6 +1,7 @@
 //! Scenario tests of the store: they are its specification.
 
 mod bench;
+mod downloads;
 mod durability;
 mod enumeration;
 mod feed;
