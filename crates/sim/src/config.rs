@@ -52,6 +52,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Delta tokens older than this are answered with 410 (0 = never).
     pub delta_token_max_age_secs: u64,
+    /// Sizes of the generated files.
+    pub file_sizes: FileSizes,
     /// Resource-unit budget and costs.
     pub throttle: ThrottleConfig,
     /// Injected failures.
@@ -87,6 +89,7 @@ impl Default for SimConfig {
             depth: 3,
             seed: 1,
             delta_token_max_age_secs: 0,
+            file_sizes: FileSizes::default(),
             throttle: ThrottleConfig::default(),
             faults: Faults::default(),
             threads: 4,
@@ -135,7 +138,45 @@ impl SimConfig {
         if self.throttle.window_secs == 0 {
             return bad("sim.throttle.window_secs must be at least 1");
         }
+        self.file_sizes.validate()?;
         self.faults.validate()
+    }
+}
+
+/// How big generated files are: a log-normal spread around the median (many small
+/// files, a few near the maximum, 2 % empty), drawn from the seed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileSizes {
+    /// The median size of the files that are not empty, in bytes (at least 1).
+    pub median_bytes: u64,
+    /// The largest size (at least the median); about 1 file in 1000 has it.
+    pub max_bytes: u64,
+}
+
+impl Default for FileSizes {
+    fn default() -> Self {
+        FileSizes {
+            median_bytes: 65_536,
+            max_bytes: 8_388_608,
+        }
+    }
+}
+
+impl FileSizes {
+    /// Checks that the median is at least 1 and the maximum at least the median.
+    pub fn validate(&self) -> Result<()> {
+        if self.median_bytes == 0 {
+            return Err(Error::Config(
+                "sim.file_sizes.median_bytes must be at least 1".into(),
+            ));
+        }
+        if self.max_bytes < self.median_bytes {
+            return Err(Error::Config(
+                "sim.file_sizes.max_bytes must be at least sim.file_sizes.median_bytes".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

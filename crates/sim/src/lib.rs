@@ -44,7 +44,7 @@ mod throttle;
 use std::sync::Arc;
 
 pub use api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
-pub use config::{Faults, RuCosts, SimConfig, ThrottleConfig};
+pub use config::{Faults, FileSizes, RuCosts, SimConfig, ThrottleConfig};
 pub use identity::FederatedCredential;
 pub use router::Outcome;
 
