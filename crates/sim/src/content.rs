@@ -70,6 +70,7 @@ pub(crate) fn respond(content: &Content, range: Option<&str>) -> SimResponse {
             ("Accept-Ranges".into(), "bytes".into()),
         ],
         body,
+        stream: None,
     };
     match range.map(|r| parse_range(r, len)).unwrap_or(Ok(None)) {
         Ok(None) => resp(200, content.slice(0, len)),

@@ -13,7 +13,7 @@ use crate::stats::Counters;
 use crate::throttle::Verdict;
 
 /// What to do with the connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// Send this response.
     Reply(SimResponse),
