@@ -54,6 +54,9 @@ pub struct SimConfig {
     pub delta_token_max_age_secs: u64,
     /// Sizes of the generated files.
     pub file_sizes: FileSizes,
+    /// Lifetime of pre-authenticated download URLs, in seconds: after it the content
+    /// host answers 401.
+    pub download_url_ttl_secs: u64,
     /// Resource-unit budget and costs.
     pub throttle: ThrottleConfig,
     /// Injected failures.
@@ -90,6 +93,7 @@ impl Default for SimConfig {
             seed: 1,
             delta_token_max_age_secs: 0,
             file_sizes: FileSizes::default(),
+            download_url_ttl_secs: 300,
             throttle: ThrottleConfig::default(),
             faults: Faults::default(),
             threads: 4,
@@ -137,6 +141,12 @@ impl SimConfig {
         }
         if self.throttle.window_secs == 0 {
             return bad("sim.throttle.window_secs must be at least 1");
+        }
+        if self.throttle.egress_window_secs == 0 {
+            return bad("sim.throttle.egress_window_secs must be at least 1");
+        }
+        if self.download_url_ttl_secs == 0 {
+            return bad("sim.download_url_ttl_secs must be at least 1");
         }
         self.file_sizes.validate()?;
         self.faults.validate()
@@ -193,6 +203,11 @@ pub struct ThrottleConfig {
     pub window_secs: u64,
     /// Cost of each kind of request.
     pub costs: RuCosts,
+    /// Bytes the content host may send per egress window; beyond them download
+    /// requests get 429 until the window ends. 0 turns the limit off.
+    pub egress_bytes_per_hour: u64,
+    /// Length of the egress window in seconds (an hour; benchmarks shrink it).
+    pub egress_window_secs: u64,
 }
 
 impl Default for ThrottleConfig {
@@ -202,6 +217,8 @@ impl Default for ThrottleConfig {
             retry_after_secs: 10,
             window_secs: 60,
             costs: RuCosts::default(),
+            egress_bytes_per_hour: 0,
+            egress_window_secs: 3600,
         }
     }
 }
@@ -218,6 +235,8 @@ pub struct RuCosts {
     pub list: u64,
     /// A single-resource read (and a download redirect).
     pub get: u64,
+    /// A request to the content host (a download or a part of one).
+    pub download: u64,
     /// A write (subscription create, renew, delete).
     pub write: u64,
     /// A permission-related request.
@@ -231,13 +250,15 @@ impl Default for RuCosts {
             delta_without_token: 2,
             list: 2,
             get: 1,
+            download: 1,
             write: 2,
             permission: 5,
         }
     }
 }
 
-/// Injected failures on Graph routes, as probabilities between 0 and 1.
+/// Injected failures, as probabilities between 0 and 1: the first three on Graph
+/// routes and on the content host, the `download_` ones on the content host only.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -253,6 +274,21 @@ pub struct Faults {
     /// (a known Graph defect); decided once per deleted item from `seed`, so retried
     /// pages agree. Full enumerations are unaffected: only an audit finds the drift.
     pub omit_tombstone_rate: f64,
+    /// Probability that a download's body stops after a random part of it, the
+    /// connection closing: the client gets fewer bytes than `Content-Length`.
+    pub download_reset_rate: f64,
+    /// Probability that a download's body ends early, as with `download_reset_rate`
+    /// (the HTTP server closes both the same way; they are counted apart, a reset in
+    /// `resets_injected`).
+    pub download_truncate_rate: f64,
+    /// Probability that a download sends more than was asked: `Content-Length` and
+    /// the body have up to 1 KiB past the range (or the file), which a client sees as
+    /// a body longer than the `Content-Range` or the item's size. (A body running past
+    /// its own `Content-Length` would be cut by the HTTP server unseen.)
+    pub download_overrun_rate: f64,
+    /// Probability that a range request gets a `206` for another range than asked:
+    /// its `Content-Range` (and body) start at 0, or at 1 for a range starting at 0.
+    pub download_wrong_range_rate: f64,
 }
 
 impl Faults {
@@ -263,6 +299,10 @@ impl Faults {
             ("error_500_rate", self.error_500_rate),
             ("reset_rate", self.reset_rate),
             ("omit_tombstone_rate", self.omit_tombstone_rate),
+            ("download_reset_rate", self.download_reset_rate),
+            ("download_truncate_rate", self.download_truncate_rate),
+            ("download_overrun_rate", self.download_overrun_rate),
+            ("download_wrong_range_rate", self.download_wrong_range_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(Error::InvalidInput(format!(
@@ -273,6 +313,16 @@ impl Faults {
         if self.error_503_rate + self.error_500_rate + self.reset_rate > 1.0 {
             return Err(Error::InvalidInput(
                 "the fault rates must add up to at most 1".into(),
+            ));
+        }
+        if self.download_reset_rate
+            + self.download_truncate_rate
+            + self.download_overrun_rate
+            + self.download_wrong_range_rate
+            > 1.0
+        {
+            return Err(Error::InvalidInput(
+                "the download fault rates must add up to at most 1".into(),
             ));
         }
         Ok(())
