@@ -328,3 +328,44 @@ impl Faults {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_settings_are_checked() {
+        let ok = SimConfig::default();
+        assert!(ok.validate().is_ok());
+        let sizes = |median_bytes, max_bytes| SimConfig {
+            file_sizes: FileSizes {
+                median_bytes,
+                max_bytes,
+            },
+            ..SimConfig::default()
+        };
+        assert!(sizes(0, 10).validate().is_err());
+        assert!(sizes(10, 9).validate().is_err());
+        assert!(sizes(10, 10).validate().is_ok());
+        let ttl = SimConfig {
+            download_url_ttl_secs: 0,
+            ..SimConfig::default()
+        };
+        assert!(ttl.validate().is_err());
+        let mut egress = SimConfig::default();
+        egress.throttle.egress_window_secs = 0;
+        assert!(egress.validate().is_err());
+        let faults = |reset, overrun| Faults {
+            download_reset_rate: reset,
+            download_overrun_rate: overrun,
+            ..Faults::default()
+        };
+        assert!(faults(0.5, 0.5).validate().is_ok());
+        assert!(faults(0.6, 0.5).validate().is_err());
+        assert!(faults(-0.1, 0.0).validate().is_err());
+        let parsed: SimConfig =
+            serde_json::from_str(r#"{"file_sizes": {"median_bytes": 1000}}"#).unwrap();
+        assert_eq!(parsed.file_sizes.max_bytes, FileSizes::default().max_bytes);
+        assert!(serde_json::from_str::<SimConfig>(r#"{"file_sizes": {"mean": 1}}"#).is_err());
+    }
+}

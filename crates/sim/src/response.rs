@@ -90,15 +90,6 @@ impl SimResponse {
         self
     }
 
-    /// The whole body: `body`, or every chunk of the stream (in-process callers and
-    /// tests; a server sends a stream as it is made).
-    pub fn into_body(self) -> Vec<u8> {
-        match self.stream {
-            Some(stream) => stream.chunks.flatten().collect(),
-            None => self.body,
-        }
-    }
-
     /// Adds a header.
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> SimResponse {
         self.headers.push((name.to_string(), value.into()));
