@@ -40,6 +40,12 @@ pub struct SnapshotItem {
     pub etag: String,
     /// Whether sharing was set explicitly on this item (not inherited).
     pub shared: bool,
+    /// The base64 QuickXorHash of the bytes a download serves (files with content
+    /// only: not folders, notebooks or shortcuts).
+    pub quick_xor_hash: Option<String>,
+    /// `file`, `folder`, `package` (a OneNote notebook), `malware` (a file flagged
+    /// by antivirus) or `remote` (a shortcut to another drive's folder).
+    pub kind: String,
 }
 
 /// An item returned by the mutation methods: the same facts as a snapshot entry.
@@ -54,6 +60,9 @@ pub struct ItemPatch {
     pub parent_id: Option<String>,
     /// New content (files only); bumps cTag and eTag.
     pub content: Option<Vec<u8>>,
+    /// New generated content of this size (files only, not with `content`): new
+    /// bytes and hash, cTag and eTag bumped, nothing stored (for edits of large files).
+    pub size: Option<u64>,
 }
 
 /// Counters of the simulator, as `GET /_sim/stats` returns them.
@@ -73,6 +82,16 @@ pub struct SimStats {
     pub resets_injected: u64,
     /// 500/503 responses injected on purpose.
     pub errors_injected: u64,
+    /// Requests to the content host (download URLs).
+    pub download_requests: u64,
+    /// Body bytes the content host produced for its clients: minus the sizes of the
+    /// files fetched, what was downloaded again.
+    pub download_bytes: u64,
+    /// 429s of the content host (resource units or egress budget).
+    pub downloads_throttled: u64,
+    /// Requests to the content host that carried an `Authorization` header (which
+    /// a client should never send there).
+    pub download_requests_with_authorization: u64,
     /// Live items across all drives, roots included.
     pub items: u64,
     /// The subscriptions module's counters (sent, failed, active subscriptions, ...).

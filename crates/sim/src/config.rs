@@ -52,6 +52,11 @@ pub struct SimConfig {
     pub seed: u64,
     /// Delta tokens older than this are answered with 410 (0 = never).
     pub delta_token_max_age_secs: u64,
+    /// Sizes of the generated files.
+    pub file_sizes: FileSizes,
+    /// Lifetime of pre-authenticated download URLs, in seconds: after it the content
+    /// host answers 401.
+    pub download_url_ttl_secs: u64,
     /// Resource-unit budget and costs.
     pub throttle: ThrottleConfig,
     /// Injected failures.
@@ -87,6 +92,8 @@ impl Default for SimConfig {
             depth: 3,
             seed: 1,
             delta_token_max_age_secs: 0,
+            file_sizes: FileSizes::default(),
+            download_url_ttl_secs: 300,
             throttle: ThrottleConfig::default(),
             faults: Faults::default(),
             threads: 4,
@@ -135,7 +142,51 @@ impl SimConfig {
         if self.throttle.window_secs == 0 {
             return bad("sim.throttle.window_secs must be at least 1");
         }
+        if self.throttle.egress_window_secs == 0 {
+            return bad("sim.throttle.egress_window_secs must be at least 1");
+        }
+        if self.download_url_ttl_secs == 0 {
+            return bad("sim.download_url_ttl_secs must be at least 1");
+        }
+        self.file_sizes.validate()?;
         self.faults.validate()
+    }
+}
+
+/// How big generated files are: a log-normal spread around the median (many small
+/// files, a few near the maximum, 2 % empty), drawn from the seed.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileSizes {
+    /// The median size of the files that are not empty, in bytes (at least 1).
+    pub median_bytes: u64,
+    /// The largest size (at least the median); about 1 file in 1000 has it.
+    pub max_bytes: u64,
+}
+
+impl Default for FileSizes {
+    fn default() -> Self {
+        FileSizes {
+            median_bytes: 65_536,
+            max_bytes: 8_388_608,
+        }
+    }
+}
+
+impl FileSizes {
+    /// Checks that the median is at least 1 and the maximum at least the median.
+    pub fn validate(&self) -> Result<()> {
+        if self.median_bytes == 0 {
+            return Err(Error::Config(
+                "sim.file_sizes.median_bytes must be at least 1".into(),
+            ));
+        }
+        if self.max_bytes < self.median_bytes {
+            return Err(Error::Config(
+                "sim.file_sizes.max_bytes must be at least sim.file_sizes.median_bytes".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -152,6 +203,11 @@ pub struct ThrottleConfig {
     pub window_secs: u64,
     /// Cost of each kind of request.
     pub costs: RuCosts,
+    /// Bytes the content host may send per egress window; beyond them download
+    /// requests get 429 until the window ends. 0 turns the limit off.
+    pub egress_bytes_per_hour: u64,
+    /// Length of the egress window in seconds (an hour; benchmarks shrink it).
+    pub egress_window_secs: u64,
 }
 
 impl Default for ThrottleConfig {
@@ -161,6 +217,8 @@ impl Default for ThrottleConfig {
             retry_after_secs: 10,
             window_secs: 60,
             costs: RuCosts::default(),
+            egress_bytes_per_hour: 0,
+            egress_window_secs: 3600,
         }
     }
 }
@@ -177,6 +235,8 @@ pub struct RuCosts {
     pub list: u64,
     /// A single-resource read (and a download redirect).
     pub get: u64,
+    /// A request to the content host (a download or a part of one).
+    pub download: u64,
     /// A write (subscription create, renew, delete).
     pub write: u64,
     /// A permission-related request.
@@ -190,13 +250,15 @@ impl Default for RuCosts {
             delta_without_token: 2,
             list: 2,
             get: 1,
+            download: 1,
             write: 2,
             permission: 5,
         }
     }
 }
 
-/// Injected failures on Graph routes, as probabilities between 0 and 1.
+/// Injected failures, as probabilities between 0 and 1: the first three on Graph
+/// routes and on the content host, the `download_` ones on the content host only.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -212,6 +274,21 @@ pub struct Faults {
     /// (a known Graph defect); decided once per deleted item from `seed`, so retried
     /// pages agree. Full enumerations are unaffected: only an audit finds the drift.
     pub omit_tombstone_rate: f64,
+    /// Probability that a download's body stops after a random part of it, the
+    /// connection closing: the client gets fewer bytes than `Content-Length`.
+    pub download_reset_rate: f64,
+    /// Probability that a download's body ends early, as with `download_reset_rate`
+    /// (the HTTP server closes both the same way; they are counted apart, a reset in
+    /// `resets_injected`).
+    pub download_truncate_rate: f64,
+    /// Probability that a download sends more than was asked: `Content-Length` and
+    /// the body have up to 1 KiB past the range (or the file), which a client sees as
+    /// a body longer than the `Content-Range` or the item's size. (A body running past
+    /// its own `Content-Length` would be cut by the HTTP server unseen.)
+    pub download_overrun_rate: f64,
+    /// Probability that a range request gets a `206` for another range than asked:
+    /// its `Content-Range` (and body) start at 0, or at 1 for a range starting at 0.
+    pub download_wrong_range_rate: f64,
 }
 
 impl Faults {
@@ -222,6 +299,10 @@ impl Faults {
             ("error_500_rate", self.error_500_rate),
             ("reset_rate", self.reset_rate),
             ("omit_tombstone_rate", self.omit_tombstone_rate),
+            ("download_reset_rate", self.download_reset_rate),
+            ("download_truncate_rate", self.download_truncate_rate),
+            ("download_overrun_rate", self.download_overrun_rate),
+            ("download_wrong_range_rate", self.download_wrong_range_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(Error::InvalidInput(format!(
@@ -234,6 +315,57 @@ impl Faults {
                 "the fault rates must add up to at most 1".into(),
             ));
         }
+        if self.download_reset_rate
+            + self.download_truncate_rate
+            + self.download_overrun_rate
+            + self.download_wrong_range_rate
+            > 1.0
+        {
+            return Err(Error::InvalidInput(
+                "the download fault rates must add up to at most 1".into(),
+            ));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_settings_are_checked() {
+        let ok = SimConfig::default();
+        assert!(ok.validate().is_ok());
+        let sizes = |median_bytes, max_bytes| SimConfig {
+            file_sizes: FileSizes {
+                median_bytes,
+                max_bytes,
+            },
+            ..SimConfig::default()
+        };
+        assert!(sizes(0, 10).validate().is_err());
+        assert!(sizes(10, 9).validate().is_err());
+        assert!(sizes(10, 10).validate().is_ok());
+        let ttl = SimConfig {
+            download_url_ttl_secs: 0,
+            ..SimConfig::default()
+        };
+        assert!(ttl.validate().is_err());
+        let mut egress = SimConfig::default();
+        egress.throttle.egress_window_secs = 0;
+        assert!(egress.validate().is_err());
+        let faults = |reset, overrun| Faults {
+            download_reset_rate: reset,
+            download_overrun_rate: overrun,
+            ..Faults::default()
+        };
+        assert!(faults(0.5, 0.5).validate().is_ok());
+        assert!(faults(0.6, 0.5).validate().is_err());
+        assert!(faults(-0.1, 0.0).validate().is_err());
+        let parsed: SimConfig =
+            serde_json::from_str(r#"{"file_sizes": {"median_bytes": 1000}}"#).unwrap();
+        assert_eq!(parsed.file_sizes.max_bytes, FileSizes::default().max_bytes);
+        assert!(serde_json::from_str::<SimConfig>(r#"{"file_sizes": {"mean": 1}}"#).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The HTTP control API under `/_sim` (no auth) and the download URLs.
+//! The HTTP control API under `/_sim` (no auth).
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::api::ItemPatch;
 use crate::config::Faults;
-use crate::content;
+use crate::drive::Body;
 use crate::fault::SimError;
 use crate::request::SimRequest;
 use crate::response::SimResponse;
@@ -22,6 +22,20 @@ struct NewItem {
     folder: bool,
     #[serde(default)]
     content: String,
+    /// Generated content of this size instead of `content`.
+    size: Option<u64>,
+}
+
+impl NewItem {
+    fn body(&self) -> Result<Body<'_>, SimError> {
+        match self.size {
+            None => Ok(Body::Bytes(self.content.as_bytes())),
+            Some(size) if self.content.is_empty() => Ok(Body::Generated(size)),
+            Some(_) => Err(SimError::Invalid(
+                "content and size cannot be given together".into(),
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -30,6 +44,7 @@ struct PatchItem {
     name: Option<String>,
     parent_id: Option<String>,
     content: Option<String>,
+    size: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -56,17 +71,6 @@ struct NewGroup {
     name: String,
     #[serde(default = "yes")]
     unified: bool,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct FaultKnobs {
-    error_503_rate: f64,
-    error_500_rate: f64,
-    reset_rate: f64,
-    seed: u64,
-    omit_tombstone_rate: f64,
-    notifications: Option<NotificationConfig>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +103,20 @@ fn optional_body<T: DeserializeOwned + Default>(req: &SimRequest) -> Result<T, S
     }
 }
 
+/// The body of `POST /_sim/faults`: the fields of [`Faults`] (all optional) and
+/// optionally `notifications`, the webhook delivery knobs.
+fn fault_knobs(req: &SimRequest) -> Result<(Faults, Option<NotificationConfig>), SimError> {
+    let mut fields: serde_json::Map<String, serde_json::Value> = optional_body(req)?;
+    let notifications = fields
+        .remove("notifications")
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| SimError::Invalid(format!("invalid notifications: {e}")))?;
+    let faults = serde_path_to_error::deserialize(serde_json::Value::Object(fields))
+        .map_err(|e| SimError::Invalid(format!("invalid JSON body: {e}")))?;
+    Ok((faults, notifications))
+}
+
 fn ok_json<T: serde::Serialize>(status: u16, v: &T) -> Result<SimResponse, SimError> {
     serde_json::to_value(v)
         .map(|v| SimResponse::json(status, &v))
@@ -126,13 +144,13 @@ pub(crate) fn label(method: &str, segs: &[&str]) -> &'static str {
         ("PATCH", ["groups", _]) => "PATCH /_sim/groups/{id}",
         ("DELETE", ["groups", _]) => "DELETE /_sim/groups/{id}",
         ("POST", ["expire-delta-tokens"]) => "POST /_sim/expire-delta-tokens",
+        ("POST", ["expire-download-urls"]) => "POST /_sim/expire-download-urls",
         ("POST", ["expire-subscriptions"]) => "POST /_sim/expire-subscriptions",
         ("POST", ["faults"]) => "POST /_sim/faults",
         ("POST", ["expire-access-tokens"]) => "POST /_sim/expire-access-tokens",
         ("POST", ["throttle-storm"]) => "POST /_sim/throttle-storm",
         ("GET", ["stats"]) => "GET /_sim/stats",
         ("GET", ["snapshot"]) => "GET /_sim/snapshot",
-        ("GET", ["download", _, _]) => "GET /_sim/download",
         _ => "unknown /_sim",
     }
 }
@@ -146,13 +164,7 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                 let b: NewItem = body(req)?;
                 ok_json(
                     201,
-                    &shared.create_item(
-                        d,
-                        &b.parent_id,
-                        &b.name,
-                        b.folder,
-                        b.content.as_bytes(),
-                    )?,
+                    &shared.create_item(d, &b.parent_id, &b.name, b.folder, b.body()?)?,
                 )
             }
             ("PATCH", ["drives", d, "items", i]) => {
@@ -161,6 +173,7 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                     name: b.name,
                     parent_id: b.parent_id,
                     content: b.content.map(String::into_bytes),
+                    size: b.size,
                 };
                 ok_json(200, &shared.update_item(d, i, &patch)?)
             }
@@ -224,25 +237,22 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                 shared.expire_delta_tokens();
                 Ok(SimResponse::empty(204))
             }
+            ("POST", ["expire-download-urls"]) => {
+                shared.download_urls.expire_all();
+                Ok(SimResponse::empty(204))
+            }
             ("POST", ["expire-subscriptions"]) => {
                 let b: ExpireSubscriptions = optional_body(req)?;
                 shared.subs.expire(b.id.as_deref());
                 Ok(SimResponse::empty(204))
             }
             ("POST", ["faults"]) => {
-                let b: FaultKnobs = optional_body(req)?;
-                let faults = Faults {
-                    error_503_rate: b.error_503_rate,
-                    error_500_rate: b.error_500_rate,
-                    reset_rate: b.reset_rate,
-                    seed: b.seed,
-                    omit_tombstone_rate: b.omit_tombstone_rate,
-                };
+                let (faults, notifications) = fault_knobs(req)?;
                 faults
                     .validate()
                     .map_err(|e| SimError::Invalid(e.to_string()))?;
                 shared.faults.set(faults);
-                if let Some(n) = b.notifications {
+                if let Some(n) = notifications {
                     shared.subs.set_config(n);
                 }
                 Ok(SimResponse::empty(204))
@@ -266,19 +276,6 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                     .query("drive")
                     .ok_or_else(|| SimError::Invalid("missing ?drive=ID".into()))?;
                 ok_json(200, &shared.snapshot(d)?)
-            }
-            ("GET", ["download", d, i]) => {
-                if !content::verify(shared.download_key, d, i, req.query("sig").unwrap_or("")) {
-                    return Ok(SimResponse::graph_error(
-                        401,
-                        "unauthenticated",
-                        "The download URL is not valid",
-                    ));
-                }
-                let t = shared.tenant.read();
-                let drive = &t.drives[t.drive(d)?];
-                let idx = drive.live(i)?;
-                Ok(content::respond(&drive.content(idx), req.header("range")))
             }
             _ => Err(SimError::NotFound(format!(
                 "no control route {} {}",

@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 
+use crate::content::tempauth::DownloadUrls;
 use crate::drive::{Drive, NO_PARENT};
 use crate::faults::TombstoneOmission;
 use crate::ids;
@@ -120,6 +121,8 @@ pub(crate) struct DeltaRequest<'a> {
     pub base: &'a str,
     /// The injected defect: delete tombstones incremental feeds leave out.
     pub omit_tombstones: TombstoneOmission,
+    /// Issues `@microsoft.graph.downloadUrl` when it is selected.
+    pub download_urls: &'a DownloadUrls,
 }
 
 /// Token signing key and expiry settings.
@@ -235,6 +238,7 @@ pub(crate) fn serve(tenant: &Tenant, policy: TokenPolicy, req: &DeltaRequest<'_>
         hierarchical_sharing: req.hierarchical_sharing,
         annotate_sharing_changes: req.show_sharing_changes
             && matches!(cursor, Cursor::Changes { .. }),
+        download_urls: Some(req.download_urls),
     };
     let writer = ItemWriter::new(drive, view);
     let mut items = JsonOut::with_capacity(top * 320);

@@ -1,4 +1,5 @@
-//! Injected failures: seeded dice rolled once per Graph request.
+//! Injected failures: seeded dice rolled once per Graph or content request, and once
+//! more per download for the faults of its body.
 
 use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
@@ -14,6 +15,24 @@ pub(crate) enum Injected {
     Error503,
     Error500,
     Reset,
+}
+
+/// What the dice decided for the body of one download.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum DownloadFault {
+    None,
+    /// The body stops after this fraction (in `[0, 1)`) of its bytes; `reset` when
+    /// rolled by `download_reset_rate`, else by `download_truncate_rate`.
+    Cut {
+        fraction: f64,
+        reset: bool,
+    },
+    /// Content-Length and body carry this many bytes (1 to 1024) past the range.
+    Overrun {
+        extra: u64,
+    },
+    /// A range request is answered with another range.
+    WrongRange,
 }
 
 /// Which delete tombstones incremental delta leaves out (see
@@ -86,6 +105,43 @@ impl FaultDice {
             Injected::None
         }
     }
+
+    /// Rolls for the body of one download.
+    pub fn roll_download(&self) -> DownloadFault {
+        let mut g = self.state.lock();
+        let (f, rng) = &mut *g;
+        let rates = [
+            f.download_reset_rate,
+            f.download_truncate_rate,
+            f.download_overrun_rate,
+            f.download_wrong_range_rate,
+        ];
+        if rates.iter().sum::<f64>() <= 0.0 {
+            return DownloadFault::None;
+        }
+        let x: f64 = rng.random();
+        let fraction: f64 = rng.random();
+        let mut bound = 0.0;
+        let hit = rates.iter().position(|r| {
+            bound += r;
+            x < bound
+        });
+        match hit {
+            Some(0) => DownloadFault::Cut {
+                fraction,
+                reset: true,
+            },
+            Some(1) => DownloadFault::Cut {
+                fraction,
+                reset: false,
+            },
+            Some(2) => DownloadFault::Overrun {
+                extra: 1 + (fraction * 1024.0) as u64 % 1024,
+            },
+            Some(_) => DownloadFault::WrongRange,
+            None => DownloadFault::None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -109,6 +165,35 @@ mod tests {
         let again: Vec<Injected> = (0..10_000).map(|_| dice.roll()).collect();
         assert_eq!(rolls, again);
         assert_eq!(FaultDice::new(Faults::default()).roll(), Injected::None);
+    }
+
+    #[test]
+    fn download_faults_follow_their_rates() {
+        let dice = FaultDice::new(Faults {
+            download_truncate_rate: 0.5,
+            download_wrong_range_rate: 0.5,
+            ..Faults::default()
+        });
+        let rolls: Vec<DownloadFault> = (0..1000).map(|_| dice.roll_download()).collect();
+        let cut = rolls
+            .iter()
+            .filter(
+                |r| matches!(r, DownloadFault::Cut { reset: false, fraction } if *fraction < 1.0),
+            )
+            .count();
+        let wrong = rolls
+            .iter()
+            .filter(|r| **r == DownloadFault::WrongRange)
+            .count();
+        assert_eq!(cut + wrong, 1000);
+        assert!((400..600).contains(&cut), "{cut}");
+        let never = FaultDice::new(Faults::default());
+        assert_eq!(never.roll_download(), DownloadFault::None);
+        let over = FaultDice::new(Faults {
+            download_overrun_rate: 1.0,
+            ..Faults::default()
+        });
+        assert!((0..100).all(|_| matches!(over.roll_download(), DownloadFault::Overrun { extra } if (1..=1024).contains(&extra))));
     }
 
     #[test]

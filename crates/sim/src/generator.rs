@@ -5,7 +5,7 @@ use crate::ids;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::SimConfig;
+use crate::config::{FileSizes, SimConfig};
 use crate::fault::SimError;
 use crate::tenant::Tenant;
 
@@ -15,6 +15,35 @@ const EXTENSIONS: [&str; 8] = ["docx", "xlsx", "pptx", "pdf", "txt", "jpg", "png
 /// 2024-01-01T00:00:00Z: generated timestamps fall in the year after it.
 const BASE_TIME: u32 = 1_704_067_200;
 const FOLDER_SHARE: f64 = 0.12;
+/// Values of the size draw (kept from when it was the size itself, so a seed's tree
+/// stays the same).
+const SIZE_DRAWS: u64 = 2_000_000;
+/// Share of empty files.
+const EMPTY_SHARE: f64 = 0.02;
+/// The quantile of the non-empty sizes that reaches `max_bytes` (those above it are
+/// clamped to it: about 1 file in 1000).
+const MAX_QUANTILE: f64 = 0.999;
+
+/// The standard normal quantile of `p` (Tukey's lambda approximation, within about
+/// 1 % in the body: enough for a spread of file sizes).
+fn normal_quantile(p: f64) -> f64 {
+    4.91 * (p.powf(0.14) - (1.0 - p).powf(0.14))
+}
+
+/// The size of a file whose draw is `draw` (uniform in `0..SIZE_DRAWS`): 2 % empty,
+/// the rest log-normal with the configured median, clamped to the maximum at the
+/// 99.9th percentile.
+fn file_size(sizes: &FileSizes, draw: u64) -> u64 {
+    let p = (draw as f64 + 0.5) / SIZE_DRAWS as f64;
+    if p < EMPTY_SHARE {
+        return 0;
+    }
+    let p = (p - EMPTY_SHARE) / (1.0 - EMPTY_SHARE);
+    let median = sizes.median_bytes as f64;
+    let sigma = (sizes.max_bytes as f64 / median).ln() / normal_quantile(MAX_QUANTILE);
+    let size = median * (sigma * normal_quantile(p)).exp();
+    (size.round() as u64).clamp(1, sizes.max_bytes)
+}
 
 /// Builds the tenant described by the generator fields of `cfg`.
 ///
@@ -60,7 +89,7 @@ pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
                 folders.push((idx, depth + 1));
             } else {
                 let ext = EXTENSIONS[rng.random_range(0..EXTENSIONS.len())];
-                let size = rng.random_range(0..2_000_000);
+                let size = file_size(&cfg.file_sizes, rng.random_range(0..SIZE_DRAWS));
                 // A few files are of another kind; decided from the index, not the
                 // generator's stream, so the rest of a tenant stays as it was.
                 let roll = ids::mix(drive.salt ^ KIND_SALT, drive.items.len() as u64) % 1000;
@@ -106,6 +135,56 @@ mod tests {
                 assert!(depth <= cfg.depth + 1, "{}", d.path(i as u32));
                 assert!(item.parent < i as u32);
             }
+        }
+    }
+
+    #[test]
+    fn sizes_spread_around_the_median_up_to_the_max() {
+        let sizes = FileSizes::default();
+        let mut all: Vec<u64> = (0..SIZE_DRAWS)
+            .step_by(97)
+            .map(|d| file_size(&sizes, d))
+            .collect();
+        all.sort_unstable();
+        let share = |f: &dyn Fn(u64) -> bool| {
+            all.iter().filter(|&&s| f(s)).count() as f64 / all.len() as f64
+        };
+        assert!((0.015..0.025).contains(&share(&|s| s == 0)));
+        assert!((0.0005..0.002).contains(&share(&|s| s == sizes.max_bytes)));
+        assert!(share(&|s| s < 8 * 1024) > 0.05, "many small files");
+        let nonempty: Vec<u64> = all.iter().copied().filter(|&s| s > 0).collect();
+        let median = nonempty[nonempty.len() / 2];
+        assert!((60_000..70_000).contains(&median), "{median}");
+        assert_eq!(*all.last().unwrap(), sizes.max_bytes);
+        let flat = FileSizes {
+            median_bytes: 10,
+            max_bytes: 10,
+        };
+        assert!((1..SIZE_DRAWS).all(|d| file_size(&flat, d) == 10 || d < 40_000));
+    }
+
+    #[test]
+    fn sizes_leave_the_tree_of_a_seed_as_it_was() {
+        let small = SimConfig {
+            items: 300,
+            ..SimConfig::default()
+        };
+        let big = SimConfig {
+            file_sizes: FileSizes {
+                median_bytes: 1 << 20,
+                max_bytes: 1 << 30,
+            },
+            ..small.clone()
+        };
+        let (a, b) = (generate(&small).unwrap(), generate(&big).unwrap());
+        for (x, y) in a.drives.iter().zip(&b.drives) {
+            let tree = |d: &crate::drive::Drive| -> Vec<(String, u32)> {
+                d.items
+                    .iter()
+                    .map(|i| (i.name.to_string(), i.parent))
+                    .collect()
+            };
+            assert_eq!(tree(x), tree(y));
         }
     }
 

@@ -301,7 +301,7 @@ fn drive_json(t: &Tenant, d: usize) -> Value {
     })
 }
 
-fn item_response(drive: &Drive, idx: u32, req: &SimRequest) -> SimResponse {
+fn item_response(shared: &Shared, drive: &Drive, idx: u32, req: &SimRequest) -> SimResponse {
     let props = match req.query("$select").map(Props::parse).transpose() {
         Ok(p) => p.unwrap_or(Props::ALL),
         Err(m) => return SimResponse::graph_error(400, "BadRequest", &m),
@@ -310,6 +310,7 @@ fn item_response(drive: &Drive, idx: u32, req: &SimRequest) -> SimResponse {
         props,
         hierarchical_sharing: req.prefers("hierarchicalsharing"),
         annotate_sharing_changes: false,
+        download_urls: Some(&shared.download_urls),
     };
     let mut out = JsonOut::with_capacity(512);
     ItemWriter::new(drive, view).write(&mut out, idx, false);
@@ -446,6 +447,7 @@ pub(crate) fn serve(
                         show_sharing_changes: req.prefers("deltashowsharingchanges"),
                         base,
                         omit_tombstones: shared.faults.tombstone_omission(),
+                        download_urls: &shared.download_urls,
                     },
                 )
             }
@@ -456,23 +458,11 @@ pub(crate) fn serve(
             }
             Route::Item(d, item) => {
                 let drive = &t.drives[t.resolve_drive(&d)?];
-                item_response(drive, drive.resolve_item(&item)?, req)
+                item_response(shared, drive, drive.resolve_item(&item)?, req)
             }
             Route::Content(d, item) => {
                 let drive = &t.drives[t.resolve_drive(&d)?];
-                let idx = drive.resolve_item(&item)?;
-                if drive.items[idx as usize].is_folder() {
-                    return Err(SimError::Invalid("a folder has no content".into()));
-                }
-                let url = content::download_url(
-                    shared.download_key,
-                    base,
-                    &drive.id,
-                    &drive.item_id(idx),
-                );
-                let mut r = SimResponse::empty(302).with_header("Location", url);
-                r.headers.push(("Content-Length".into(), "0".into()));
-                r
+                content::redirect(shared, drive, drive.resolve_item(&item)?, req)?
             }
             Route::Permissions(d, item) => {
                 let drive = &t.drives[t.resolve_drive(&d)?];

@@ -1,5 +1,6 @@
 //! Serialises driveItems the way Graph delta returns them, honouring `$select`.
 
+use crate::content::tempauth::DownloadUrls;
 use crate::drive::{Drive, NO_PARENT, flag};
 use crate::ids;
 use crate::json::JsonOut;
@@ -8,7 +9,8 @@ use crate::json::JsonOut;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Props(u32);
 
-const PROPERTIES: [&str; 20] = [
+/// The selectable properties; the last one, the download URL, only when asked for.
+const PROPERTIES: [&str; 21] = [
     "name",
     "parentReference",
     "eTag",
@@ -29,6 +31,7 @@ const PROPERTIES: [&str; 20] = [
     "webUrl",
     "sharepointIds",
     "fileSystemInfo",
+    "@microsoft.graph.downloadUrl",
 ];
 
 /// Real driveItem properties the simulator accepts in `$select` but does not model.
@@ -43,8 +46,8 @@ const UNMODELLED: [&str; 7] = [
 ];
 
 impl Props {
-    /// Every modelled property (no `$select`).
-    pub const ALL: Props = Props((1 << PROPERTIES.len()) - 1);
+    /// Every modelled property but the download URL (no `$select`).
+    pub const ALL: Props = Props((1 << (PROPERTIES.len() - 1)) - 1);
 
     /// Parses a `$select` value; an unknown property is an error naming it.
     pub fn parse(select: &str) -> Result<Props, String> {
@@ -75,12 +78,14 @@ impl Props {
 
 /// How items are presented, from the request's Prefer headers.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct View {
+pub(crate) struct View<'a> {
     pub props: Props,
     /// `Prefer: hierarchicalsharing`.
     pub hierarchical_sharing: bool,
     /// `Prefer: deltashowsharingchanges` and an incremental feed.
     pub annotate_sharing_changes: bool,
+    /// Issues `@microsoft.graph.downloadUrl` when it is selected.
+    pub download_urls: Option<&'a DownloadUrls>,
 }
 
 /// Pre-resolved property flags, so the per-item path does no string compares.
@@ -105,6 +110,7 @@ struct Wanted {
     web_url: bool,
     sharepoint_ids: bool,
     fs_info: bool,
+    download_url: bool,
 }
 
 impl Wanted {
@@ -130,6 +136,7 @@ impl Wanted {
             web_url: p.has("webUrl"),
             sharepoint_ids: p.has("sharepointIds"),
             fs_info: p.has("fileSystemInfo"),
+            download_url: p.has("@microsoft.graph.downloadUrl"),
         }
     }
 }
@@ -137,8 +144,10 @@ impl Wanted {
 /// Writes items of one drive as JSON objects.
 pub(crate) struct ItemWriter<'a> {
     drive: &'a Drive,
-    view: View,
+    view: View<'a>,
     wanted: Wanted,
+    /// When download URLs are issued (Unix seconds).
+    now: u64,
 }
 
 fn mime_type(name: &str) -> &'static str {
@@ -158,11 +167,12 @@ fn mime_type(name: &str) -> &'static str {
 
 impl<'a> ItemWriter<'a> {
     /// A writer for `drive` with the given presentation.
-    pub fn new(drive: &'a Drive, view: View) -> ItemWriter<'a> {
+    pub fn new(drive: &'a Drive, view: View<'a>) -> ItemWriter<'a> {
         ItemWriter {
             drive,
             view,
             wanted: Wanted::of(view.props),
+            now: ids::unix_now(),
         }
     }
 
@@ -240,15 +250,19 @@ impl<'a> ItemWriter<'a> {
             } else {
                 out.raw(",\"file\":{\"mimeType\":\"");
                 out.raw(mime_type(&item.name));
-                out.raw("\",\"hashes\":{\"quickXorHash\":\"");
-                let seed = d.content_seed(idx);
-                let mut hash = [0u8; 20];
-                for (i, chunk) in hash.chunks_mut(8).enumerate() {
-                    let v = ids::mix(seed, i as u64).to_le_bytes();
-                    chunk.copy_from_slice(&v[..chunk.len()]);
+                out.raw("\"");
+                if let Some(hash) = d.quick_xor_hash(idx) {
+                    out.raw(",\"hashes\":{\"quickXorHash\":\"");
+                    ids::write_base64(&mut out.buf, &hash);
+                    out.raw("\"}");
                 }
-                ids::write_base64(&mut out.buf, &hash);
-                out.raw("\"}}");
+                out.raw("}");
+            }
+        }
+        if w.download_url && !deleted && item.has_content() && item.flags & flag::MALWARE == 0 {
+            if let Some(urls) = self.view.download_urls {
+                out.raw(",\"@microsoft.graph.downloadUrl\":");
+                out.string(&urls.url(&d.id, &d.item_id(idx), self.now));
             }
         }
         if w.malware && !deleted && item.flags & flag::MALWARE != 0 {
@@ -342,8 +356,12 @@ impl<'a> ItemWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drive::DriveKind;
+    use crate::drive::{Body, DriveKind};
     use serde_json::Value;
+
+    fn drive(kind: DriveKind) -> Drive {
+        Drive::new("b!d".into(), 3, kind, "Docs".into(), None, None, 0)
+    }
 
     fn render(d: &Drive, idx: u32, view: View) -> Value {
         let mut o = JsonOut::with_capacity(256);
@@ -353,20 +371,15 @@ mod tests {
 
     #[test]
     fn select_limits_properties_and_deletes_hide_name_and_ctag() {
-        let mut d = Drive::new(
-            "b!d".into(),
-            3,
-            DriveKind::Business,
-            "OneDrive".into(),
-            None,
-            None,
-            0,
-        );
-        let f = d.create(0, "Résumé 'v2'.txt", false, b"xy", 5).unwrap();
+        let mut d = drive(DriveKind::Business);
+        let f = d
+            .create(0, "Résumé 'v2'.txt", false, Body::Bytes(b"xy"), 5)
+            .unwrap();
         let all = View {
             props: Props::ALL,
             hierarchical_sharing: false,
             annotate_sharing_changes: false,
+            download_urls: None,
         };
         let v = render(&d, f, all);
         assert_eq!(v["name"], "Résumé 'v2'.txt");
@@ -375,8 +388,12 @@ mod tests {
         assert_eq!(v["parentReference"]["id"], d.item_id(0).as_str());
         assert!(v["parentReference"].get("path").is_none());
         assert_eq!(
-            v["file"]["hashes"]["quickXorHash"].as_str().unwrap().len(),
-            28
+            v["file"]["hashes"]["quickXorHash"],
+            crate::quick_xor_hash(b"xy").as_str()
+        );
+        assert!(
+            v.get("@microsoft.graph.downloadUrl").is_none(),
+            "only when selected"
         );
         let root = render(&d, 0, all);
         assert!(root["root"].is_object() && root["cTag"].is_null());
@@ -398,22 +415,17 @@ mod tests {
 
     #[test]
     fn sharing_facets_follow_the_prefer_headers() {
-        let mut d = Drive::new(
-            "b!d".into(),
-            3,
-            DriveKind::Library,
-            "Docs".into(),
-            None,
-            None,
-            0,
-        );
-        let folder = d.create(0, "F", true, b"", 1).unwrap();
-        let child = d.create(folder, "c.txt", false, b"", 1).unwrap();
+        let mut d = drive(DriveKind::Library);
+        let folder = d.create(0, "F", true, Body::Bytes(b""), 1).unwrap();
+        let child = d
+            .create(folder, "c.txt", false, Body::Bytes(b""), 1)
+            .unwrap();
         d.set_shared(folder, true, 2).unwrap();
         let flat = View {
             props: Props::ALL,
             hierarchical_sharing: false,
             annotate_sharing_changes: true,
+            download_urls: None,
         };
         let hier = View {
             hierarchical_sharing: true,
@@ -428,6 +440,46 @@ mod tests {
         d.set_shared(folder, false, 3).unwrap();
         assert_eq!(render(&d, folder, hier)["shared"], serde_json::json!({}));
         assert!(render(&d, folder, flat).get("shared").is_none());
+    }
+
+    #[test]
+    fn download_urls_only_for_files_with_content_when_selected() {
+        let mut d = drive(DriveKind::Business);
+        let file = d.create(0, "f.txt", false, Body::Bytes(b"x"), 1).unwrap();
+        let folder = d.create(0, "F", true, Body::Bytes(b""), 1).unwrap();
+        let notebook = d.add_generated(0, "N".into(), false, 5, 1, flag::PACKAGE);
+        let malware = d.add_generated(0, "m.exe".into(), false, 5, 1, flag::MALWARE);
+        let urls = DownloadUrls::new("http://c:2".into(), 60);
+        let view = View {
+            props: Props::parse("id,@microsoft.graph.downloadUrl").unwrap(),
+            hierarchical_sharing: false,
+            annotate_sharing_changes: false,
+            download_urls: Some(&urls),
+        };
+        let url = render(&d, file, view)["@microsoft.graph.downloadUrl"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            url.starts_with("http://c:2/_layouts/15/download.aspx?UniqueId="),
+            "{url}"
+        );
+        for none in [folder, notebook, malware, 0] {
+            assert!(
+                render(&d, none, view)
+                    .get("@microsoft.graph.downloadUrl")
+                    .is_none()
+            );
+        }
+        let notebook_json = render(
+            &d,
+            notebook,
+            View {
+                props: Props::ALL,
+                ..view
+            },
+        );
+        assert!(notebook_json.get("file").is_none() && notebook_json["package"].is_object());
     }
 
     proptest::proptest! {

@@ -2,7 +2,9 @@
 //!
 //! [`Simulator::start`] generates a tenant from a seed, binds an HTTP listener and
 //! serves the token endpoint, the Graph routes the engine uses (discovery, delta,
-//! content, subscriptions) and a control API under `/_sim`. The same control
+//! content, subscriptions) and a control API under `/_sim`. A second listener, the
+//! content host ([`Simulator::content_url`]), serves file bytes at the
+//! pre-authenticated URLs Graph's `/content` redirects to. The same control
 //! operations are methods of [`Simulator`]; [`ffi`] serves them to C and Python
 //! (`libm365sync_sim`, `include/m365sync_sim.h`).
 
@@ -44,7 +46,8 @@ mod throttle;
 use std::sync::Arc;
 
 pub use api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
-pub use config::{Faults, RuCosts, SimConfig, ThrottleConfig};
+pub use config::{Faults, FileSizes, RuCosts, SimConfig, ThrottleConfig};
+pub use content::quick_xor_hash;
 pub use identity::FederatedCredential;
 pub use router::Outcome;
 
@@ -58,7 +61,9 @@ use subscriptions::{NotificationConfig, SubscriptionContext, Subscriptions};
 pub struct Simulator {
     shared: Arc<Shared>,
     http: HttpServer,
+    content: HttpServer,
     url: String,
+    content_url: String,
     tenant_id: String,
     client_id: String,
     client_secret: String,
@@ -73,7 +78,8 @@ impl std::fmt::Debug for Simulator {
 }
 
 impl Simulator {
-    /// Generates the tenant, binds `config.listen` and starts serving.
+    /// Generates the tenant, binds `config.listen` (and the content host on the same
+    /// address, another port) and starts serving.
     pub fn start(config: SimConfig) -> Result<Simulator> {
         config.validate()?;
         let tenant = generator::generate(&config)?;
@@ -86,46 +92,45 @@ impl Simulator {
                 config: notifications,
             })
         };
-        // The listener is bound first so links can name its port; the handler
-        // reaches the state through a slot filled right after.
+        // The listeners are bound first so links can name their ports; the handlers
+        // reach the state through a slot filled right after.
         let slot: Arc<std::sync::OnceLock<Arc<Shared>>> = Arc::new(std::sync::OnceLock::new());
-        let handler_slot = slot.clone();
-        let handler: server::Handler = Arc::new(move |req: &SimRequest| match handler_slot.get() {
-            Some(shared) => router::dispatch(shared, req),
-            None => Outcome::Reply(response::SimResponse::graph_error(
-                503,
-                "serviceNotAvailable",
-                "starting",
-            )),
-        });
         let tls = tls_config(&config)?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let http = HttpServer::start(&config.listen, config.threads, tls, handler)?;
-        let ip = if http.addr.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            http.addr.ip().to_string()
-        };
-        let host = if http.addr.is_ipv6() && !http.addr.ip().is_unspecified() {
-            format!("[{ip}]")
-        } else {
-            ip
-        };
-        let url = format!("{scheme}://{host}:{}", http.addr.port());
+        let secure = tls.is_some();
+        let http = listen(
+            &config.listen,
+            config.threads,
+            tls.clone(),
+            &slot,
+            router::dispatch,
+        )?;
+        let url = origin(&http, secure);
+        let content_listen = std::net::SocketAddr::new(http.addr.ip(), 0).to_string();
+        let content = listen(
+            &content_listen,
+            config.threads,
+            tls,
+            &slot,
+            content::host::dispatch,
+        )?;
+        let content_url = origin(&content, secure);
         let certificates = identity::Certificates::read(&config.client_certificate_files)?;
         let shared = Arc::new(Shared::new(
             &config,
             tenant,
             subs_for,
             url.clone(),
+            content_url.clone(),
             certificates,
         ));
         let _ = slot.set(shared.clone());
-        log::info!("simulator listening on {url}");
+        log::info!("simulator listening on {url}, content host on {content_url}");
         Ok(Simulator {
             shared,
             http,
+            content,
             url,
+            content_url,
             tenant_id: config.tenant_id,
             client_id: config.client_id,
             client_secret: config.client_secret,
@@ -135,6 +140,12 @@ impl Simulator {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The content host's origin, `http://127.0.0.1:PORT` (another port than
+    /// [`Simulator::url`]): download URLs point there.
+    pub fn content_url(&self) -> &str {
+        &self.content_url
     }
 
     /// The Graph base URL, `url() + "/v1.0"`.
@@ -201,12 +212,34 @@ impl Simulator {
         folder: bool,
         content: &[u8],
     ) -> Result<SimItem> {
+        let body = drive::Body::Bytes(content);
         Ok(self
             .shared
-            .create_item(drive, parent_id, name, folder, content)?)
+            .create_item(drive, parent_id, name, folder, body)?)
     }
 
-    /// Renames, moves and/or rewrites an item.
+    /// Creates a file of `size` generated bytes under `parent_id` (`root` works):
+    /// nothing is stored, so the file may be many GB.
+    pub fn create_file_sized(
+        &self,
+        drive: &str,
+        parent_id: &str,
+        name: &str,
+        size: u64,
+    ) -> Result<SimItem> {
+        let body = drive::Body::Generated(size);
+        Ok(self
+            .shared
+            .create_item(drive, parent_id, name, false, body)?)
+    }
+
+    /// `len` bytes of a file's content from `start` (fewer at its end): the bytes a
+    /// download serves.
+    pub fn read_content(&self, drive: &str, item: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        Ok(self.shared.read_content(drive, item, start, len)?)
+    }
+
+    /// Renames, moves and/or rewrites an item (`patch.size`: new generated content).
     pub fn update_item(&self, drive: &str, item: &str, patch: ItemPatch) -> Result<SimItem> {
         Ok(self.shared.update_item(drive, item, &patch)?)
     }
@@ -288,6 +321,12 @@ impl Simulator {
         self.shared.expire_delta_tokens();
     }
 
+    /// Makes every download URL issued so far answer 401 (expired), as if its
+    /// lifetime had passed; URLs issued after work.
+    pub fn expire_download_urls(&self) {
+        self.shared.download_urls.expire_all();
+    }
+
     /// Expires subscriptions now (all when `None`).
     pub fn expire_subscriptions(&self, id: Option<&str>) {
         self.shared.subs.expire(id);
@@ -298,9 +337,10 @@ impl Simulator {
         self.shared.auth.expire_tokens();
     }
 
-    /// A 429 storm: for `duration`, every Graph request outside a Retry-After window
-    /// opens one (429 with the configured `throttle.retry_after_secs`), whatever the budget;
-    /// requests inside a window count as violations, as with an exhausted budget.
+    /// A 429 storm: for `duration`, every Graph or content host request outside a
+    /// Retry-After window opens one (429 with the configured `throttle.retry_after_secs`),
+    /// whatever the budget; requests inside a window count as violations, as with an
+    /// exhausted budget.
     pub fn throttle_storm(&self, duration: std::time::Duration) {
         self.shared
             .throttle
@@ -342,8 +382,41 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.http.stop();
+        self.content.stop();
         self.shared.subs.shutdown();
     }
+}
+
+/// Binds a listener whose requests go to `route` once the state is in `slot`.
+fn listen(
+    address: &str,
+    threads: usize,
+    tls: Option<m365sync_http::TlsConfig>,
+    slot: &Arc<std::sync::OnceLock<Arc<Shared>>>,
+    route: fn(&Shared, &SimRequest) -> Outcome,
+) -> Result<HttpServer> {
+    let slot = slot.clone();
+    let handler: server::Handler = Arc::new(move |req: &SimRequest| match slot.get() {
+        Some(shared) => route(shared, req),
+        None => Outcome::Reply(response::SimResponse::graph_error(
+            503,
+            "serviceNotAvailable",
+            "starting",
+        )),
+    });
+    HttpServer::start(address, threads, tls, handler)
+}
+
+/// `http(s)://host:port` of a listener (`127.0.0.1` when bound to every address).
+fn origin(server: &HttpServer, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let addr = server.addr;
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 /// The HTTPS settings of `tls_cert_file` / `tls_key_file`, when both are set.

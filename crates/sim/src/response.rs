@@ -2,15 +2,35 @@
 
 use serde_json::{Value, json};
 
-/// A finished response: status, headers and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A finished response: status, headers and body (whole, or streamed).
+#[derive(Debug)]
 pub struct SimResponse {
     /// HTTP status code.
     pub status: u16,
     /// Extra headers (Content-Type is among them when there is a body).
     pub headers: Vec<(String, String)>,
-    /// The body bytes.
+    /// The body bytes; empty when the body is streamed.
     pub body: Vec<u8>,
+    /// A body made as the client reads it (file downloads), instead of `body`.
+    pub stream: Option<BodyStream>,
+}
+
+/// A body produced chunk by chunk as the client reads it, so a large file is never
+/// held in memory whole.
+pub struct BodyStream {
+    /// The length `Content-Length` announces.
+    pub length: u64,
+    /// The chunks, taken one at a time. Chunks that end short of `length` end the
+    /// connection mid-body; the HTTP server cuts chunks that run past it.
+    pub chunks: Box<dyn Iterator<Item = Vec<u8>> + Send>,
+}
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyStream")
+            .field("length", &self.length)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimResponse {
@@ -20,6 +40,7 @@ impl SimResponse {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body,
+            stream: None,
         }
     }
 
@@ -34,6 +55,7 @@ impl SimResponse {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            stream: None,
         }
     }
 
@@ -52,6 +74,20 @@ impl SimResponse {
                 }
             }),
         )
+    }
+
+    /// Sets a streamed body of `length` bytes made by `chunks` (see [`BodyStream`]).
+    pub fn with_stream(
+        mut self,
+        length: u64,
+        chunks: impl Iterator<Item = Vec<u8>> + Send + 'static,
+    ) -> SimResponse {
+        self.body = Vec::new();
+        self.stream = Some(BodyStream {
+            length,
+            chunks: Box::new(chunks),
+        });
+        self
     }
 
     /// Adds a header.

@@ -13,7 +13,7 @@ use crate::stats::Counters;
 use crate::throttle::Verdict;
 
 /// What to do with the connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// Send this response.
     Reply(SimResponse),
@@ -83,6 +83,75 @@ pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
     }
 }
 
+/// Charges `cost` RU on the tenant's budget: the RateLimit headers for the answer, or
+/// the 429 to send (counted, with the violation when a Retry-After was in force).
+pub(crate) fn charge(
+    shared: &Shared,
+    req: &SimRequest,
+    cost: u64,
+) -> Result<Vec<(String, String)>, SimResponse> {
+    let c = &shared.counters;
+    c.ru_used.fetch_add(cost, Relaxed);
+    match shared.throttle.charge(cost, Instant::now()) {
+        Verdict::Allow(headers) => Ok(headers),
+        Verdict::Throttle {
+            retry_after_secs,
+            violation,
+        } => Err(refuse(shared, req, retry_after_secs, violation)),
+    }
+}
+
+/// The 429 for a request over a budget, counted.
+pub(crate) fn refuse(
+    shared: &Shared,
+    req: &SimRequest,
+    retry_after_secs: u64,
+    violation: bool,
+) -> SimResponse {
+    let c = &shared.counters;
+    Counters::bump(&c.throttled);
+    if violation {
+        Counters::bump(&c.violations);
+        log::warn!(
+            "violation: {} {} arrived while a Retry-After was in force",
+            req.method,
+            req.path
+        );
+    }
+    throttled(retry_after_secs)
+}
+
+/// The injected failure the fault dice chose for this request, counted, if any.
+pub(crate) fn inject(shared: &Shared) -> Option<Outcome> {
+    let c = &shared.counters;
+    match shared.faults.roll() {
+        Injected::None => None,
+        Injected::Error503 => {
+            Counters::bump(&c.errors_injected);
+            Some(Outcome::Reply(
+                SimResponse::graph_error(
+                    503,
+                    "serviceNotAvailable",
+                    "The service is temporarily unavailable (injected).",
+                )
+                .with_header("Retry-After", "1"),
+            ))
+        }
+        Injected::Error500 => {
+            Counters::bump(&c.errors_injected);
+            Some(Outcome::Reply(SimResponse::graph_error(
+                500,
+                "generalException",
+                "An internal error occurred (injected).",
+            )))
+        }
+        Injected::Reset => {
+            Counters::bump(&c.resets_injected);
+            Some(Outcome::Reset)
+        }
+    }
+}
+
 fn graph_request(shared: &Shared, req: &SimRequest, segs: &[&str]) -> Outcome {
     let c = &shared.counters;
     let Some(route) = Route::parse(segs) else {
@@ -105,50 +174,12 @@ fn graph_request(shared: &Shared, req: &SimRequest, segs: &[&str]) -> Outcome {
         return Outcome::Reply(denied);
     }
     let cost = route.cost(req, &shared.throttle.config().costs);
-    c.ru_used.fetch_add(cost, Relaxed);
-    let rate_headers = match shared.throttle.charge(cost, Instant::now()) {
-        Verdict::Allow(h) => h,
-        Verdict::Throttle {
-            retry_after_secs,
-            violation,
-        } => {
-            Counters::bump(&c.throttled);
-            if violation {
-                Counters::bump(&c.violations);
-                log::warn!(
-                    "violation: {} {} arrived while a Retry-After was in force",
-                    req.method,
-                    req.path
-                );
-            }
-            return Outcome::Reply(throttled(retry_after_secs));
-        }
+    let rate_headers = match charge(shared, req, cost) {
+        Ok(headers) => headers,
+        Err(throttled) => return Outcome::Reply(throttled),
     };
-    match shared.faults.roll() {
-        Injected::None => {}
-        Injected::Error503 => {
-            Counters::bump(&c.errors_injected);
-            return Outcome::Reply(
-                SimResponse::graph_error(
-                    503,
-                    "serviceNotAvailable",
-                    "The service is temporarily unavailable (injected).",
-                )
-                .with_header("Retry-After", "1"),
-            );
-        }
-        Injected::Error500 => {
-            Counters::bump(&c.errors_injected);
-            return Outcome::Reply(SimResponse::graph_error(
-                500,
-                "generalException",
-                "An internal error occurred (injected).",
-            ));
-        }
-        Injected::Reset => {
-            Counters::bump(&c.resets_injected);
-            return Outcome::Reset;
-        }
+    if let Some(injected) = inject(shared) {
+        return injected;
     }
     let mut resp = graph::serve(shared, route, req, &base_url(shared, req));
     resp.headers.extend(rate_headers);

@@ -68,7 +68,12 @@ impl m365sync_http::Handler for SimFront {
         };
         match outcome {
             Outcome::Reply(resp) => {
-                let mut out = Response::new(resp.status).with_body(resp.body);
+                let mut out = match resp.stream {
+                    Some(stream) => {
+                        Response::new(resp.status).with_stream(stream.length, stream.chunks)
+                    }
+                    None => Response::new(resp.status).with_body(resp.body),
+                };
                 out.headers = resp.headers;
                 Reply::Respond(out)
             }

@@ -7,8 +7,10 @@ use parking_lot::RwLock;
 use crate::api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
 use crate::auth::Auth;
 use crate::config::SimConfig;
+use crate::content::egress::Egress;
+use crate::content::tempauth::DownloadUrls;
 use crate::delta::TokenPolicy;
-use crate::drive::{Drive, Update};
+use crate::drive::{Body, Drive, Update};
 use crate::fault::SimError;
 use crate::faults::FaultDice;
 use crate::ids;
@@ -26,8 +28,10 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub subs: Arc<Subscriptions>,
     pub tokens: TokenPolicy,
-    /// Signs pre-authenticated download URLs.
-    pub download_key: u64,
+    /// Issues and checks the content host's pre-authenticated download URLs.
+    pub download_urls: DownloadUrls,
+    /// The content host's bytes and their budget.
+    pub egress: Arc<Egress>,
     /// `http://host:port` of the listener, for links when a request has no usable Host.
     pub base_url: String,
 }
@@ -38,12 +42,14 @@ fn now32() -> u32 {
 
 impl Shared {
     /// Builds the state for `config` around an already generated tenant and the
-    /// app's certificates (read from `config.client_certificate_files`).
+    /// app's certificates (read from `config.client_certificate_files`); Graph is at
+    /// `base_url`, the content host at `content_url`.
     pub fn new(
         config: &SimConfig,
         tenant: Tenant,
         subs_for: impl FnOnce(Arc<RwLock<Tenant>>) -> Arc<Subscriptions>,
         base_url: String,
+        content_url: String,
         certificates: crate::identity::Certificates,
     ) -> Shared {
         let tenant = Arc::new(RwLock::new(tenant));
@@ -68,7 +74,11 @@ impl Shared {
                 key: rand::random(),
                 max_age_secs: config.delta_token_max_age_secs,
             },
-            download_key: rand::random(),
+            download_urls: DownloadUrls::new(content_url, config.download_url_ttl_secs),
+            egress: Arc::new(Egress::new(
+                config.throttle.egress_bytes_per_hour,
+                config.throttle.egress_window_secs,
+            )),
             base_url,
         }
     }
@@ -100,11 +110,11 @@ impl Shared {
         parent_id: &str,
         name: &str,
         folder: bool,
-        content: &[u8],
+        body: Body<'_>,
     ) -> Result<SimItem, SimError> {
         self.mutate(drive, ChangeOrigin::Content, |d, now| {
             let parent = d.folder(parent_id)?;
-            let idx = d.create(parent, name, folder, content, now)?;
+            let idx = d.create(parent, name, folder, body, now)?;
             Ok(Self::item_of(d, idx))
         })
     }
@@ -116,6 +126,16 @@ impl Shared {
         item: &str,
         patch: &ItemPatch,
     ) -> Result<SimItem, SimError> {
+        let content = match (&patch.content, patch.size) {
+            (Some(bytes), None) => Some(Body::Bytes(bytes)),
+            (None, Some(size)) => Some(Body::Generated(size)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(SimError::Invalid(
+                    "content and size cannot be given together".into(),
+                ));
+            }
+        };
         self.mutate(drive, ChangeOrigin::Content, |d, now| {
             let idx = d.live(item)?;
             let parent = patch
@@ -126,7 +146,7 @@ impl Shared {
             let change = Update {
                 name: patch.name.as_deref(),
                 parent,
-                content: patch.content.as_deref(),
+                content,
             };
             d.update(idx, change, now)?;
             Ok(Self::item_of(d, idx))
@@ -262,6 +282,23 @@ impl Shared {
         Ok(t.drives[d].snapshot())
     }
 
+    /// `len` bytes of a file's content from `start` (fewer at its end).
+    pub fn read_content(
+        &self,
+        drive: &str,
+        item: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, SimError> {
+        let t = self.tenant.read();
+        let d = &t.drives[t.drive(drive)?];
+        let idx = d.live(item)?;
+        if !d.items[idx as usize].has_content() {
+            return Err(SimError::Invalid(format!("item {item} has no content")));
+        }
+        Ok(d.content(idx).slice(start, start.saturating_add(len)))
+    }
+
     /// Makes every delta token issued so far answer 410.
     pub fn expire_delta_tokens(&self) {
         self.tenant.write().epoch += 1;
@@ -278,6 +315,12 @@ impl Shared {
             ru_used: Counters::get(&c.ru_used),
             resets_injected: Counters::get(&c.resets_injected),
             errors_injected: Counters::get(&c.errors_injected),
+            download_requests: Counters::get(&c.download_requests),
+            download_bytes: self.egress.total(),
+            downloads_throttled: Counters::get(&c.downloads_throttled),
+            download_requests_with_authorization: Counters::get(
+                &c.download_requests_with_authorization,
+            ),
             items: self.tenant.read().item_count(),
             notifications: self.subs.stats(),
         }

@@ -14,6 +14,12 @@ pub(crate) struct Counters {
     pub ru_used: AtomicU64,
     pub resets_injected: AtomicU64,
     pub errors_injected: AtomicU64,
+    /// Requests to the content host.
+    pub download_requests: AtomicU64,
+    /// 429s of the content host (resource units or egress).
+    pub downloads_throttled: AtomicU64,
+    /// Requests to the content host that carried an `Authorization` header.
+    pub download_requests_with_authorization: AtomicU64,
     by_route: Mutex<BTreeMap<&'static str, u64>>,
 }
 

@@ -132,7 +132,7 @@ impl Throttle {
 }
 
 /// Whole seconds, rounded up, at least 1.
-fn ceil_secs(d: Duration) -> u64 {
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 

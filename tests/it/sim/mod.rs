@@ -1,4 +1,5 @@
 mod cli;
+mod content;
 mod delta;
 mod generator;
 mod http;

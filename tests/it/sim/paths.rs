@@ -4,7 +4,7 @@
 //! as `root`, `items/root`, `items/{id}`, `root:/{path}` and `items/{id}:/{path}`;
 //! delta, content and permissions on each.
 
-use crate::support::sim::{Client, small_config};
+use crate::support::sim::{Client, agent, send, small_config};
 use m365sync_sim::{SimConfig, Simulator};
 use serde_json::Value;
 
@@ -200,7 +200,17 @@ fn content_and_permissions_on_every_item_form() {
             .client
             .get(&format!("{}{item}/content", t.sim.graph_url()));
         assert_eq!(r.status, 302, "{item}/content");
-        assert!(r.header("Location").is_some(), "{item}/content");
+        let location = r.header("Location").unwrap();
+        assert!(
+            location.starts_with(t.sim.content_url()),
+            "{item}: {location}"
+        );
+        let bytes = send(agent().get(location), None).unwrap();
+        assert_eq!(
+            (bytes.status, bytes.body.as_slice()),
+            (200, &b"figures"[..]),
+            "{item}/content"
+        );
         assert!(t.get(&format!("{item}/permissions"), 200)["value"].is_array());
     }
 }

@@ -11,7 +11,8 @@ use crate::request::SimRequest;
 
 /// The operations, for error messages.
 const OPS: &str = "create, update, delete, share, unshare, add_site, add_library, add_user, \
-                   faults, expire_delta_tokens, expire_subscriptions, stats, snapshot";
+                   faults, expire_delta_tokens, expire_download_urls, expire_subscriptions, \
+                   stats, snapshot";
 
 /// What the control request's body is made of.
 enum Body {
@@ -68,6 +69,11 @@ pub(crate) fn control_request(command: &str) -> Result<SimRequest, FfiError> {
         "add_user" => ("POST", "/_sim/users".to_string(), Body::Rest),
         "faults" => ("POST", "/_sim/faults".to_string(), Body::Rest),
         "expire_delta_tokens" => ("POST", "/_sim/expire-delta-tokens".to_string(), Body::Empty),
+        "expire_download_urls" => (
+            "POST",
+            "/_sim/expire-download-urls".to_string(),
+            Body::Empty,
+        ),
         "expire_subscriptions" => ("POST", "/_sim/expire-subscriptions".to_string(), Body::Rest),
         "stats" => ("GET", "/_sim/stats".to_string(), Body::Empty),
         "snapshot" => {
@@ -183,6 +189,11 @@ mod tests {
         assert_eq!(r.query("drive"), Some("d"));
         let r = request(r#"{"op":"expire_delta_tokens"}"#);
         assert_eq!(r.path, "/_sim/expire-delta-tokens");
+        let r = request(r#"{"op":"expire_download_urls"}"#);
+        assert_eq!(r.path, "/_sim/expire-download-urls");
+        let r = request(r#"{"op":"update","drive":"d","item":"i","size":1073741824}"#);
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body, serde_json::json!({"size": 1_073_741_824u64}));
     }
 
     #[test]
