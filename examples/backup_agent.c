@@ -3,8 +3,10 @@
  *
  * Starts the Graph simulator and an engine mirroring its drives, then changes
  * one file step by step (create, rewrite, rename, share, delete) and waits for
- * each change to come back as an event. Events are counted by kind on the
- * engine's dispatcher thread; a summary is printed at the end.
+ * each change to come back as an event. After the rewrite it backs the file up:
+ * downloaded to a file (hash-verified, through the tenant's throttle gate) and
+ * streamed into memory, then asked again (unchanged: same cTag). Events are
+ * counted by kind on the engine's dispatcher thread; a summary is printed at the end.
  *
  * The engine is libm365sync (m365sync.h); the simulator, a test double, is
  * libm365sync_sim (m365sync_sim.h), with its own last error and string free.
@@ -130,6 +132,65 @@ static int mutate(m365sync_sim *sim, const char *command, char *id, size_t cap) 
     return ok;
 }
 
+/* A growing buffer that m365sync_engine_download_to streams into. */
+struct buffer {
+    char *bytes;
+    size_t len;
+};
+
+/* Runs on the thread that called m365sync_engine_download_to; `bytes` is borrowed. */
+static int on_bytes(void *userdata, const uint8_t *bytes, size_t len) {
+    struct buffer *buffer = userdata;
+    char *grown = realloc(buffer->bytes, buffer->len + len + 1);
+    if (grown == NULL) {
+        return 1; /* aborts the download */
+    }
+    memcpy(grown + buffer->len, bytes, len);
+    buffer->bytes = grown;
+    buffer->len += len;
+    buffer->bytes[buffer->len] = '\0';
+    return 0;
+}
+
+/* Downloads `item` to `path` (through `path.partial`); it must hold `expected`. */
+static int back_up_to_file(m365sync_engine *engine, const char *drive, const char *item,
+                           const char *path, const char *expected) {
+    char *result = NULL;
+    char on_disk[256] = {0};
+    int ok = check(m365sync_engine_download(engine, drive, item, path, &result), "download");
+    if (ok) {
+        printf("download: %s\n", result);
+        FILE *f = fopen(path, "rb");
+        size_t n = f == NULL ? 0 : fread(on_disk, 1, sizeof on_disk - 1, f);
+        if (f != NULL) {
+            fclose(f);
+        }
+        ok = strstr(result, "\"result\":\"downloaded\"") != NULL && n == strlen(expected) &&
+             memcmp(on_disk, expected, n) == 0;
+    }
+    m365sync_string_free(result);
+    if (!ok) {
+        fprintf(stderr, "%s does not hold \"%s\"\n", path, expected);
+    }
+    return ok;
+}
+
+/* Streams `item` into memory; `*outcome` receives "downloaded", "unchanged" or
+ * "skipped" and the buffer the bytes (empty unless downloaded). */
+static int back_up_to_memory(m365sync_engine *engine, const char *drive, const char *item,
+                             struct buffer *copy, char *outcome, size_t cap) {
+    char *result = NULL;
+    copy->len = 0;
+    int ok = check(m365sync_engine_download_to(engine, drive, item, on_bytes, copy, &result),
+                   "download_to") &&
+             json_string(result, "result", outcome, cap);
+    if (ok) {
+        printf("download_to: %s (%zu bytes streamed)\n", result, copy->len);
+    }
+    m365sync_string_free(result);
+    return ok;
+}
+
 /* One change to the simulator and the event it must produce. */
 static int step(m365sync_sim *sim, struct agent *agent, const char *command, char *id,
                 m365sync_event_kind expected) {
@@ -148,6 +209,7 @@ int main(int argc, char **argv) {
     char *config = NULL;
     char command[1024];
     char folder[128], file[128];
+    struct buffer copy = {NULL, 0};
     int ok = 0;
 
     printf("m365sync %s (header %s)\n", m365sync_version(), M365SYNC_VERSION);
@@ -196,6 +258,29 @@ int main(int argc, char **argv) {
     if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_CONTENT_CHANGED)) {
         goto done;
     }
+    snprintf(command, sizeof command, "%s.report.txt", database);
+    if (!back_up_to_file(engine, drive, file, command, "final text")) {
+        goto done;
+    }
+    snprintf(command, sizeof command,
+             "{\"op\":\"update\",\"drive\":\"%s\",\"item\":\"%s\",\"content\":\"final text, v2\"}",
+             drive, file);
+    if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_CONTENT_CHANGED)) {
+        goto done;
+    }
+    char outcome[32];
+    if (!back_up_to_memory(engine, drive, file, &copy, outcome, sizeof outcome) ||
+        strcmp(outcome, "downloaded") != 0 || copy.len != strlen("final text, v2") ||
+        memcmp(copy.bytes, "final text, v2", copy.len) != 0) {
+        fprintf(stderr, "the streamed backup is wrong (%s)\n", outcome);
+        goto done;
+    }
+    /* The same cTag again: nothing is transferred. */
+    if (!back_up_to_memory(engine, drive, file, &copy, outcome, sizeof outcome) ||
+        strcmp(outcome, "unchanged") != 0 || copy.len != 0) {
+        fprintf(stderr, "a second backup of the same cTag was not 'unchanged' (%s)\n", outcome);
+        goto done;
+    }
     snprintf(command, sizeof command,
              "{\"op\":\"update\",\"drive\":\"%s\",\"item\":\"%s\",\"name\":\"report-final.txt\"}",
              drive, file);
@@ -228,5 +313,6 @@ done:
     m365sync_sim_string_free(config);
     m365sync_sim_string_free(drive);
     m365sync_sim_free(sim);
+    free(copy.bytes);
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }

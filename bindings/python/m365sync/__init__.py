@@ -10,6 +10,7 @@ from .engine import Engine, EventCallback
 from .errors import (
     AuthError,
     GraphError,
+    HashMismatchError,
     InvalidArgumentError,
     InvalidConfigError,
     InvalidJsonError,
@@ -47,6 +48,7 @@ __all__ = [
     "EventCallback",
     "EventKind",
     "GraphError",
+    "HashMismatchError",
     "InvalidArgumentError",
     "InvalidConfigError",
     "InvalidJsonError",

@@ -13,8 +13,10 @@ from ctypes import (
     c_bool,
     c_char_p,
     c_int,
+    c_int32,
     c_int64,
     c_size_t,
+    c_uint8,
     c_uint32,
     c_void_p,
 )
@@ -64,6 +66,7 @@ class CEvent(Structure):
 
 
 EVENT_CALLBACK = CFUNCTYPE(c_int, c_void_p, POINTER(CEvent))
+WRITE_CALLBACK = CFUNCTYPE(c_int32, c_void_p, POINTER(c_uint8), c_size_t)
 LOG_CALLBACK = CFUNCTYPE(None, c_void_p, c_uint32, c_char_p, c_char_p)
 
 ENGINE_P = POINTER(EngineHandle)
@@ -91,6 +94,12 @@ _PROTOTYPES: _Prototypes = {
     ),
     "m365sync_engine_ack": (RESULT, [ENGINE_P, c_int64]),
     "m365sync_engine_status_json": (RESULT, [ENGINE_P, OUT_STRING]),
+    "m365sync_engine_download": (RESULT, [ENGINE_P, c_char_p, c_char_p, c_char_p, OUT_STRING]),
+    "m365sync_engine_download_to": (
+        RESULT,
+        [ENGINE_P, c_char_p, c_char_p, WRITE_CALLBACK, c_void_p, OUT_STRING],
+    ),
+    "m365sync_engine_pending_downloads_json": (RESULT, [ENGINE_P, c_char_p, c_size_t, OUT_STRING]),
 }
 
 # The simulator's library (a test double, shipped apart from the engine's).

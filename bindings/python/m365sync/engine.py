@@ -5,9 +5,11 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import os
+import queue
 import threading
 import weakref
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Protocol, Union
 
 from . import _lib
 from .errors import check
@@ -18,6 +20,12 @@ _log = logging.getLogger("m365sync")
 #: An event callback: return None or True to acknowledge, False to have the
 #: event delivered again later. An exception counts as False (and is logged).
 EventCallback = Callable[[Event], Optional[bool]]
+
+
+class Writable(Protocol):
+    """Anything with a binary ``write`` (a file opened ``"wb"``, ``io.BytesIO``, a socket file)."""
+
+    def write(self, data: bytes, /) -> Any: ...
 
 
 def _event_trampoline(callback: EventCallback, on_enter: Callable[[bool], None]) -> Any:
@@ -151,3 +159,97 @@ class Engine(_lib.Handle):
         out = ctypes.c_void_p()
         check(_lib.lib().m365sync_engine_status_json(self._h(), ctypes.byref(out)))
         return _lib.json_object(_lib.take_string(out))
+
+    def download(self, drive_id: str, item_id: str, dest: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
+        """Downloads an item's current content to the file `dest` through the tenant's
+        throttle gate: via ``dest.partial`` (resumed if present), hash-verified, made
+        durable and renamed into place. Returns ``{"result": "downloaded", "bytes",
+        "hash", "ctag"}``, ``{"result": "unchanged", "ctag"}`` or ``{"result": "skipped",
+        "reason"}``; raises `HashMismatchError` after a second mismatch."""
+        out = ctypes.c_void_p()
+        check(
+            _lib.lib().m365sync_engine_download(
+                self._h(), drive_id.encode(), item_id.encode(), os.fsencode(dest), ctypes.byref(out)
+            )
+        )
+        return _lib.json_object(_lib.take_string(out))
+
+    def download_to(self, drive_id: str, item_id: str, out: Writable) -> Dict[str, Any]:
+        """Like `download`, but writes the bytes to `out` as they arrive (each byte
+        once, also across resets). The hash is checked at the end: on an exception,
+        discard what `out` received. An exception raised by ``out.write`` aborts the
+        download and is re-raised."""
+        failure: List[BaseException] = []
+
+        def write(_userdata: Optional[int], data: Any, length: int) -> int:
+            try:
+                out.write(ctypes.string_at(data, length))
+                return 0
+            except BaseException as e:  # noqa: BLE001 - re-raised below
+                failure.append(e)
+                return 1
+
+        callback = _lib.WRITE_CALLBACK(write)
+        result = ctypes.c_void_p()
+        code = _lib.lib().m365sync_engine_download_to(
+            self._h(), drive_id.encode(), item_id.encode(), callback, None, ctypes.byref(result)
+        )
+        if failure:
+            raise failure[0]
+        check(code)
+        return _lib.json_object(_lib.take_string(result))
+
+    def iter_download(self, drive_id: str, item_id: str, *, buffered: int = 8) -> Iterator[bytes]:
+        """The item's current content as an iterator of byte chunks (the download runs
+        on a helper thread, at most `buffered` chunks ahead of the consumer). Raises
+        at the end if the download failed; yields nothing for an unchanged or skipped
+        item. Stopping early (closing the iterator) aborts the download."""
+        chunks: "queue.Queue[Union[bytes, BaseException, None]]" = queue.Queue(maxsize=max(1, buffered))
+        closed = threading.Event()
+
+        class _Feed:
+            def write(self, data: bytes) -> None:
+                while not closed.is_set():
+                    try:
+                        chunks.put(data, timeout=0.1)
+                        return
+                    except queue.Full:
+                        continue
+                raise InterruptedError("the consumer stopped reading")
+
+        def run() -> None:
+            try:
+                self.download_to(drive_id, item_id, _Feed())
+                end: Union[BaseException, None] = None
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer
+                end = e
+            while not closed.is_set():
+                try:
+                    chunks.put(end, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+
+        worker = threading.Thread(target=run, name="m365sync-download", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = chunks.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            closed.set()
+            worker.join()
+
+    def pending_downloads(self, drive_id: str, limit: int = 100) -> List[Dict[str, Any]]:
+        """Up to `limit` files of a drive whose current content was never downloaded."""
+        out = ctypes.c_void_p()
+        check(
+            _lib.lib().m365sync_engine_pending_downloads_json(
+                self._h(), drive_id.encode(), limit, ctypes.byref(out)
+            )
+        )
+        return _lib.json_objects(_lib.take_string(out))

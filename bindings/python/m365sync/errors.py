@@ -24,6 +24,7 @@ class ResultCode(enum.IntEnum):
     STATE = 10
     STOPPED = 11
     PANIC = 12
+    HASH_MISMATCH = 13
 
 
 class M365SyncError(Exception):
@@ -83,6 +84,10 @@ class PanicError(M365SyncError):
     """A bug inside the library (a caught Rust panic)."""
 
 
+class HashMismatchError(M365SyncError):
+    """A downloaded file did not match the hash Graph reported (twice; nothing kept)."""
+
+
 _EXCEPTIONS: Dict[int, Type[M365SyncError]] = {
     ResultCode.INVALID_ARGUMENT: InvalidArgumentError,
     ResultCode.INVALID_CONFIG: InvalidConfigError,
@@ -96,6 +101,7 @@ _EXCEPTIONS: Dict[int, Type[M365SyncError]] = {
     ResultCode.STATE: StateError,
     ResultCode.STOPPED: StoppedError,
     ResultCode.PANIC: PanicError,
+    ResultCode.HASH_MISMATCH: HashMismatchError,
 }
 
 

@@ -45,8 +45,11 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
         "sites": 3, "libraries_per_site": 2, "users": 4, "users_without_drive": 1,
         "items": args.items, "depth": 4, "seed": 7,
         "token_lifetime_secs": 120,
-        "throttle": {"ru_per_minute": 6000},
-        "faults": {"error_503_rate": 0.02, "reset_rate": 0.01}
+        // Small files (a median of 8 KiB, at most 1 MiB), so that the managed mirror
+        // of one drive takes seconds.
+        "file_sizes": {"median_bytes": 8192, "max_bytes": 1048576},
+        "throttle": {"ru_per_minute": 60000},
+        "faults": {"error_503_rate": 0.001, "reset_rate": 0.01}
     }))
     .map_err(|e| format!("demo simulator config: {e}"))?;
     let sim = Simulator::start(sim_config).map_err(err)?;
@@ -62,6 +65,8 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     );
 
     let database = dir.join("demo.db");
+    let mirror = dir.join("mirror");
+    let mirrored = vec![drives[0].clone()];
     let config = Config::from_json(
         &sim.engine_config(json!({
             "database": database,
@@ -74,7 +79,9 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
             // Polling remains only as the fallback for drives without a subscription.
             "poll_interval_secs": 30,
             "webhook": {"listen": "127.0.0.1:0", "retry_secs": 1},
-            "throttle": {"ru_per_minute": 5400}
+            "throttle": {"ru_per_minute": 54000},
+            // The managed mirror keeps a copy of every file of the first drive.
+            "download": {"dir": mirror, "drives": mirrored, "ru_share": 0.8}
         }))
         .to_string(),
     )
@@ -85,9 +92,14 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     engine.start().map_err(err)?;
     crawl_with_progress(args, &engine, sim.item_count(), drives.len())?;
     let crawl_secs = started.elapsed().as_secs_f64();
+    say(args, &format!("crawl finished in {crawl_secs:.1} s"));
+    mirror_with_progress(args, &engine, &drives[0])?;
+    let mirror_secs = started.elapsed().as_secs_f64() - crawl_secs;
     say(
         args,
-        &format!("crawl finished in {crawl_secs:.1} s; now changing files:"),
+        &format!(
+            "mirror of the first drive complete after {mirror_secs:.1} s more; now changing files:"
+        ),
     );
     while events.try_recv().is_ok() {}
 
@@ -99,10 +111,11 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     };
     script.run(&drives[0])?;
 
+    let copies = settled_copies(&sim, &mirror, &mirrored)?;
     engine.stop();
     let store = Database::open(&database).map_err(err)?;
     let diffs = verify::tenant_diff(&store, &sim, 10).map_err(err)?;
-    for d in &diffs {
+    for d in diffs.iter().chain(&copies) {
         say(args, &format!("mirror differs: {d}"));
     }
     let status = engine.status().map_err(err)?;
@@ -121,6 +134,9 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
         "modes": status.drives.iter().map(|d| d.mode.as_str()).fold(BTreeMap::<&str, u64>::new(), |mut m, k| { *m.entry(k).or_default() += 1; m }),
         "notifications_accepted": status.notifications.as_ref().map_or(0, |n| n.accepted),
         "mirror_matches_truth": diffs.is_empty(),
+        "files_stored": status.mirror.map_or(0, |m| m.files_stored),
+        "mb_stored": status.mirror.map_or(0.0, |m| (m.bytes_stored as f64 / 1e5).round() / 10.0),
+        "copies_match_truth": copies.is_empty(),
     });
     if args.json {
         println!("{summary}");
@@ -130,7 +146,7 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
             println!("  {key:<22} {value}");
         }
     }
-    if stats.violations == 0 && diffs.is_empty() {
+    if stats.violations == 0 && diffs.is_empty() && copies.is_empty() {
         Ok(())
     } else {
         Err("the demo found throttle violations or a mirror that differs from the truth".into())
@@ -177,6 +193,61 @@ fn crawl_with_progress(
             return Err("the crawl did not finish within 10 minutes".into());
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Shows a progress bar until the managed mirror holds every file of `drive`.
+fn mirror_with_progress(args: &DemoArgs, engine: &Engine, drive: &str) -> Result<(), String> {
+    let pending = || -> Result<u64, String> {
+        let status = engine.status().map_err(err)?;
+        Ok(status
+            .drives
+            .iter()
+            .find(|d| d.id == drive)
+            .map_or(0, |d| d.downloads_pending))
+    };
+    let stored = || engine.progress().files_stored.load(Ordering::Relaxed);
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(pending()? + stored())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("mirror [{bar:40}] {pos}/{len} files  {per_sec}  {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let left = pending()?;
+        bar.set_position(stored());
+        let mb = engine.progress().bytes_stored.load(Ordering::Relaxed) as f64 / 1e6;
+        bar.set_message(format!("{mb:.1} MB"));
+        if left == 0 {
+            bar.finish();
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("the mirror was not complete within 10 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (up to a minute) until the mirror's copies of `drives` equal the truth: the
+/// last changes may still be downloading or being removed. Returns what differs then.
+fn settled_copies(
+    sim: &Simulator,
+    dir: &std::path::Path,
+    drives: &[String],
+) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + CHANGE_TIMEOUT;
+    loop {
+        let diffs = verify::mirror_copies(sim, dir, drives, 10).map_err(err)?;
+        if diffs.is_empty() || Instant::now() > deadline {
+            return Ok(diffs);
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

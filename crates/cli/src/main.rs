@@ -2,6 +2,7 @@
 
 mod demo;
 mod discover;
+mod download;
 mod run;
 mod sim;
 
@@ -29,6 +30,8 @@ enum Command {
     Status(run::StatusArgs),
     /// Print journal events of a database.
     Events(run::EventsArgs),
+    /// Download one item's current content through the tenant's throttle gate.
+    Download(download::DownloadArgs),
     /// Run the Graph simulator until interrupted.
     Sim(Box<sim::SimArgs>),
     /// Benchmarks against the simulator (`bench crawl`, `bench notify`, `bench throttle`).
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),
+        Command::Download(args) => download::download(args),
         Command::Sim(args) => sim::run(*args),
         Command::Bench(args) => m365sync_tools::bench::bench(args),
         Command::Chaos(args) => m365sync_tools::chaos::chaos(args),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Args;
-use m365sync::{Ack, Config, Database, Engine, Event};
+use m365sync::{Ack, Config, Database, Engine, Event, EventKind};
 
 /// Flags of `m365sync run`.
 #[derive(Args)]
@@ -168,7 +168,9 @@ pub fn event_line(event: &Event) -> String {
     if !event.old_path.is_empty() {
         line.push_str(&format!("  (was {})", event.old_path));
     }
-    if !event.kind.is_item_change() {
+    if event.kind == EventKind::ContentStored {
+        line.push_str(&format!("  -> {}", event.detail));
+    } else if !event.kind.is_item_change() {
         line.push_str(&format!("drive {} {}", event.drive_id, event.detail));
     }
     line

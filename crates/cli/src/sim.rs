@@ -120,6 +120,8 @@ impl SimArgs {
                 ru_per_minute: self.throttle_ru_per_min.unwrap_or(d.throttle.ru_per_minute),
                 retry_after_secs: self.retry_after.unwrap_or(d.throttle.retry_after_secs),
                 window_secs: self.throttle_window_secs.unwrap_or(d.throttle.window_secs),
+                egress_bytes_per_hour: d.throttle.egress_bytes_per_hour,
+                egress_window_secs: d.throttle.egress_window_secs,
                 costs: d.throttle.costs,
             },
             faults: Faults {
@@ -133,6 +135,8 @@ impl SimArgs {
             tls_cert_file: self.tls_cert_file,
             tls_key_file: self.tls_key_file,
             notifications: d.notifications,
+            file_sizes: d.file_sizes,
+            download_url_ttl_secs: d.download_url_ttl_secs,
         }
     }
 }

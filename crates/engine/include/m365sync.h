@@ -159,6 +159,11 @@ typedef uint32_t m365sync_log_level;
 // taking a `const m365sync_engine *` may be called from any thread, concurrently.
 typedef struct m365sync_engine m365sync_engine;
 
+// Receives the next `len` bytes of a download (borrowed for the call). Returns 0
+// to go on; any other value aborts the download with `M365SYNC_RESULT_IO`.
+// Runs on the calling thread of `m365sync_engine_download_to`.
+typedef int32_t (*m365sync_write_callback)(void *userdata, const uint8_t *bytes, size_t len);
+
 // One journal event. Borrowed: the struct and its strings are valid only during
 // the callback that receives it; copy what you keep. Strings are UTF-8,
 // NUL-terminated and never NULL (empty when not applicable).
@@ -210,6 +215,53 @@ typedef void (*m365sync_log_callback)(void *userdata,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Downloads an item's current content to the file `dest_path` through the
+// tenant's throttle gate: bytes go to `dest_path.partial` (resumed if one is
+// there), are checked against Graph's hash, made durable and renamed into place.
+// Blocks until done. `*out_result_json` (NULL if not wanted) receives an owned
+// JSON object to release with `m365sync_string_free`:
+// `{"result":"downloaded","bytes":N,"hash":"...","ctag":"..."}`,
+// `{"result":"unchanged","ctag":"..."}` (the cTag last downloaded) or
+// `{"result":"skipped","reason":"folder|package|shortcut|malware|deleted"}`.
+// A second hash mismatch gives `M365SYNC_RESULT_HASH_MISMATCH`; a missing
+// directory or an unknown drive or item `M365SYNC_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+// `engine` is NULL or a live engine; the strings are NULL or NUL-terminated;
+// `out_result_json` is NULL or writable.
+m365sync_result m365sync_engine_download(const m365sync_engine *engine,
+                                         const char *drive_id,
+                                         const char *item_id,
+                                         const char *dest_path,
+                                         char **out_result_json);
+
+// Like `m365sync_engine_download`, but streams the bytes to `callback` as they
+// arrive (to object storage, a pipe), on the calling thread. After a reset the
+// download resumes without repeating a byte; the hash is checked at the end, so
+// on any error (a mismatch included) the host must discard what it received.
+//
+// # Safety
+// `engine` is NULL or a live engine; the strings are NULL or NUL-terminated;
+// `callback` is NULL or a valid function; `out_result_json` is NULL or writable.
+m365sync_result m365sync_engine_download_to(const m365sync_engine *engine,
+                                            const char *drive_id,
+                                            const char *item_id,
+                                            m365sync_write_callback callback,
+                                            void *userdata,
+                                            char **out_result_json);
+
+// Up to `limit` files of a drive whose current content was never downloaded, as
+// an owned JSON array (release with `m365sync_string_free`) of
+// `{"drive_id","item_id","path","ctag","size","stored_ctag"}`.
+//
+// # Safety
+// `engine` is NULL or a live engine; `drive_id` is NULL or NUL-terminated;
+// `out_json` is NULL or writable.
+m365sync_result m365sync_engine_pending_downloads_json(const m365sync_engine *engine,
+                                                       const char *drive_id,
+                                                       size_t limit,
+                                                       char **out_json);
 
 // Creates an engine from a JSON configuration (the same document as the CLI's
 // config file). Opens or creates the SQLite store; makes no Graph request.

@@ -117,6 +117,8 @@ pub struct DownloadConfig {
     /// Managed mirror mode: keep a copy of every file's current content under this
     /// directory, as `{dir}/{drive id}/{item id}` (unset = downloads on demand only).
     pub dir: Option<PathBuf>,
+    /// The drives the managed mirror keeps (empty: every drive of the engine).
+    pub drives: Vec<String>,
     /// Downloads of the managed mirror in flight at once (1 to 64).
     pub max_concurrent: usize,
     /// Keep the copies of deleted files instead of removing them.
@@ -129,6 +131,7 @@ impl Default for DownloadConfig {
     fn default() -> Self {
         DownloadConfig {
             dir: None,
+            drives: Vec::new(),
             max_concurrent: 4,
             keep_deleted: false,
             ru_share: 0.5,

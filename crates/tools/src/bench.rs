@@ -1,7 +1,8 @@
-//! `m365sync bench` (`crawl` lives in `bench/crawl.rs`, `throttle` in `bench/throttle.rs`) and `bench notify`: change-to-event latency with webhooks, coalescing of a
+//! `m365sync bench` (`crawl`, `throttle` and `download` live in `bench/`) and `bench notify`: change-to-event latency with webhooks, coalescing of a
 //! notification burst, and Graph traffic while idle, all against the simulator.
 
 pub mod crawl;
+pub mod download;
 pub mod throttle;
 
 use std::sync::atomic::Ordering;
@@ -31,6 +32,8 @@ enum Bench {
     Notify(NotifyArgs),
     /// Share of a binding resource-unit budget spent under churn, 429s and violations.
     Throttle(crate::bench::throttle::ThrottleBenchArgs),
+    /// The managed mirror against a raw reader of the same URLs, and one large file.
+    Download(crate::bench::download::DownloadBenchArgs),
 }
 
 #[derive(Args)]
@@ -62,6 +65,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
         Bench::Crawl(a) => crate::bench::crawl::crawl(a),
         Bench::Notify(a) => notify(&a),
         Bench::Throttle(a) => crate::bench::throttle::throttle(a),
+        Bench::Download(a) => crate::bench::download::download(a),
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::verify;
 use clap::Args;
 use m365sync::{Database, DriveState};
-use m365sync_sim::{SimConfig, Simulator, ThrottleConfig};
+use m365sync_sim::{FileSizes, SimConfig, Simulator, ThrottleConfig};
 
 use serde_json::json;
 
@@ -52,6 +52,11 @@ pub struct ChaosArgs {
     /// Length of the chaotic phase, in milliseconds.
     #[arg(long, default_value_t = DEFAULT_DURATION_MS)]
     duration_ms: u64,
+    /// The download dimension: the engine keeps a managed mirror; files are resized,
+    /// download bodies cut short, download URLs expired, and at quiescence every live
+    /// file's copy must hash to the truth.
+    #[arg(long)]
+    downloads: bool,
     /// Print one JSON summary as the last line.
     #[arg(long)]
     json: bool,
@@ -74,6 +79,7 @@ impl ChaosArgs {
             mutations: self.mutations,
             kills: self.kills,
             faults: self.faults,
+            downloads: self.downloads,
         }
     }
 
@@ -91,6 +97,9 @@ impl ChaosArgs {
             if value != default {
                 cmd.push_str(&format!(" --{name} {value}"));
             }
+        }
+        if self.downloads {
+            cmd.push_str(" --downloads");
         }
         cmd
     }
@@ -158,7 +167,18 @@ fn run_seed(args: &ChaosArgs, exe: &Path, seed: u64) -> SeedReport {
 }
 
 fn sim_config(args: &ChaosArgs, seed: u64) -> SimConfig {
+    // With downloads: small files mostly, some of a few MB that take long enough for
+    // kills and cut bodies to land inside them.
+    let file_sizes = if args.downloads {
+        FileSizes {
+            median_bytes: 16 * 1024,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    } else {
+        FileSizes::default()
+    };
     SimConfig {
+        file_sizes,
         sites: 2,
         libraries_per_site: 1,
         users: 2,
@@ -194,7 +214,8 @@ fn drive_seed(
 ) -> Result<(), String> {
     let sim = Simulator::start(sim_config(args, seed)).map_err(err)?;
     let db = dir.join("engine.db");
-    let config = sim.engine_config(json!({
+    let mirror = args.downloads.then(|| dir.join("mirror"));
+    let mut config = sim.engine_config(json!({
         "database": db,
         "workers": 2,
         "page_size": 20,
@@ -207,6 +228,9 @@ fn drive_seed(
         "webhook": {"listen": format!("127.0.0.1:{}", free_port()?), "retry_secs": 1},
         "throttle": {"default_retry_after_secs": 1, "max_backoff_secs": 5},
     }));
+    if let Some(mirror) = &mirror {
+        config["download"] = json!({"dir": mirror, "max_concurrent": 2});
+    }
     let config_path = dir.join("engine.json");
     std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
     let command = EngineCommand {
@@ -245,12 +269,21 @@ fn drive_seed(
     }
     report.applied = scheduler.applied.clone();
     scheduler.calm().map_err(err)?;
-    quiesce(&sim, &db, &events, &mut engine, started, report)?;
+    quiesce(
+        &sim,
+        &db,
+        mirror.as_deref(),
+        &events,
+        &mut engine,
+        started,
+        report,
+    )?;
     report.secs_to_quiesce = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     engine.kill();
 
     let delivered = events.delivered();
-    let findings = checks::check(&sim, &db, &delivered, &acked_at_kill).map_err(err)?;
+    let findings =
+        checks::check(&sim, &db, mirror.as_deref(), &delivered, &acked_at_kill).map_err(err)?;
     let stats = sim.stats();
     report.violations = stats.violations;
     report.throttled = stats.throttled;
@@ -264,6 +297,9 @@ fn drive_seed(
     }
     for line in findings.replay.1 {
         f.push(format!("(b) replay differs: {line}"));
+    }
+    for line in findings.copies {
+        f.push(format!("(f) managed mirror: {line}"));
     }
     if findings.undelivered.0 > 0 {
         f.push(format!(
@@ -321,6 +357,7 @@ fn acked_seq(db: &Path) -> Result<i64, String> {
 fn quiesce(
     sim: &Simulator,
     db: &Path,
+    mirror: Option<&Path>,
     events: &EventLog,
     engine: &mut EngineChild,
     started: Instant,
@@ -335,7 +372,7 @@ fn quiesce(
         }
         let mut last = vec!["the engine has not created its database".to_string()];
         if let Some(store) = &store {
-            last = quiet_diffs(store, sim, events).map_err(|e| e.to_string())?;
+            last = quiet_diffs(store, sim, mirror, events).map_err(|e| e.to_string())?;
             if last.is_empty() {
                 return Ok(());
             }
@@ -352,7 +389,12 @@ fn quiesce(
 }
 
 /// Why the seed is not quiescent yet (empty when it is).
-fn quiet_diffs(store: &Database, sim: &Simulator, events: &EventLog) -> crate::Result<Vec<String>> {
+fn quiet_diffs(
+    store: &Database,
+    sim: &Simulator,
+    mirror: Option<&Path>,
+    events: &EventLog,
+) -> crate::Result<Vec<String>> {
     let unsynced: Vec<String> = store
         .drives()?
         .into_iter()
@@ -365,6 +407,21 @@ fn quiet_diffs(store: &Database, sim: &Simulator, events: &EventLog) -> crate::R
     let diffs = verify::tenant_diff(store, sim, 3)?;
     if !diffs.is_empty() {
         return Ok(diffs);
+    }
+    if let Some(mirror) = mirror {
+        let pending: u64 = store
+            .status()?
+            .drives
+            .iter()
+            .map(|d| d.downloads_pending)
+            .sum();
+        let partial = verify::partial_files(mirror)?;
+        if pending > 0 || !partial.is_empty() {
+            return Ok(vec![format!(
+                "{pending} files not stored yet, {} partial files",
+                partial.len()
+            )]);
+        }
     }
     let (last, acked) = (store.last_seq()?, store.acked_seq()?);
     if acked < last || !(last == 0 || events.has(last)) {

@@ -9,6 +9,8 @@ pub enum Error {
     Engine(m365sync::Error),
     /// The simulator refused or failed.
     Sim(m365sync_sim::Error),
+    /// A file of the managed mirror could not be read.
+    Io(std::io::Error),
 }
 
 /// Shorthand for results of the tools.
@@ -19,6 +21,7 @@ impl fmt::Display for Error {
         match self {
             Error::Engine(e) => write!(f, "{e}"),
             Error::Sim(e) => write!(f, "{e}"),
+            Error::Io(e) => write!(f, "{e}"),
         }
     }
 }
@@ -34,6 +37,12 @@ impl From<m365sync::Error> for Error {
 impl From<m365sync_sim::Error> for Error {
     fn from(e: m365sync_sim::Error) -> Self {
         Error::Sim(e)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
     }
 }
 

@@ -1,6 +1,13 @@
-//! Compares the engine's SQLite mirror with the simulator's ground truth.
+//! Compares the engine's SQLite mirror, and the files of its managed mirror, with the
+//! simulator's ground truth.
 //!
-//! Used by `demo`, the integration tests and `chaos`.
+//! Used by `demo`, the integration tests, `bench download` and `chaos`.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
 
 use crate::Result;
 use m365sync::{Database, MirrorItem};
@@ -90,4 +97,96 @@ fn item_diff(m: &MirrorItem, t: &SnapshotItem) -> Option<String> {
         parts.push(format!("shared {} != {}", m.shared, t.shared));
     }
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// The `.partial` files under a managed mirror's directory.
+pub fn partial_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    for drive in std::fs::read_dir(dir)? {
+        let drive = drive?.path();
+        if !drive.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&drive)? {
+            let file = file?.path();
+            if file.extension().is_some_and(|e| e == "partial") {
+                out.push(file);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The base64 QuickXorHash of a file's bytes.
+pub fn file_quick_xor(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hash = quickxorhash::QuickXorHash::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(hash.finalize()))
+}
+
+/// Differences between a managed mirror at `dir` (`{dir}/{drive}/{item}`) and the
+/// truth of `drives` (empty: every drive): a live file's copy missing or hashing
+/// otherwise, a copy of an item that is no live file, a partial file left. At most
+/// `limit` lines.
+pub fn mirror_copies(
+    sim: &Simulator,
+    dir: &Path,
+    drives: &[String],
+    limit: usize,
+) -> Result<Vec<String>> {
+    let mut diffs: Vec<String> = partial_files(dir)?
+        .into_iter()
+        .map(|p| format!("partial file left: {}", p.display()))
+        .collect();
+    let chosen = sim
+        .drives()
+        .into_iter()
+        .filter(|d| drives.is_empty() || drives.contains(&d.id));
+    for drive in chosen {
+        let mut live = HashSet::new();
+        for item in sim.snapshot(&drive.id)? {
+            let Some(want) = item
+                .quick_xor_hash
+                .as_deref()
+                .filter(|_| item.kind == "file")
+            else {
+                continue;
+            };
+            live.insert(item.id.clone());
+            let copy = dir.join(&drive.id).join(&item.id);
+            if !copy.exists() {
+                diffs.push(format!("{}/{} ({}): no copy", drive.id, item.id, item.path));
+                continue;
+            }
+            let got = file_quick_xor(&copy)?;
+            if got != want {
+                diffs.push(format!(
+                    "{}/{} ({}): the copy hashes to {got}, the truth to {want}",
+                    drive.id, item.id, item.path
+                ));
+            }
+        }
+        let Ok(entries) = std::fs::read_dir(dir.join(&drive.id)) else {
+            continue;
+        };
+        for entry in entries {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".partial") && !live.contains(&name) {
+                diffs.push(format!("{}/{name}: a copy of no live file", drive.id));
+            }
+        }
+    }
+    diffs.truncate(limit);
+    Ok(diffs)
 }

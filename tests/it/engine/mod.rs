@@ -4,6 +4,7 @@ mod config;
 mod crash;
 mod crawl;
 mod delivery;
+mod download;
 mod facets;
 mod faults;
 mod identity;

@@ -169,6 +169,7 @@ fn file_lifecycle_yields_one_event_per_change() {
                 name: Some("plan.md".into()),
                 parent_id: Some(dir.id.clone()),
                 content: Some(b"third".to_vec()),
+                size: None,
             },
         )
     });

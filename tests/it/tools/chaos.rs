@@ -40,6 +40,40 @@ fn five_seeds_converge_with_faults_and_kills() {
 }
 
 #[test]
+fn seeds_with_the_download_dimension_converge_with_every_copy_right() {
+    let out = Command::new(env!("CARGO_BIN_EXE_m365sync"))
+        .args([
+            "chaos",
+            "--seeds",
+            "2",
+            "--seed",
+            "21",
+            "--downloads",
+            "--json",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run m365sync chaos");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "chaos failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("last line is not JSON ({e}):\n{stdout}"));
+    assert_eq!(summary["converged"], 2, "{summary}");
+    assert_eq!(summary["violations"], 0, "{summary}");
+    // Copies, partial files and announcements are checked per seed (check f); the
+    // download faults were drawn.
+    let faults = summary["faults"].as_object().cloned().unwrap_or_default();
+    assert!(
+        faults.contains_key("download_faults") || faults.contains_key("expire_download_urls"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn an_empty_seed_converges_and_bad_flags_are_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_m365sync"))
         .args(["chaos", "--seed", "3", "--items", "0", "--mutations", "0"])

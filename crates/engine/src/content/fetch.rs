@@ -6,9 +6,9 @@ use crate::content::hash::{Expected, Hasher, mismatch};
 use crate::content::sink::Sink;
 use crate::content::{Download, SkipReason};
 use crate::error::{Error, Result};
-use crate::graph::GraphClient;
 use crate::graph::download::Bytes;
 use crate::graph::types::DriveItem;
+use crate::graph::{GraphClient, ThrottleGate};
 
 /// Bytes read from the network per call (the most a reset can cost twice).
 pub(crate) const READ_BUFFER: usize = 256 * 1024;
@@ -215,7 +215,15 @@ fn transfer(
                     )));
                 }
                 let before = have;
-                let outcome = copy(&mut *reader, &mut buf, source.size, sink, hasher, &mut have);
+                let outcome = copy(
+                    &mut *reader,
+                    &mut buf,
+                    &source,
+                    sink,
+                    hasher,
+                    &mut have,
+                    gate,
+                );
                 if have >= before + READ_BUFFER as u64 {
                     failures = 0;
                 }
@@ -234,6 +242,7 @@ fn transfer(
                         )));
                     }
                     Err(Copy::Sink(e)) => return Err(e),
+                    Err(Copy::Stopped) => return Err(Error::Stopped),
                 }
             }
             Bytes::Expired => {
@@ -283,18 +292,26 @@ enum Copy {
     TooLong,
     /// The sink failed (a full disk, the host's writer).
     Sink(Error),
+    /// The engine is stopping (the bytes held stay, to be resumed).
+    Stopped,
 }
 
-/// Copies the body into the sink until it ends, never past `size` bytes in all.
+/// Copies the body into the sink until it ends, never past the file's size in all;
+/// a stop of the gate ends it between two reads.
 fn copy(
     reader: &mut dyn Read,
     buf: &mut [u8],
-    size: u64,
+    source: &Source,
     sink: &mut dyn Sink,
     hasher: &mut Hasher,
     have: &mut u64,
+    gate: &ThrottleGate,
 ) -> std::result::Result<(), Copy> {
+    let size = source.size;
     loop {
+        if gate.is_stopped() {
+            return Err(Copy::Stopped);
+        }
         let n = match reader.read(buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,

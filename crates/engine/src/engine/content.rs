@@ -66,11 +66,9 @@ impl Engine {
     /// Up to `limit` files of a drive whose current cTag (as the last delta reported
     /// it) differs from the one last downloaded, or that were never downloaded.
     pub fn pending_downloads(&self, drive_id: &str, limit: usize) -> Result<Vec<PendingDownload>> {
-        let rows = self
-            .api_store
+        self.api_store
             .lock()
-            .pending_downloads(drive_id, Owner::Anyone, 0, limit)?;
-        Ok(rows.into_iter().map(|(_, p)| p).collect())
+            .pending_downloads(drive_id, Owner::Anyone, "", limit)
     }
 
     /// The last successful download of an item, if any.

@@ -70,10 +70,30 @@ fn safe_name(id: &str) -> String {
     }
 }
 
-/// Items in flight and items waiting to be retried, shared by feeder and workers.
+/// Which drives the feeder walks and whether it removes deleted files' copies.
+struct Plan {
+    /// Empty: every drive.
+    drives: Vec<String>,
+    keep_deleted: bool,
+}
+
+impl Plan {
+    fn keeps(&self, drive_id: &str) -> bool {
+        self.drives.is_empty() || self.drives.iter().any(|d| d == drive_id)
+    }
+}
+
+/// Items in flight, stored during the current walk, and waiting to be retried,
+/// shared by feeder and workers.
 #[derive(Default)]
 struct Board {
     in_flight: HashSet<(String, String)>,
+    /// Stored since the walk began: its queries may have read the store before the
+    /// record was committed.
+    done: HashSet<(String, String)>,
+    /// Partial files may have lost their item (a kill, a failed download): look for
+    /// them after the next walk.
+    sweep_partials: bool,
     retry_at: HashMap<(String, String), (Instant, Duration)>,
 }
 
@@ -93,7 +113,10 @@ pub(crate) fn start(
         ))
     })?;
     let layout = Layout { dir: dir.clone() };
-    let board = Arc::new(Mutex::new(Board::default()));
+    let board = Arc::new(Mutex::new(Board {
+        sweep_partials: true,
+        ..Board::default()
+    }));
     let (tx, rx) = crossbeam_channel::bounded::<PendingDownload>(config.max_concurrent);
     let mut threads = Vec::with_capacity(config.max_concurrent + 1);
     for i in 0..config.max_concurrent {
@@ -104,9 +127,12 @@ pub(crate) fn start(
         })?);
     }
     let (ctx, store) = (ctx.clone(), open()?);
-    let keep_deleted = config.keep_deleted;
+    let plan = Plan {
+        drives: config.drives.clone(),
+        keep_deleted: config.keep_deleted,
+    };
     threads.push(spawn("m365sync-mirror", move || {
-        feeder(&ctx, &store, &board, &tx, &layout, keep_deleted)
+        feeder(&ctx, &store, &board, &tx, &layout, &plan)
     })?);
     Ok(threads)
 }
@@ -119,21 +145,26 @@ fn feeder(
     board: &Mutex<Board>,
     jobs: &Sender<PendingDownload>,
     layout: &Layout,
-    keep_deleted: bool,
+    plan: &Plan,
 ) {
     let mut seen = 0;
     while !ctx.stopping.load(Ordering::SeqCst) {
         let started = Instant::now();
         seen = ctx.journal.last_seq().max(seen);
-        if let Err(e) = walk(ctx, store, board, jobs) {
+        if let Err(e) = walk(ctx, store, board, jobs, plan) {
             if matches!(e, Error::Stopped) {
                 return;
             }
             log::warn!("managed mirror: cannot list pending downloads: {e}");
         }
-        if !keep_deleted {
+        if !plan.keep_deleted {
             if let Err(e) = remove_stale_copies(store, layout) {
                 log::warn!("managed mirror: cannot remove deleted files' copies: {e}");
+            }
+        }
+        if std::mem::take(&mut board.lock().sweep_partials) {
+            if let Err(e) = remove_orphan_partials(store, layout, board) {
+                log::warn!("managed mirror: cannot remove partial files: {e}");
             }
         }
         let rest = MIN_WALK_INTERVAL.saturating_sub(started.elapsed());
@@ -159,22 +190,26 @@ fn walk(
     store: &Store,
     board: &Mutex<Board>,
     jobs: &Sender<PendingDownload>,
+    plan: &Plan,
 ) -> Result<()> {
-    for drive in store.drives()?.into_iter().filter(|d| !d.removed) {
-        let mut after = 0;
+    board.lock().done.clear();
+    let drives = store.drives()?.into_iter();
+    for drive in drives.filter(|d| !d.removed && plan.keeps(&d.id)) {
+        let mut after = String::new();
         loop {
-            let page = store.pending_downloads(&drive.id, Owner::Mirror, after, WALK_PAGE)?;
-            let Some(&(last, _)) = page.last() else {
+            let page = store.pending_downloads(&drive.id, Owner::Mirror, &after, WALK_PAGE)?;
+            let Some(last) = page.last() else {
                 break;
             };
-            after = last;
-            for (_, pending) in page {
+            after = last.item_id.clone();
+            for pending in page {
                 let key = (pending.drive_id.clone(), pending.item_id.clone());
                 {
                     let mut b = board.lock();
                     if b.retry_at
                         .get(&key)
                         .is_some_and(|(at, _)| *at > Instant::now())
+                        || b.done.contains(&key)
                         || !b.in_flight.insert(key)
                     {
                         continue;
@@ -210,6 +245,36 @@ fn remove_stale_copies(store: &Store, layout: &Layout) -> Result<()> {
     }
 }
 
+/// Removes the partial files whose item has no content to download any more (deleted
+/// while half downloaded) and that no worker is writing.
+fn remove_orphan_partials(store: &Store, layout: &Layout, board: &Mutex<Board>) -> Result<()> {
+    for drive in store.drives()? {
+        let Ok(entries) = std::fs::read_dir(layout.dir.join(safe_name(&drive.id))) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry?.path();
+            let Some(item) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".partial"))
+            else {
+                continue;
+            };
+            let key = (drive.id.clone(), item.to_string());
+            if board.lock().in_flight.contains(&key) || store.has_content(&drive.id, item)? {
+                continue;
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => log::debug!("managed mirror: removed {}", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Downloads queued files until the queue closes.
 fn worker(
     ctx: &Shared,
@@ -226,6 +291,7 @@ fn worker(
         match outcome {
             Ok(settled) if settled => {
                 b.retry_at.remove(&key);
+                b.done.insert(key);
             }
             Ok(_) => {
                 // Nothing to store now (unchanged or skipped while the store still
@@ -243,6 +309,7 @@ fn worker(
                     pending.drive_id,
                     pending.path
                 );
+                b.sweep_partials = true;
                 later(&mut b, key);
             }
         }
@@ -287,11 +354,11 @@ fn store_one(
             )?;
             if let Some(seq) = seq {
                 ctx.journal.published(seq);
+                ctx.progress.files_stored.fetch_add(1, Ordering::Relaxed);
+                ctx.progress
+                    .bytes_stored
+                    .fetch_add(bytes, Ordering::Relaxed);
             }
-            ctx.progress.files_stored.fetch_add(1, Ordering::Relaxed);
-            ctx.progress
-                .bytes_stored
-                .fetch_add(bytes, Ordering::Relaxed);
             Ok(true)
         }
         Download::Unchanged { .. } | Download::Skipped { .. } => Ok(false),

@@ -23,11 +23,13 @@
 
 #![allow(non_camel_case_types)]
 
+mod download;
 mod engine;
 mod event;
 mod logging;
 mod result;
 
+pub use download::*;
 pub use engine::*;
 pub use event::{
     m365sync_event, m365sync_event_callback, m365sync_event_kind, m365sync_event_kind_str,

@@ -217,7 +217,7 @@ impl GraphClient {
                 request = request.set(name, value);
             }
             // Last check of the pause instant, right before the request leaves.
-            self.gate.acquire(kind.cost())?;
+            self.gate.acquire_in(kind.cost(), kind.lane())?;
             let outcome = match body {
                 Some(json) => request.send_json(json),
                 None => request.call(),

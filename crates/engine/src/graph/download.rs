@@ -16,7 +16,7 @@ use crate::graph::GraphClient;
 use crate::graph::client::{encode_path_segment, origin};
 use crate::graph::network::{Network, Route};
 use crate::graph::reply::{Reply, is_retryable_transport};
-use crate::graph::throttle::{Lane, RequestKind, parse_retry_after};
+use crate::graph::throttle::{RequestKind, parse_retry_after};
 use crate::graph::types::DriveItem;
 
 /// What a download needs to know of an item (kind facets, tags, size, hashes, URL).
@@ -97,7 +97,7 @@ impl GraphClient {
             encode_path_segment(drive_id),
             encode_path_segment(item_id)
         );
-        self.get_json(&path, RequestKind::Get)
+        self.get_json(&path, RequestKind::Content)
     }
 
     /// The download URL `/content` redirects to, for an item whose metadata came
@@ -108,7 +108,7 @@ impl GraphClient {
             encode_path_segment(drive_id),
             encode_path_segment(item_id)
         );
-        let reply = self.get_reply(&path, RequestKind::Get)?;
+        let reply = self.get_reply(&path, RequestKind::Content)?;
         match (reply.status, reply.location) {
             (300..=399, Some(location)) => Ok(location),
             (status, _) if (200..300).contains(&status) => Err(Error::Protocol(format!(
@@ -136,8 +136,8 @@ impl GraphClient {
         if offset > 0 {
             request = request.set("Range", &format!("bytes={offset}-"));
         }
-        self.gate()
-            .acquire_in(RequestKind::Download.cost(), Lane::Background)?;
+        let kind = RequestKind::Content;
+        self.gate().acquire_in(kind.cost(), kind.lane())?;
         let response = match request.call() {
             Ok(response) => response,
             Err(ureq::Error::Status(_, response)) => response,

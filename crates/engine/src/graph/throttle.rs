@@ -5,7 +5,7 @@
 //! before Graph has to throttle (RateLimit-* headers, a resource-unit budget and a
 //! request-rate cap) and computes the jittered backoff of retries.
 //!
-//! All state lives behind one mutex with one condvar: [`ThrottleGate::acquire`] checks
+//! All state lives behind one mutex with one condvar: [`ThrottleGate::acquire_in`] checks
 //! the pause instant and the buckets under the lock immediately before the caller
 //! sends, and [`ThrottleGate::on_throttled`] extends the pause under the same lock.
 
@@ -50,16 +50,25 @@ pub enum RequestKind {
     List,
     /// A create, update or delete.
     Write,
-    /// A request for file bytes on a download URL.
-    Download,
+    /// A request of a download: an item's download URL from Graph, or the bytes from
+    /// the download host. These go in the [`Lane::Background`].
+    Content,
 }
 
 impl RequestKind {
     /// Resource units Graph charges for one request of this kind.
     pub fn cost(self) -> u32 {
         match self {
-            RequestKind::DeltaWithToken | RequestKind::Get | RequestKind::Download => 1,
+            RequestKind::DeltaWithToken | RequestKind::Get | RequestKind::Content => 1,
             RequestKind::DeltaInitial | RequestKind::List | RequestKind::Write => 2,
+        }
+    }
+
+    /// The gate lane requests of this kind wait in.
+    pub fn lane(self) -> Lane {
+        match self {
+            RequestKind::Content => Lane::Background,
+            _ => Lane::Foreground,
         }
     }
 }
@@ -361,16 +370,11 @@ impl ThrottleGate {
         self
     }
 
-    /// Blocks until a foreground request of `cost` RU may be sent (pause window,
-    /// buckets). Err(Stopped) after stop().
+    /// Blocks until a request of `cost` RU may be sent in `lane` (pause window,
+    /// buckets); a background request also waits while any foreground request waits,
+    /// and for its share of the budget. Err(Stopped) after stop().
     ///
     /// Call it immediately before sending: the request counts as sent when this returns.
-    pub fn acquire(&self, cost: u32) -> Result<()> {
-        self.acquire_in(cost, Lane::Foreground)
-    }
-
-    /// [`ThrottleGate::acquire`] in `lane`: a background request also waits while any
-    /// foreground request waits, and for its share of the budget.
     pub fn acquire_in(&self, cost: u32, lane: Lane) -> Result<()> {
         let mut state = self.state.lock();
         let mut blocked_since: Option<Instant> = None;
@@ -489,7 +493,7 @@ impl ThrottleGate {
         self.state.lock().stats
     }
 
-    /// Wakes every waiter; from now on [`acquire`](Self::acquire) and
+    /// Wakes every waiter; from now on [`acquire_in`](Self::acquire_in) and
     /// [`sleep`](Self::sleep) return `Err(Error::Stopped)`.
     pub fn stop(&self) {
         self.state.lock().stopped = true;
@@ -497,8 +501,7 @@ impl ThrottleGate {
     }
 
     /// Whether [`stop`](Self::stop) was called.
-    #[cfg(test)]
-    fn is_stopped(&self) -> bool {
+    pub fn is_stopped(&self) -> bool {
         self.state.lock().stopped
     }
 
@@ -585,7 +588,9 @@ mod tests {
         assert_eq!(RequestKind::DeltaInitial.cost(), 2);
         assert_eq!(RequestKind::List.cost(), 2);
         assert_eq!(RequestKind::Write.cost(), 2);
-        assert_eq!(RequestKind::Download.cost(), 1);
+        assert_eq!(RequestKind::Content.cost(), 1);
+        assert_eq!(RequestKind::Content.lane(), Lane::Background);
+        assert_eq!(RequestKind::DeltaWithToken.lane(), Lane::Foreground);
     }
 
     #[test]
@@ -638,7 +643,7 @@ mod tests {
             .map(|_| {
                 let gate = Arc::clone(&gate);
                 thread::spawn(move || {
-                    gate.acquire(1).unwrap();
+                    gate.acquire_in(1, Lane::Foreground).unwrap();
                     Instant::now()
                 })
             })
@@ -707,7 +712,7 @@ mod tests {
         let start = Instant::now();
         gate.on_throttled(Some(Duration::from_millis(300)));
         gate.on_throttled(Some(Duration::ZERO));
-        gate.acquire(1).unwrap();
+        gate.acquire_in(1, Lane::Foreground).unwrap();
         assert!(start.elapsed() >= Duration::from_millis(300));
     }
 
@@ -716,7 +721,7 @@ mod tests {
         let gate = ThrottleGate::new(&config());
         let start = Instant::now();
         gate.on_throttled(None);
-        gate.acquire(1).unwrap();
+        gate.acquire_in(1, Lane::Foreground).unwrap();
         assert!(start.elapsed() >= Duration::from_secs(1));
         // A second throttle in a row doubles the default (2 s); a success resets it.
         gate.on_throttled(None);
@@ -738,7 +743,7 @@ mod tests {
                     if i == 0 {
                         gate.sleep(Duration::from_secs(120))
                     } else {
-                        gate.acquire(1)
+                        gate.acquire_in(1, Lane::Foreground)
                     }
                 })
             })
@@ -762,7 +767,7 @@ mod tests {
             max_backoff_secs: u64::MAX,
             max_attempts: u32::MAX,
         });
-        gate.acquire(u32::MAX).unwrap();
+        gate.acquire_in(u32::MAX, Lane::Foreground).unwrap();
         gate.on_throttled(None);
         gate.on_throttled(Some(Duration::MAX));
         gate.on_rate_limit(Some(u64::MAX), Some(1), Some(u64::MAX));
@@ -914,7 +919,7 @@ mod tests {
             ru_per_minute: 20,
             ..config()
         });
-        gate.acquire(5).unwrap();
+        gate.acquire_in(5, Lane::Foreground).unwrap();
         let bucket = gate
             .state
             .lock()
@@ -933,7 +938,7 @@ mod tests {
             ..config()
         });
         for _ in 0..25 {
-            gate.acquire(1).unwrap();
+            gate.acquire_in(1, Lane::Foreground).unwrap();
         }
         // A burst of 20, then 5 more at 20/s.
         assert!(
@@ -950,7 +955,7 @@ mod tests {
         gate.on_rate_limit(Some(100), Some(4), Some(1));
         let start = Instant::now();
         for _ in 0..3 {
-            gate.acquire(1).unwrap();
+            gate.acquire_in(1, Lane::Foreground).unwrap();
         }
         assert!(
             start.elapsed() >= Duration::from_millis(500),
@@ -967,7 +972,7 @@ mod tests {
         let gate = ThrottleGate::new(&config());
         let start = Instant::now();
         gate.on_rate_limit(None, Some(0), Some(1));
-        gate.acquire(1).unwrap();
+        gate.acquire_in(1, Lane::Foreground).unwrap();
         assert!(start.elapsed() >= Duration::from_secs(1));
         assert_eq!(gate.stats().throttled, 0);
         // Incomplete headers change nothing.

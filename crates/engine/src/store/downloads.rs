@@ -10,7 +10,7 @@ use crate::event::EventKind;
 use crate::facets::{ContentHashes, ItemFacets};
 
 /// The last successful download of an item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoredContent {
     /// cTag of the content downloaded.
     pub ctag: String,
@@ -25,7 +25,7 @@ pub struct StoredContent {
 }
 
 /// A file whose current content was not downloaded yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PendingDownload {
     /// The drive.
     pub drive_id: String,
@@ -43,10 +43,12 @@ pub struct PendingDownload {
 
 /// Items with content of their own: live files that are neither packages, shortcuts
 /// nor flagged as malware (alias `i`, joined with `downloads d`).
+/// The facets are compact JSON whose keys appear as `"key":` (inside a string value a
+/// quote is escaped), so a substring test stands in for parsing every row.
 const CANDIDATES: &str = "i.is_folder = 0 AND i.deleted = 0
-    AND (i.facets IS NULL OR (json_extract(i.facets, '$.package') IS NULL
-         AND json_extract(i.facets, '$.malware') IS NULL
-         AND json_extract(i.facets, '$.remote') IS NULL))";
+    AND (i.facets IS NULL OR (instr(i.facets, '\"package\":') = 0
+         AND instr(i.facets, '\"malware\":') = 0
+         AND instr(i.facets, '\"remote\":') = 0))";
 
 /// Who counts a download as done: any successful download, or only the managed
 /// mirror's (a host's own download elsewhere leaves the mirror's copy missing).
@@ -114,7 +116,11 @@ impl Store {
         owner: Owner,
     ) -> Result<Option<i64>> {
         let key = self.drive_key(drive)?;
-        let tx = self.conn.transaction()?;
+        // Immediate: a deferred transaction that reads, then writes after another
+        // connection committed, fails with SQLITE_BUSY without waiting.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let previous: Option<(String, bool)> = tx
             .prepare_cached(
                 "SELECT ctag, managed FROM downloads WHERE drive_key = ?1 AND item_id = ?2",
@@ -176,38 +182,35 @@ impl Store {
     }
 
     /// Up to `limit` files of a drive whose current content `owner` has not
-    /// downloaded, after the item with rowid `after` (0 from the start), in rowid
-    /// order, each with its rowid: a caller walks a large drive page by page.
+    /// downloaded, with ids after `after` (`""` from the start), in id order: a
+    /// caller walks a large drive page by page along the `(drive, id)` index.
     pub fn pending_downloads(
         &self,
         drive: &str,
         owner: Owner,
-        after: i64,
+        after: &str,
         limit: usize,
-    ) -> Result<Vec<(i64, PendingDownload)>> {
+    ) -> Result<Vec<PendingDownload>> {
         let key = self.drive_key(drive)?;
         let sql = format!(
-            "SELECT i.rowid, i.id, i.path, i.ctag, i.size, d.ctag FROM items i
+            "SELECT i.id, i.path, i.ctag, i.size, d.ctag FROM items i
              LEFT JOIN downloads d ON d.drive_key = i.drive_key AND d.item_id = i.id
-             WHERE i.drive_key = ?1 AND i.rowid > ?2 AND {CANDIDATES}
+             WHERE i.drive_key = ?1 AND i.id > ?2 AND {CANDIDATES}
                AND (d.ctag IS NULL OR d.ctag IS NOT i.ctag OR (?3 AND d.managed = 0))
-             ORDER BY i.rowid LIMIT ?4"
+             ORDER BY i.id LIMIT ?4"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![key, after, owner == Owner::Mirror, sql_count(limit)],
             |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    PendingDownload {
-                        drive_id: drive.to_string(),
-                        item_id: r.get(1)?,
-                        path: r.get(2)?,
-                        ctag: r.get(3)?,
-                        size: r.get::<_, Option<i64>>(4)?.unwrap_or(0).max(0) as u64,
-                        stored_ctag: r.get(5)?,
-                    },
-                ))
+                Ok(PendingDownload {
+                    drive_id: drive.to_string(),
+                    item_id: r.get(0)?,
+                    path: r.get(1)?,
+                    ctag: r.get(2)?,
+                    size: r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as u64,
+                    stored_ctag: r.get(4)?,
+                })
             },
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -243,6 +246,19 @@ impl Store {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether the item is a live file with content of its own (what a download may
+    /// fetch; its partial file is worth keeping).
+    pub fn has_content(&self, drive: &str, item: &str) -> Result<bool> {
+        let key = self.drive_key(drive)?;
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM items i WHERE i.drive_key = ?1 AND i.id = ?2 AND {CANDIDATES})"
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row(params![key, item], |r| r.get(0))?)
     }
 
     /// Forgets an item's download (its copy was removed).

@@ -40,14 +40,14 @@ struct Figures {
 }
 
 /// What the kernel says about the engine child at the end of its crawl.
-struct ChildFigures {
+pub(crate) struct ChildFigures {
     /// VmHWM, MB.
-    peak_rss_mb: f64,
+    pub peak_rss_mb: f64,
     /// User + system CPU time of all its threads: on a shared machine it says more
     /// than the wall clock.
-    cpu_secs: f64,
+    pub cpu_secs: f64,
     /// Bytes handed to write(2) (WAL frames and checkpoints), MB.
-    written_mb: f64,
+    pub written_mb: f64,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -268,7 +268,7 @@ fn engine_crawl(
 }
 
 /// Peak RSS, CPU time and write volume of a live process, from /proc.
-fn child_figures(pid: u32) -> Result<ChildFigures, String> {
+pub(crate) fn child_figures(pid: u32) -> Result<ChildFigures, String> {
     let read = |file: &str| {
         std::fs::read_to_string(format!("/proc/{pid}/{file}"))
             .map_err(|e| format!("cannot read the engine's /proc/{pid}/{file}: {e}"))
@@ -316,7 +316,7 @@ fn read_listen_line(child: &mut Child) -> Result<String, String> {
 }
 
 /// Kills the child when dropped.
-struct ChildGuard(Child);
+pub(crate) struct ChildGuard(pub(crate) Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::verify;
-use m365sync::Database;
+use m365sync::{Database, EventKind};
 use m365sync_sim::{Simulator, SnapshotItem};
 
 use super::events::{Delivered, Replay};
@@ -24,6 +24,9 @@ pub struct Findings {
     pub undelivered: (usize, Vec<i64>),
     /// (c) deliveries of an event already acked (count, examples as `seq@run`).
     pub duplicates: (usize, Vec<String>),
+    /// (f) the managed mirror's copies that differ from the truth, partial files left,
+    /// and cTags announced (`content_stored`) more than once.
+    pub copies: Vec<String>,
 }
 
 impl Findings {
@@ -46,6 +49,7 @@ pub fn truths(sim: &Simulator) -> crate::Result<Vec<(String, Vec<SnapshotItem>)>
 pub fn check(
     sim: &Simulator,
     db: &Path,
+    mirror: Option<&Path>,
     delivered: &[Delivered],
     acked_at_kill: &[i64],
 ) -> crate::Result<Findings> {
@@ -63,11 +67,24 @@ pub fn check(
     }
     let acked = store.acked_seq()?;
     let seen: HashSet<i64> = delivered.iter().map(|d| d.event.seq).collect();
+    let mut stored: HashSet<(String, String, String)> = HashSet::new();
+    if let Some(mirror) = mirror {
+        f.copies = verify::mirror_copies(sim, mirror, &[], SHOWN)?;
+    }
     let mut after = 0;
     loop {
         let batch = store.events_after(after, 10_000)?;
         let Some(last) = batch.last() else { break };
         after = last.seq;
+        for e in batch.iter().filter(|e| e.kind == EventKind::ContentStored) {
+            let key = (e.drive_id.clone(), e.item_id.clone(), e.ctag.clone());
+            if !stored.insert(key) && f.copies.len() < SHOWN {
+                f.copies.push(format!(
+                    "cTag {} of {}/{} announced twice (seq {})",
+                    e.ctag, e.drive_id, e.item_id, e.seq
+                ));
+            }
+        }
         for e in batch
             .iter()
             .filter(|e| e.seq <= acked && !seen.contains(&e.seq))

@@ -236,6 +236,8 @@ mod tests {
             ctag: None,
             etag: etag.into(),
             shared: false,
+            quick_xor_hash: None,
+            kind: if folder { "folder" } else { "file" }.into(),
         }
     }
 

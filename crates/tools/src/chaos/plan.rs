@@ -31,6 +31,9 @@ pub enum Mutation {
     Share,
     /// Sharing removed from a shared item.
     Unshare,
+    /// New generated content of another size for a file (up to a few MB, so that a
+    /// kill often finds it half downloaded); only with the download dimension.
+    ResizeFile,
 }
 
 const MUTATIONS: [Mutation; 11] = [
@@ -85,6 +88,18 @@ pub enum Fault {
     },
     /// Back to faithful delivery.
     NotificationsOff,
+    /// Download bodies cut short (reset or clean close) at these rates, until
+    /// [`Fault::DownloadsOff`]; only with the download dimension.
+    Downloads {
+        /// Probability that a body ends with a reset part way.
+        reset: f64,
+        /// Probability that a body ends cleanly but short.
+        truncate: f64,
+    },
+    /// Back to whole download bodies.
+    DownloadsOff,
+    /// Every download URL issued so far expires (401 on use).
+    ExpireDownloadUrls,
 }
 
 impl Fault {
@@ -99,6 +114,9 @@ impl Fault {
             Fault::ExpireSubscriptions => "expire_subscriptions",
             Fault::Notifications { .. } => "notification_faults",
             Fault::NotificationsOff => "notification_faults_off",
+            Fault::Downloads { .. } => "download_faults",
+            Fault::DownloadsOff => "download_faults_off",
+            Fault::ExpireDownloadUrls => "expire_download_urls",
         }
     }
 }
@@ -137,6 +155,9 @@ pub struct PlanShape {
     pub kills: u32,
     /// Fault episodes (each may be a window with an on and an off step).
     pub faults: u32,
+    /// The download dimension: file resizes, download faults and URL expiry join the
+    /// draw (without it a seed's plan is what it always was).
+    pub downloads: bool,
 }
 
 /// A seeded schedule, sorted by time.
@@ -144,9 +165,13 @@ pub fn plan(seed: u64, shape: PlanShape) -> Vec<Step> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let span = shape.duration_ms.max(1);
     let mut steps = Vec::new();
+    let kinds = MUTATIONS.len() + usize::from(shape.downloads);
     for _ in 0..shape.mutations {
         let at_ms = rng.random_range(0..span);
-        let m = MUTATIONS[rng.random_range(0..MUTATIONS.len())];
+        let m = MUTATIONS
+            .get(rng.random_range(0..kinds))
+            .copied()
+            .unwrap_or(Mutation::ResizeFile);
         steps.push(Step {
             at_ms,
             action: Action::Mutate(m),
@@ -169,7 +194,7 @@ pub fn plan(seed: u64, shape: PlanShape) -> Vec<Step> {
     for _ in 0..shape.faults {
         let at_ms = rng.random_range(0..span);
         let window = rng.random_range(300..2000);
-        let (on, off) = match rng.random_range(0..6) {
+        let (on, off) = match rng.random_range(0..if shape.downloads { 8 } else { 6 }) {
             0 => (
                 Fault::Errors {
                     error_503: rng.random_range(0.0..0.15),
@@ -182,6 +207,14 @@ pub fn plan(seed: u64, shape: PlanShape) -> Vec<Step> {
             2 => (Fault::ExpireAccessTokens, None),
             3 => (Fault::ExpireDeltaTokens, None),
             4 => (Fault::ExpireSubscriptions, None),
+            6 => (
+                Fault::Downloads {
+                    reset: rng.random_range(0.0..0.3),
+                    truncate: rng.random_range(0.0..0.3),
+                },
+                Some(Fault::DownloadsOff),
+            ),
+            7 => (Fault::ExpireDownloadUrls, None),
             _ => (
                 Fault::Notifications {
                     drop: rng.random_range(0.0..0.5),
@@ -234,6 +267,7 @@ mod tests {
         mutations: 40,
         kills: 2,
         faults: 6,
+        downloads: false,
     };
 
     #[test]
@@ -252,5 +286,29 @@ mod tests {
             .filter(|s| matches!(s.action, Action::Mutate(_)))
             .count();
         assert!(mutations >= 40);
+        // Without the download dimension no download step is ever drawn.
+        assert!(a.iter().all(|s| !matches!(
+            s.action,
+            Action::Mutate(Mutation::ResizeFile)
+                | Action::Fault(Fault::Downloads { .. } | Fault::ExpireDownloadUrls)
+        )));
+    }
+
+    #[test]
+    fn the_download_dimension_draws_download_steps() {
+        let shape = PlanShape {
+            downloads: true,
+            mutations: 200,
+            faults: 40,
+            ..SHAPE
+        };
+        let steps = plan(3, shape);
+        let has = |f: fn(&Action) -> bool| steps.iter().any(|s| f(&s.action));
+        assert!(has(|a| matches!(a, Action::Mutate(Mutation::ResizeFile))));
+        assert!(has(|a| matches!(a, Action::Fault(Fault::Downloads { .. }))));
+        assert!(has(|a| matches!(
+            a,
+            Action::Fault(Fault::ExpireDownloadUrls)
+        )));
     }
 }

@@ -118,6 +118,16 @@ impl<'a> Scheduler<'a> {
                     sim.create_item(drive, &folder.id, &name, false, &content)?;
                 }
             }
+            Mutation::ResizeFile => {
+                let Some(file) = self.pick(&files) else {
+                    return Ok(false);
+                };
+                let patch = ItemPatch {
+                    size: Some(self.rng.random_range(0..4 * 1024 * 1024)),
+                    ..ItemPatch::default()
+                };
+                sim.update_item(drive, &file.id, patch)?;
+            }
             Mutation::EditFile => {
                 let Some(file) = self.pick(&files) else {
                     return Ok(false);
@@ -246,6 +256,14 @@ impl<'a> Scheduler<'a> {
                 ..notification_base()
             })?,
             Fault::NotificationsOff => sim.set_notification_faults(notification_base())?,
+            Fault::Downloads { reset, truncate } => sim.set_faults(Faults {
+                download_reset_rate: reset,
+                download_truncate_rate: truncate,
+                seed: self.seed,
+                ..Faults::default()
+            })?,
+            Fault::DownloadsOff => sim.set_faults(Faults::default())?,
+            Fault::ExpireDownloadUrls => sim.expire_download_urls(),
         }
         Ok(())
     }

@@ -6,10 +6,10 @@ use crate::store::{Owner, StoredContent};
 
 fn pending(h: &Harness, owner: Owner) -> Vec<String> {
     h.store
-        .pending_downloads(DRIVE, owner, 0, 100)
+        .pending_downloads(DRIVE, owner, "", 100)
         .unwrap()
         .into_iter()
-        .map(|(_, p)| p.item_id)
+        .map(|p| p.item_id)
         .collect()
 }
 
@@ -57,19 +57,19 @@ fn files_are_pending_until_their_current_ctag_is_downloaded() {
     );
     let last = h.store.last_download(DRIVE, "F").unwrap().unwrap();
     assert_eq!((last.ctag.as_str(), last.size), ("F-c1", 101));
-    // Paging by rowid walks each file once.
+    // Paging by id walks each file once.
     let first = h
         .store
-        .pending_downloads(DRIVE, Owner::Anyone, 0, 1)
+        .pending_downloads(DRIVE, Owner::Anyone, "", 1)
         .unwrap();
     let rest = h
         .store
-        .pending_downloads(DRIVE, Owner::Anyone, first[0].0, 10)
+        .pending_downloads(DRIVE, Owner::Anyone, &first[0].item_id, 10)
         .unwrap();
     assert_eq!((first.len(), rest.len()), (1, 1));
     assert!(
         h.store
-            .pending_downloads("nope", Owner::Anyone, 0, 1)
+            .pending_downloads("nope", Owner::Anyone, "", 1)
             .is_err()
     );
 }
