@@ -2,6 +2,7 @@
 //! notification burst, and Graph traffic while idle, all against the simulator.
 
 pub mod crawl;
+mod drives;
 pub mod throttle;
 
 use std::sync::atomic::Ordering;
