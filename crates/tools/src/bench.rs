@@ -3,6 +3,7 @@
 
 pub mod crawl;
 pub mod download;
+mod drives;
 pub mod throttle;
 
 use std::sync::atomic::Ordering;

@@ -23,6 +23,20 @@ pub struct CrawlBenchArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// Instead of one large drive: a tenant of this many small OneDrives, crawled against
+    /// a binding resource-unit budget (see `--ru-per-window`).
+    #[arg(long)]
+    drives: Option<u32>,
+    /// Items of each OneDrive, with `--drives`.
+    #[arg(long, default_value_t = 100)]
+    items_per_drive: u64,
+    /// The simulator's resource-unit budget per window, with `--drives`.
+    #[arg(long, default_value_t = 2000)]
+    ru_per_window: u64,
+    /// The simulator's budget window in seconds (Graph's minute scaled down), with
+    /// `--drives`.
+    #[arg(long, default_value_t = 6)]
+    window_secs: u64,
 }
 
 const TENANT: &str = "bench-tenant";
@@ -52,6 +66,16 @@ pub(crate) struct ChildFigures {
 
 /// Runs the benchmark and prints its figures.
 pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
+    if let Some(drives) = args.drives {
+        let summary = crate::bench::drives::run(&crate::bench::drives::DrivesBench {
+            drives,
+            items_per_drive: args.items_per_drive,
+            ru_per_window: args.ru_per_window,
+            window_secs: args.window_secs,
+        })?;
+        crate::bench::print_summary(&summary, args.json);
+        return Ok(());
+    }
     let small = measure(args.small_items)?;
     let large = measure(args.items)?;
     let rate = |n: u64, s: f64| (n as f64 / s).round();
@@ -65,15 +89,16 @@ pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
         "ratio_to_raw": ratio(&large),
         "peak_rss_mb": round2(large.engine.peak_rss_mb),
         "engine_cpu_secs": round2(large.engine.cpu_secs),
-        "written_bytes_per_item": (large.engine.written_mb * 1e6 / large.items as f64).round(),
+        "written_bytes_per_item": written_per_item(&large),
         "small_items": small.items,
         "small_engine_secs": round2(small.engine_secs),
         "small_ratio_to_raw": ratio(&small),
         "small_peak_rss_mb": round2(small.engine.peak_rss_mb),
+        "small_written_bytes_per_item": written_per_item(&small),
         "rss_growth": round2(large.engine.peak_rss_mb / small.engine.peak_rss_mb - 1.0),
     });
     println!(
-        "{:>10} {:>9} {:>12} {:>9} {:>12} {:>7} {:>9} {:>7} {:>10}",
+        "{:>10} {:>9} {:>12} {:>9} {:>12} {:>7} {:>9} {:>7} {:>10} {:>7}",
         "items",
         "raw s",
         "raw items/s",
@@ -82,11 +107,12 @@ pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
         "ratio",
         "RSS MB",
         "CPU s",
-        "written MB"
+        "written MB",
+        "B/item"
     );
     for f in [&small, &large] {
         println!(
-            "{:>10} {:>9.2} {:>12} {:>9.2} {:>12} {:>7.2} {:>9.1} {:>7.2} {:>10.0}",
+            "{:>10} {:>9.2} {:>12} {:>9.2} {:>12} {:>7.2} {:>9.1} {:>7.2} {:>10.0} {:>7}",
             f.items,
             f.raw_secs,
             rate(f.items, f.raw_secs),
@@ -95,13 +121,20 @@ pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
             ratio(f),
             f.engine.peak_rss_mb,
             f.engine.cpu_secs,
-            f.engine.written_mb
+            f.engine.written_mb,
+            written_per_item(f)
         );
     }
     if args.json {
         println!("{summary}");
     }
     Ok(())
+}
+
+/// Bytes the engine handed to write(2) per item of the drive: WAL frames and
+/// checkpoints, independent of the machine's load.
+fn written_per_item(f: &Figures) -> f64 {
+    (f.engine.written_mb * 1e6 / f.items as f64).round()
 }
 
 /// `x` rounded to two decimals, for figures.

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use m365sync::{Config, Engine};
-use m365sync_sim::{ItemPatch, SimConfig, SimStats, Simulator};
+use m365sync_sim::{ItemPatch, SimConfig, Simulator};
 
 use serde_json::json;
 
+use crate::bench::drives::graph_requests;
 use crate::error::message as err;
 
 use crate::bench::crawl::round2;
@@ -161,16 +162,6 @@ fn measure(
     });
     stop.store(true, Ordering::Relaxed);
     result
-}
-
-/// Requests on Graph routes (the token endpoint is not metered).
-fn graph_requests(stats: &SimStats) -> u64 {
-    stats
-        .requests_by_route
-        .iter()
-        .filter(|(route, _)| !route.contains("/oauth2/") && !route.contains("/_sim/"))
-        .map(|(_, n)| n)
-        .sum()
 }
 
 fn round3(x: f64) -> f64 {
