@@ -409,12 +409,7 @@ fn quiet_diffs(
         return Ok(diffs);
     }
     if let Some(mirror) = mirror {
-        let pending: u64 = store
-            .status()?
-            .drives
-            .iter()
-            .map(|d| d.downloads_pending)
-            .sum();
+        let pending = verify::pending_downloads(store)?;
         let partial = verify::partial_files(mirror)?;
         if pending > 0 || !partial.is_empty() {
             return Ok(vec![format!(

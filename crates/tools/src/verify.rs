@@ -99,6 +99,16 @@ fn item_diff(m: &MirrorItem, t: &SnapshotItem) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
+/// Files of every drive whose current content was not downloaded yet.
+pub fn pending_downloads(store: &Database) -> m365sync::Result<u64> {
+    Ok(store
+        .status()?
+        .drives
+        .iter()
+        .map(|d| d.downloads_pending)
+        .sum())
+}
+
 /// The `.partial` files under a managed mirror's directory.
 pub fn partial_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();

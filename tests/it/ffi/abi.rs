@@ -22,7 +22,7 @@ fn the_library_version_is_the_crate_version() {
 
 #[test]
 fn every_result_code_has_a_distinct_description() {
-    let names: Vec<String> = (0..=12)
+    let names: Vec<String> = (0..=13)
         .map(|code| text(m365sync_result_str(code)))
         .collect();
     let mut unique = names.clone();
@@ -31,9 +31,10 @@ fn every_result_code_has_a_distinct_description() {
     assert_eq!(unique.len(), names.len(), "{names:?}");
     assert_eq!(names[0], "ok");
     assert!(!names.contains(&"unknown result code".to_string()));
-    assert_eq!(text(m365sync_result_str(13)), "unknown result code");
+    assert_eq!(text(m365sync_result_str(14)), "unknown result code");
     assert_eq!(text(m365sync_result_str(u32::MAX)), "unknown result code");
     assert_eq!(m365sync_result::Panic as u32, 12);
+    assert_eq!(m365sync_result::HashMismatch as u32, 13);
 }
 
 fn assert_invalid(result: m365sync_result, argument: &str) {

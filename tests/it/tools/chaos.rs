@@ -10,10 +10,12 @@ use crate::support::wait_until;
 use m365sync_sim::{Simulator, ThrottleConfig};
 use serde_json::{Value, json};
 
-#[test]
-fn five_seeds_converge_with_faults_and_kills() {
+/// Runs `m365sync chaos ARGS --json`, which must succeed; its JSON summary.
+fn chaos_summary(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_m365sync"))
-        .args(["chaos", "--seeds", "5", "--seed", "1", "--json"])
+        .arg("chaos")
+        .args(args)
+        .arg("--json")
         .env("RUST_LOG", "warn")
         .output()
         .expect("run m365sync chaos");
@@ -23,8 +25,13 @@ fn five_seeds_converge_with_faults_and_kills() {
         "chaos failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("last line is not JSON ({e}):\n{stdout}"));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("last line is not JSON ({e}):\n{stdout}"))
+}
+
+#[test]
+fn five_seeds_converge_with_faults_and_kills() {
+    let summary = chaos_summary(&["--seeds", "5", "--seed", "1"]);
     assert_eq!(summary["seeds"], 5, "{summary}");
     assert_eq!(summary["converged"], 5, "{summary}");
     assert_eq!(summary["lost_events"], 0, "{summary}");
@@ -41,27 +48,7 @@ fn five_seeds_converge_with_faults_and_kills() {
 
 #[test]
 fn seeds_with_the_download_dimension_converge_with_every_copy_right() {
-    let out = Command::new(env!("CARGO_BIN_EXE_m365sync"))
-        .args([
-            "chaos",
-            "--seeds",
-            "2",
-            "--seed",
-            "21",
-            "--downloads",
-            "--json",
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run m365sync chaos");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "chaos failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("last line is not JSON ({e}):\n{stdout}"));
+    let summary = chaos_summary(&["--seeds", "2", "--seed", "21", "--downloads"]);
     assert_eq!(summary["converged"], 2, "{summary}");
     assert_eq!(summary["violations"], 0, "{summary}");
     // Copies, partial files and announcements are checked per seed (check f); the

@@ -47,6 +47,14 @@ impl Rig {
             .push(Canned::json(200, &file_json(bytes, ctag, &self.url())));
     }
 
+    /// Downloads the item into `f.bin`, which must then hold `bytes`.
+    fn assert_downloads(&self, bytes: &[u8]) {
+        let dest = self.dir.path().join("f.bin");
+        let got = self.fetch(None, &dest).unwrap();
+        assert!(matches!(got, Download::Downloaded { .. }), "{got:?}");
+        assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    }
+
     fn url(&self) -> String {
         format!("{}/dl?tempauth=abc", self.host.url)
     }
@@ -87,6 +95,16 @@ fn raw(status: u16, extra: &str, announced: usize, body: &[u8]) -> Canned {
     Canned::Raw(out)
 }
 
+/// A 206 with every byte of `bytes` from `from` on.
+fn rest_from(bytes: &[u8], from: usize) -> Canned {
+    let range = format!(
+        "Content-Range: bytes {from}-{}/{}\r\n",
+        bytes.len() - 1,
+        bytes.len()
+    );
+    raw(206, &range, bytes.len() - from, &bytes[from..])
+}
+
 fn content(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 251) as u8).collect()
 }
@@ -97,12 +115,7 @@ fn a_truncated_body_resumes_with_range_and_the_token_never_leaves_graph() {
     let bytes = content(5000);
     rig.metadata(&bytes, "c1");
     rig.host.push(raw(200, "", 5000, &bytes[..1200]));
-    rig.host.push(raw(
-        206,
-        "Content-Range: bytes 1200-4999/5000\r\n",
-        3800,
-        &bytes[1200..],
-    ));
+    rig.host.push(rest_from(&bytes, 1200));
     let dest = rig.dir.path().join("f.bin");
     let got = rig.fetch(None, &dest).unwrap();
     assert_eq!(
@@ -144,12 +157,7 @@ fn an_expired_url_is_replaced_and_the_download_resumes() {
     rig.host
         .push(Canned::json(401, r#"{"error":{"code":"unauthenticated"}}"#));
     rig.metadata(&bytes, "c1");
-    rig.host.push(raw(
-        206,
-        "Content-Range: bytes 1000-2999/3000\r\n",
-        2000,
-        &bytes[1000..],
-    ));
+    rig.host.push(rest_from(&bytes, 1000));
     let dest = rig.dir.path().join("f.bin");
     assert!(matches!(
         rig.fetch(None, &dest).unwrap(),
@@ -166,12 +174,7 @@ fn a_partial_file_left_by_an_earlier_process_is_resumed() {
     let dest = rig.dir.path().join("f.bin");
     std::fs::write(partial_path(&dest), &bytes[..2500]).unwrap();
     rig.metadata(&bytes, "c1");
-    rig.host.push(raw(
-        206,
-        "Content-Range: bytes 2500-3999/4000\r\n",
-        1500,
-        &bytes[2500..],
-    ));
+    rig.host.push(rest_from(&bytes, 2500));
     assert!(matches!(
         rig.fetch(None, &dest).unwrap(),
         Download::Downloaded { .. }
@@ -213,12 +216,7 @@ fn one_hash_mismatch_starts_over_with_fresh_metadata() {
     rig.host.push(raw(200, "", 100, &content(101)[1..]));
     rig.metadata(&bytes, "c1");
     rig.host.push(raw(200, "", 100, &bytes));
-    let dest = rig.dir.path().join("f.bin");
-    assert!(matches!(
-        rig.fetch(None, &dest).unwrap(),
-        Download::Downloaded { .. }
-    ));
-    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    rig.assert_downloads(&bytes);
 }
 
 #[test]
@@ -228,24 +226,9 @@ fn a_content_range_that_does_not_match_the_request_is_not_written() {
     rig.metadata(&bytes, "c1");
     rig.host.push(raw(200, "", 2000, &bytes[..500]));
     // Asked from 500, the host answers from 400: refused, then asked again.
-    rig.host.push(raw(
-        206,
-        "Content-Range: bytes 400-1999/2000\r\n",
-        1600,
-        &bytes[400..],
-    ));
-    rig.host.push(raw(
-        206,
-        "Content-Range: bytes 500-1999/2000\r\n",
-        1500,
-        &bytes[500..],
-    ));
-    let dest = rig.dir.path().join("f.bin");
-    assert!(matches!(
-        rig.fetch(None, &dest).unwrap(),
-        Download::Downloaded { .. }
-    ));
-    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    rig.host.push(rest_from(&bytes, 400));
+    rig.host.push(rest_from(&bytes, 500));
+    rig.assert_downloads(&bytes);
 }
 
 #[test]
@@ -331,12 +314,7 @@ fn a_writer_gets_every_byte_once_across_a_reset() {
     rig.metadata(&bytes, "c1");
     rig.host.push(raw(200, "", 3000, &bytes[..700]));
     rig.host.push(Canned::Reset);
-    rig.host.push(raw(
-        206,
-        "Content-Range: bytes 700-2999/3000\r\n",
-        2300,
-        &bytes[700..],
-    ));
+    rig.host.push(rest_from(&bytes, 700));
     let mut out = Vec::new();
     let req = Request {
         drive_id: "d",

@@ -203,21 +203,7 @@ fn measure(items: u64) -> Result<Figures, String> {
 /// Follows the feed with one keep-alive connection, reading and discarding bodies.
 fn raw_crawl(url: &str, graph: &str, drive: &str) -> Result<f64, String> {
     let agent = ureq::AgentBuilder::new().build();
-    let token: serde_json::Value = agent
-        .post(&format!("{url}/{TENANT}/oauth2/v2.0/token"))
-        .send_form(&[
-            ("client_id", CLIENT),
-            ("client_secret", SECRET),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("grant_type", "client_credentials"),
-        ])
-        .map_err(|e| e.to_string())?
-        .into_json()
-        .map_err(|e| e.to_string())?;
-    let bearer = format!(
-        "Bearer {}",
-        token["access_token"].as_str().unwrap_or_default()
-    );
+    let bearer = bearer_token(&agent, &format!("{url}/{TENANT}"), CLIENT, SECRET)?;
     let mut next = Some(format!(
         "{graph}/drives/{drive}/root/delta?$select={SELECT}&$top=1000"
     ));
@@ -238,6 +224,30 @@ fn raw_crawl(url: &str, graph: &str, drive: &str) -> Result<f64, String> {
         next = find_next_link(&body);
     }
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// `Bearer …` for the client credentials of `client`, from `{authority}/oauth2/v2.0/token`.
+pub(crate) fn bearer_token(
+    agent: &ureq::Agent,
+    authority: &str,
+    client: &str,
+    secret: &str,
+) -> Result<String, String> {
+    let token: serde_json::Value = agent
+        .post(&format!("{authority}/oauth2/v2.0/token"))
+        .send_form(&[
+            ("client_id", client),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .map_err(|e| e.to_string())?
+        .into_json()
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Bearer {}",
+        token["access_token"].as_str().unwrap_or_default()
+    ))
 }
 
 fn find_next_link(body: &[u8]) -> Option<String> {
@@ -262,6 +272,23 @@ fn engine_crawl(
         "drives": [drive], "workers": 4, "poll_interval_secs": 3600,
         "page_size": 1000, "emit_initial_items": true,
     });
+    run_engine_until(exe, dir, &config, &database, |store| {
+        Ok(store
+            .drive(drive)?
+            .is_some_and(|d| d.state == DriveState::Synced))
+    })
+}
+
+/// Writes `config` into `dir` and runs `m365sync run` with it until `done` says so
+/// (polled every 20 ms on one connection: opening the store each time costs the
+/// engine's core more than the query); its time and figures. Fails after 30 minutes.
+pub(crate) fn run_engine_until(
+    exe: &Path,
+    dir: &Path,
+    config: &serde_json::Value,
+    database: &Path,
+    mut done: impl FnMut(&Database) -> m365sync::Result<bool>,
+) -> Result<(f64, ChildFigures), String> {
     let config_path = dir.join("bench.json");
     std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -274,26 +301,22 @@ fn engine_crawl(
             .map_err(|e| format!("cannot start the engine: {e}"))?,
     );
     let deadline = started + Duration::from_secs(1800);
-    // One connection for all polls: opening the store each time costs the engine's
-    // core more than the query.
     let mut store = None;
     loop {
         std::thread::sleep(Duration::from_millis(20));
         if let Some(status) = engine.0.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!("the engine exited during the crawl: {status}"));
+            return Err(format!("the engine exited: {status}"));
         }
         if store.is_none() && database.exists() {
-            store = Database::open(&database).ok();
+            store = Database::open(database).ok();
         }
-        let synced = store
-            .as_ref()
-            .and_then(|s| s.drive(drive).ok().flatten())
-            .is_some_and(|d| d.state == DriveState::Synced);
-        if synced {
-            break;
+        if let Some(store) = &store {
+            if done(store).map_err(|e| e.to_string())? {
+                break;
+            }
         }
         if Instant::now() > deadline {
-            return Err("the engine did not finish the crawl in 30 minutes".into());
+            return Err("the engine did not finish in 30 minutes".into());
         }
     }
     let secs = started.elapsed().as_secs_f64();

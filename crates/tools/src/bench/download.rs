@@ -6,16 +6,16 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
-use m365sync::{Database, DriveState};
+use m365sync::DriveState;
 use m365sync_sim::{Faults, FileSizes, SimConfig, Simulator};
 use serde_json::json;
 
-use crate::bench::crawl::{ChildFigures, ChildGuard, child_figures, round2};
+use crate::bench::crawl::{ChildFigures, bearer_token, round2, run_engine_until};
 use crate::error::message as err;
 use crate::verify;
 
@@ -47,8 +47,6 @@ pub struct DownloadBenchArgs {
     json: bool,
 }
 
-/// The longest any phase may take.
-const PHASE_GUARD: Duration = Duration::from_secs(3600);
 /// Bytes per read of the raw reader, as the engine's.
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -99,7 +97,7 @@ fn run(args: &DownloadBenchArgs, exe: &Path, dir: &Path) -> Result<serde_json::V
             "download": download,
         }))
     };
-    run_engine(exe, dir, &config(json!({})), &db, |store| {
+    run_engine_until(exe, dir, &config(json!({})), &db, |store| {
         Ok(store
             .drive(&drive)?
             .is_some_and(|d| d.state == DriveState::Synced))
@@ -121,18 +119,13 @@ fn run(args: &DownloadBenchArgs, exe: &Path, dir: &Path) -> Result<serde_json::V
 
     let before = sim.stats();
     let mirror = dir.join("mirror");
-    let (engine_secs, figures) = run_engine(
+    let (engine_secs, figures) = run_engine_until(
         exe,
         dir,
         &config(json!({"dir": mirror, "max_concurrent": args.concurrency, "ru_share": 1.0})),
         &db,
         |store| {
-            let pending: u64 = store
-                .status()?
-                .drives
-                .iter()
-                .map(|d| d.downloads_pending)
-                .sum();
+            let pending = verify::pending_downloads(store)?;
             Ok(pending == 0)
         },
     )?;
@@ -186,25 +179,8 @@ fn raw_reader(
     let agent = ureq::AgentBuilder::new()
         .max_idle_connections_per_host(concurrency * 2)
         .build();
-    let token: serde_json::Value = agent
-        .post(&format!(
-            "{}/{}/oauth2/v2.0/token",
-            sim.login_url(),
-            sim.tenant_id()
-        ))
-        .send_form(&[
-            ("client_id", sim.client_id()),
-            ("client_secret", sim.client_secret()),
-            ("scope", "https://graph.microsoft.com/.default"),
-            ("grant_type", "client_credentials"),
-        ])
-        .map_err(|e| e.to_string())?
-        .into_json()
-        .map_err(|e| e.to_string())?;
-    let bearer = format!(
-        "Bearer {}",
-        token["access_token"].as_str().unwrap_or_default()
-    );
+    let authority = format!("{}/{}", sim.login_url(), sim.tenant_id());
+    let bearer = bearer_token(&agent, &authority, sim.client_id(), sim.client_secret())?;
     let graph = sim.graph_url();
     let next = AtomicUsize::new(0);
     let started = Instant::now();
@@ -275,47 +251,6 @@ fn raw_copy(agent: &ureq::Agent, url: &str, path: &Path, buf: &mut [u8]) -> Resu
     Err(format!("raw reader: {url} kept failing"))
 }
 
-/// Runs `m365sync run` with `config` until `done` says so; its time and figures.
-fn run_engine(
-    exe: &Path,
-    dir: &Path,
-    config: &serde_json::Value,
-    db: &Path,
-    mut done: impl FnMut(&Database) -> m365sync::Result<bool>,
-) -> Result<(f64, ChildFigures), String> {
-    let path = dir.join("engine.json");
-    std::fs::write(&path, config.to_string()).map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let mut engine = ChildGuard(
-        Command::new(exe)
-            .args(["run", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .map_err(|e| format!("cannot start the engine: {e}"))?,
-    );
-    let mut store = None;
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        if let Some(status) = engine.0.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!("the engine exited: {status}"));
-        }
-        if store.is_none() && db.exists() {
-            store = Database::open(db).ok();
-        }
-        if let Some(store) = &store {
-            if done(store).map_err(err)? {
-                break;
-            }
-        }
-        if started.elapsed() > PHASE_GUARD {
-            return Err("the engine did not finish within an hour".into());
-        }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    Ok((secs, child_figures(engine.0.id())?))
-}
-
 /// One large file downloaded by the managed mirror of a fresh engine.
 struct Large {
     mb: f64,
@@ -345,7 +280,7 @@ fn large_file(exe: &Path, dir: &Path, mib: u64) -> Result<Large, String> {
         "download": {"dir": mirror},
     }));
     let copy = mirror.join(&drive).join(&item.id);
-    let (secs, figures) = run_engine(exe, dir, &config, &db, |_| Ok(copy.exists()))?;
+    let (secs, figures) = run_engine_until(exe, dir, &config, &db, |_| Ok(copy.exists()))?;
     let wrong = verify::mirror_copies(&sim, &mirror, &[], 1).map_err(err)?;
     if !wrong.is_empty() {
         return Err(format!(
