@@ -243,6 +243,17 @@ fn the_managed_mirror_follows_edits_and_deletes_and_announces_each_ctag_once() {
     wait_copies(&sim, &work.db(), &mirror);
     let copy = mirror.join(&drive).join(&edited.id);
     assert_eq!(std::fs::read(copy).unwrap(), b"edited");
+    // The content_changed event carries what a host needs to decide without a lookup.
+    let truth = sim.snapshot(&drive).unwrap();
+    let now = truth.iter().find(|i| i.id == edited.id).unwrap();
+    let changed = events_after(&work.db(), 0)
+        .into_iter()
+        .find(|e| e.kind == EventKind::ContentChanged && e.item_id == edited.id)
+        .expect("a content_changed event");
+    assert_eq!(Some(changed.ctag.clone()), now.ctag);
+    assert_eq!(changed.size, 6);
+    let hashes = changed.facets.hashes.expect("hashes on the event");
+    assert_eq!(hashes.quick_xor, now.quick_xor_hash);
     let events = stored_ctags(&work.db());
     assert_eq!(
         events.len(),
