@@ -141,11 +141,21 @@ impl Sink for FileSink {
 
     fn discard(&mut self) {
         self.file = None;
-        if let Err(e) = std::fs::remove_file(&self.partial) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                log::warn!("cannot remove {}: {e}", self.partial.display());
-            }
+        if let Err(e) = remove_if_present(&self.partial) {
+            log::warn!("cannot remove {}: {e}", self.partial.display());
         }
+    }
+}
+
+/// Removes a file; one that is already gone is no error.
+pub(crate) fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            log::debug!("removed {}", path.display());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use crate::config::DownloadConfig;
 use crate::content::Download;
 use crate::content::fetch::{Request, fetch};
-use crate::content::sink::{FileSink, partial_path};
+use crate::content::sink::{FileSink, partial_path, remove_if_present};
 use crate::engine::{Shared, spawn};
 use crate::error::{Error, Result};
 use crate::store::{Owner, PendingDownload, Store, StoredContent};
@@ -234,11 +234,7 @@ fn remove_stale_copies(store: &Store, layout: &Layout) -> Result<()> {
         for (drive_id, item_id, _) in stale {
             let copy = layout.copy_of(&drive_id, &item_id);
             for path in [partial_path(&copy), copy] {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => log::debug!("managed mirror: removed {}", path.display()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::Io(e)),
-                }
+                remove_if_present(&path)?;
             }
             store.forget_download(&drive_id, &item_id)?;
         }
@@ -265,11 +261,7 @@ fn remove_orphan_partials(store: &Store, layout: &Layout, board: &Mutex<Board>) 
             if board.lock().in_flight.contains(&key) || store.has_content(&drive.id, item)? {
                 continue;
             }
-            match std::fs::remove_file(&path) {
-                Ok(()) => log::debug!("managed mirror: removed {}", path.display()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::Io(e)),
-            }
+            remove_if_present(&path)?;
         }
     }
     Ok(())

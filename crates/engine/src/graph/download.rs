@@ -92,22 +92,14 @@ pub(crate) enum Bytes {
 impl GraphClient {
     /// The item as a download needs it, with `@microsoft.graph.downloadUrl`.
     pub fn download_item(&self, drive_id: &str, item_id: &str) -> Result<DriveItem> {
-        let path = format!(
-            "/drives/{}/items/{}?$select={DOWNLOAD_SELECT}",
-            encode_path_segment(drive_id),
-            encode_path_segment(item_id)
-        );
+        let path = format!("{}?$select={DOWNLOAD_SELECT}", item_path(drive_id, item_id));
         self.get_json(&path, RequestKind::Content)
     }
 
     /// The download URL `/content` redirects to, for an item whose metadata came
     /// without one. The redirect is not followed (it would carry the token).
     pub fn content_location(&self, drive_id: &str, item_id: &str) -> Result<String> {
-        let path = format!(
-            "/drives/{}/items/{}/content",
-            encode_path_segment(drive_id),
-            encode_path_segment(item_id)
-        );
+        let path = format!("{}/content", item_path(drive_id, item_id));
         let reply = self.get_reply(&path, RequestKind::Content)?;
         match (reply.status, reply.location) {
             (300..=399, Some(location)) => Ok(location),
@@ -195,6 +187,15 @@ impl GraphClient {
             }
         })
     }
+}
+
+/// `/drives/{drive}/items/{item}`, each id encoded as one path segment.
+fn item_path(drive_id: &str, item_id: &str) -> String {
+    format!(
+        "/drives/{}/items/{}",
+        encode_path_segment(drive_id),
+        encode_path_segment(item_id)
+    )
 }
 
 /// `scheme://host[:port]` of a URL, for logs: the query (with its credentials) is left out.
