@@ -139,6 +139,22 @@ impl Default for DownloadConfig {
     }
 }
 
+/// Permission details (who can reach each item).
+///
+/// Fetching them needs the `Sites.FullControl.All` application permission; without it
+/// Graph answers 403, the engine journals one `error` per drive naming the permission,
+/// and change tracking goes on (sharing changes are then reported without details).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PermissionsConfig {
+    /// Fetch the permissions of every permission-hierarchy root on the first crawl and
+    /// of every item whose sharing changes afterwards (needs `track_permissions`).
+    pub fetch: bool,
+    /// The tenant's own email domains: a grantee whose email is in none of them counts
+    /// as external (guests, whose login names carry `#ext#`, always do).
+    pub internal_domains: Vec<String>,
+}
+
 /// Graph's longest lifetime of a driveItem subscription: 42,300 minutes.
 pub const MAX_SUBSCRIPTION_SECS: u64 = 42_300 * 60;
 
@@ -376,6 +392,9 @@ pub struct Config {
     /// File downloads: budget share and the managed mirror.
     #[serde(default)]
     pub download: DownloadConfig,
+    /// Permission details.
+    #[serde(default)]
+    pub permissions: PermissionsConfig,
     /// Change notifications; without them every drive is polled.
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
@@ -554,6 +573,12 @@ impl Config {
         }
         if d.dir.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
             return fail("download.dir", "must not be empty");
+        }
+        if self.permissions.fetch && !self.track_permissions {
+            return fail(
+                "permissions.fetch",
+                "needs track_permissions (the sharing changes tell which items to fetch)",
+            );
         }
         if let Err((field, why)) = self.scope.validate() {
             return fail(&field, &why);

@@ -8,7 +8,8 @@ use crate::engine::Status;
 use crate::engine::dispatcher::DEFAULT_CONSUMER;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::store::{DriveRecord, MirrorItem, SiteRecord, Store};
+use crate::permissions::EffectivePermissions;
+use crate::store::{DriveRecord, GrantFilter, MirrorItem, SiteRecord, Store};
 
 /// An engine's SQLite database, opened for reading (one connection; open one per
 /// thread). A running engine may write it meanwhile: reads see committed pages.
@@ -55,6 +56,41 @@ impl Database {
     /// The live item at `path` (`/` for the root, `/A/b.txt` below it).
     pub fn item_by_path(&self, drive_id: &str, path: &str) -> Result<Option<MirrorItem>> {
         self.store.item_by_path(drive_id, path)
+    }
+
+    /// The effective permissions of a live item, as
+    /// [`Engine::effective_permissions`](crate::Engine::effective_permissions).
+    pub fn effective_permissions(
+        &self,
+        drive_id: &str,
+        item_id: &str,
+    ) -> Result<Option<EffectivePermissions>> {
+        self.store.effective_permissions(drive_id, item_id)
+    }
+
+    /// The items whose effective permissions hold a grant `filter` accepts, as
+    /// [`Engine::items_with_grants`](crate::Engine::items_with_grants).
+    pub fn items_with_grants(
+        &self,
+        drive_id: Option<&str>,
+        filter: &GrantFilter,
+        visit: &mut dyn FnMut(EffectivePermissions) -> Result<bool>,
+    ) -> Result<()> {
+        self.store.items_with_grants(drive_id, filter, visit)
+    }
+
+    /// The drive holding a live item of this id, if any (ids are unique per drive).
+    pub fn drive_of_item(&self, item_id: &str) -> Result<Option<String>> {
+        for drive in self.store.drives()? {
+            if self
+                .store
+                .effective_permissions(&drive.id, item_id)?
+                .is_some()
+            {
+                return Ok(Some(drive.id));
+            }
+        }
+        Ok(None)
     }
 
     /// The SharePoint sites discovery found, by id.

@@ -221,7 +221,10 @@ proptest! {
     ) {
         let mut store = Store::open_in_memory().unwrap();
         store.upsert_drive(&NewDrive { id: "d", ..NewDrive::default() }).unwrap();
-        let opts = ApplyOptions { emit_initial_items };
+        let opts = ApplyOptions {
+            emit_initial_items,
+            ..ApplyOptions::default()
+        };
         for (items, last) in pages {
             let body = serde_json::to_vec(&json!({ "value": items, "@odata.deltaLink": "l" }))
                 .unwrap();

@@ -24,6 +24,7 @@ pub mod ffi;
 #[cfg(test)]
 mod fuzz;
 mod graph;
+mod permissions;
 mod scope;
 mod store;
 mod time;
@@ -44,8 +45,13 @@ pub use error::{Error, GraphError, Result};
 pub use event::{Event, EventKind, tenant_events};
 pub use facets::{ContentHashes, ItemFacets, Person, RemoteRef, SharePointIds};
 pub use graph::ThrottleStats;
+pub use permissions::{
+    EffectivePermissions, Grant, GrantKind, PermissionChange, Principal, SharingLink,
+};
 pub use scope::{ScopeConfig, ScopeRule, Verdict};
-pub use store::{DriveRecord, DriveState, MirrorItem, PendingDownload, SiteRecord, StoredContent};
+pub use store::{
+    DriveRecord, DriveState, GrantFilter, MirrorItem, PendingDownload, SiteRecord, StoredContent,
+};
 
 /// The crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

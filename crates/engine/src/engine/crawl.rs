@@ -35,6 +35,10 @@ pub struct Progress {
     pub bytes_stored: AtomicU64,
     /// Mirror downloads that failed since start (each is retried later).
     pub downloads_failed: AtomicU64,
+    /// Requests for permission pages since start.
+    pub permission_requests: AtomicU64,
+    /// Items whose permissions were fetched and stored since start.
+    pub permissions_fetched: AtomicU64,
 }
 
 /// What a job needs besides the drive id.

@@ -19,7 +19,9 @@ pub mod messages;
 mod mirror;
 pub mod notify;
 pub mod pause;
+mod permissions;
 pub mod scheduler;
+mod sharing;
 pub mod status;
 
 use std::sync::Arc;
@@ -65,6 +67,8 @@ struct Shared {
     board: SubscriptionBoard,
     /// Where Graph posts notifications, once started.
     notification_url: Mutex<Option<String>>,
+    /// Drives whose permissions Graph refused.
+    permission_denials: permissions::Denials,
 }
 
 /// Handles of the running threads.
@@ -138,6 +142,7 @@ impl Engine {
                 counters: Arc::default(),
                 board: Arc::default(),
                 notification_url: Mutex::new(None),
+                permission_denials: permissions::Denials::default(),
             }),
             handler: Arc::new(Mutex::new(None)),
             api_store: Mutex::new(store),
@@ -409,6 +414,9 @@ impl Engine {
         status.throttle = Some(self.shared.client.gate().stats());
         status.items_applied = self.shared.progress.items.load(Ordering::Relaxed);
         status.pages = self.shared.progress.pages.load(Ordering::Relaxed);
+        for drive in &mut status.drives {
+            drive.permissions_denied = self.shared.permission_denials.is_denied(&drive.id);
+        }
         if self.shared.config.download.dir.is_some() {
             let p = &self.shared.progress;
             status.mirror = Some(MirrorStats {
@@ -456,6 +464,7 @@ where
 fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<Job>, done: Sender<SchedulerMsg>) {
     let options = ApplyOptions {
         emit_initial_items: shared.config.emit_initial_items,
+        fetch_permissions: shared.config.permissions.fetch,
     };
     for Job { drive, audit } in jobs.iter() {
         if shared.stopping.load(Ordering::SeqCst) {
@@ -474,6 +483,15 @@ fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<Job>, done: Sen
         } else {
             run_delta_job(&mut ctx, &drive)
         };
+        let permissions = &shared.config.permissions;
+        if permissions.fetch && matches!(result, Ok(crawl::JobOutcome::Completed)) {
+            let denials = &shared.permission_denials;
+            if let Err(e) =
+                permissions::sync_drive(&mut ctx, &drive, denials, &permissions.internal_domains)
+            {
+                result = Err(e);
+            }
+        }
         if result.is_ok() {
             if let Err(e) = audit::close(&mut store, &drive) {
                 result = Err(e);

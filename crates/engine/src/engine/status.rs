@@ -50,6 +50,13 @@ pub struct DriveStatus {
     /// Files whose current content was never downloaded (cTag differs from the one
     /// last downloaded, or none was).
     pub downloads_pending: u64,
+    /// Items with unique permissions whose grants are stored (`permissions.fetch`).
+    pub permission_roots: u64,
+    /// Items whose permissions wait for a fetch.
+    pub permissions_pending: u64,
+    /// Graph refused this drive's permissions (403) in this run: the app lacks
+    /// Sites.FullControl.All.
+    pub permissions_denied: bool,
 }
 
 impl DriveStatus {
@@ -76,6 +83,9 @@ impl DriveStatus {
             last_audit_drift: None,
             drift_total: 0,
             downloads_pending: 0,
+            permission_roots: 0,
+            permissions_pending: 0,
+            permissions_denied: false,
             name: d.name,
             id: d.id,
         }
@@ -165,6 +175,8 @@ impl Status {
             let mut drive = DriveStatus::from_record(record);
             drive.apply_audit(&audit);
             drive.downloads_pending = pending;
+            (drive.permission_roots, drive.permissions_pending) =
+                store.permission_counts(&drive.id)?;
             drives.push(drive);
         }
         Ok(Status {

@@ -190,7 +190,7 @@ impl GraphClient {
 }
 
 /// `/drives/{drive}/items/{item}`, each id encoded as one path segment.
-fn item_path(drive_id: &str, item_id: &str) -> String {
+pub(crate) fn item_path(drive_id: &str, item_id: &str) -> String {
     format!(
         "/drives/{}/items/{}",
         encode_path_segment(drive_id),

@@ -6,6 +6,7 @@ pub mod client;
 mod credential;
 pub mod download;
 mod network;
+pub(crate) mod permissions;
 
 pub(crate) use network::check_proxy_url;
 pub(crate) mod reply;

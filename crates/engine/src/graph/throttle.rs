@@ -53,6 +53,8 @@ pub enum RequestKind {
     /// A request of a download: an item's download URL from Graph, or the bytes from
     /// the download host. These go in the [`Lane::Background`].
     Content,
+    /// A page of an item's permissions.
+    Permission,
 }
 
 impl RequestKind {
@@ -61,6 +63,7 @@ impl RequestKind {
         match self {
             RequestKind::DeltaWithToken | RequestKind::Get | RequestKind::Content => 1,
             RequestKind::DeltaInitial | RequestKind::List | RequestKind::Write => 2,
+            RequestKind::Permission => 5,
         }
     }
 
@@ -590,6 +593,8 @@ mod tests {
         assert_eq!(RequestKind::Write.cost(), 2);
         assert_eq!(RequestKind::Content.cost(), 1);
         assert_eq!(RequestKind::Content.lane(), Lane::Background);
+        assert_eq!(RequestKind::Permission.cost(), 5);
+        assert_eq!(RequestKind::Permission.lane(), Lane::Foreground);
         assert_eq!(RequestKind::DeltaWithToken.lane(), Lane::Foreground);
     }
 

@@ -74,7 +74,8 @@ impl StoredContent {
 }
 
 impl Store {
-    fn drive_key(&self, drive: &str) -> Result<i64> {
+    /// The key of a known drive; [`Error::InvalidInput`] for an unknown one.
+    pub(super) fn drive_key(&self, drive: &str) -> Result<i64> {
         self.conn
             .prepare_cached("SELECT key FROM drives WHERE id = ?1")?
             .query_row([drive], |r| r.get(0))

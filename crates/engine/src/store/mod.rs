@@ -14,6 +14,7 @@ mod drives;
 mod items;
 mod journal;
 mod page;
+mod permissions;
 mod records;
 mod schema;
 mod sites;
@@ -31,6 +32,7 @@ use crate::error::{Error, Result};
 
 pub use audit::AuditRecord;
 pub use downloads::{Owner, PendingDownload, StoredContent};
+pub use permissions::{FetchedPermissions, GrantFilter};
 pub use records::{
     ApplyOptions, Cursor, DriveRecord, DriveState, MirrorItem, NewDrive, PageOutcome, SiteRecord,
     SubscriptionRecord,

@@ -9,6 +9,7 @@ use super::derive::{self, Incoming};
 use super::drives::{self, Progress};
 use super::items::{self, ItemRow, StoredItem};
 use super::journal::{self, NewEvent};
+use super::permissions;
 use super::{ApplyOptions, Cursor, DriveState, PageOutcome, Store, now_ms};
 use crate::error::Result;
 use crate::event::EventKind;
@@ -50,6 +51,7 @@ impl Store {
             orphans: progress.orphans,
             parent_paths: HashMap::new(),
             sharing_flagged: HashSet::new(),
+            fetch_permissions: opts.fetch_permissions,
             events: 0,
             live_delta: 0,
         };
@@ -107,6 +109,8 @@ struct Page<'c> {
     parent_paths: HashMap<String, String>,
     /// Items whose `sharedChanged` flag was already honoured in this page.
     sharing_flagged: HashSet<String>,
+    /// Permission details are fetched ([`ApplyOptions::fetch_permissions`]).
+    fetch_permissions: bool,
     /// Events journaled so far.
     events: usize,
     /// Change of the drive's live item count (root excluded).
@@ -168,6 +172,14 @@ fn item_event<'a>(
         detail: "",
         facets: facets.unwrap_or_default(),
     }
+}
+
+/// Whether the item arrives with a sharing facet that grants something: with
+/// `Prefer: hierarchicalsharing`, the mark of a permission-hierarchy root.
+fn shares_something(item: &DriveItem) -> bool {
+    item.shared
+        .as_ref()
+        .is_some_and(|v| !(v.is_null() || v.as_object().is_some_and(|o| o.is_empty())))
 }
 
 /// The path of an item named `name` below a parent at `parent_path`.
@@ -367,7 +379,7 @@ impl Page<'_> {
             shared: item.shared.as_ref(),
             sharing_flagged: item.sharing_changed() && self.sharing_flagged.insert(id.to_owned()),
         };
-        let kinds = match live {
+        let mut kinds = match live {
             _ if place.is_root => Vec::new(),
             None => {
                 self.live_delta += 1;
@@ -375,6 +387,20 @@ impl Page<'_> {
             }
             Some(old) => derive::changes(old, &incoming),
         };
+        let sharing_changed = kinds.contains(&EventKind::PermissionsChanged)
+            || (live.is_none() && (place.is_root || shares_something(item)));
+        // Where an inheriting item's permissions came from before a move.
+        let moved_from = match live {
+            Some(old) if self.fetch_permissions && old.parent_id.as_deref() != place.parent_id => {
+                Some(permissions::effective(self.conn, self.key, id)?)
+            }
+            _ => None,
+        };
+        if self.fetch_permissions && sharing_changed {
+            // Journaled with its diff once the permissions are fetched.
+            kinds.retain(|k| *k != EventKind::PermissionsChanged);
+            permissions::mark_pending(self.conn, self.key, id, self.announce)?;
+        }
 
         items::write(self.conn, self.key, &row)?;
         if has_children && live.is_none_or(|s| s.path != place.path) {
@@ -392,6 +418,30 @@ impl Page<'_> {
                 kind,
                 &item_event(item, &place.path, old_path, facets.as_deref()),
             )?;
+        }
+        if let Some(before) = moved_from.filter(|b| b.source.as_deref() != Some(id)) {
+            self.journal_inherited_move(id, &before)?;
+        }
+        Ok(())
+    }
+
+    /// A moved item that inherits may now inherit other grants from its new parent:
+    /// that is a permission change, journaled with its diff (once, for the whole
+    /// subtree that inherits through the item).
+    fn journal_inherited_move(&mut self, id: &str, before: &permissions::Effective) -> Result<()> {
+        if !self.announce {
+            return Ok(());
+        }
+        if let Some(change) = permissions::change_by_move(self.conn, self.key, id, before)? {
+            permissions::journal_change(
+                self.conn,
+                self.key,
+                self.drive,
+                id,
+                Some(&change),
+                self.at_ms,
+            )?;
+            self.events += 1;
         }
         Ok(())
     }
@@ -417,6 +467,9 @@ impl Page<'_> {
         }
         if item.sharing_changed() {
             self.sharing_flagged.insert(item.id.clone());
+        }
+        if self.fetch_permissions && (place.is_root || shares_something(item)) {
+            permissions::mark_pending(self.conn, self.key, &item.id, self.announce)?;
         }
         self.remember_path(&item.id, row.is_folder, &place.path);
         if !place.is_root {

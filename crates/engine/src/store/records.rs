@@ -116,6 +116,10 @@ impl<'a> Cursor<'a> {
 pub struct ApplyOptions {
     /// During the first crawl, emit `created` per item (otherwise only `crawl_completed`).
     pub emit_initial_items: bool,
+    /// Permission details are fetched: sharing changes mark items for a fetch (whose
+    /// `permissions_changed` carries the diff) instead of being journaled at once, and a
+    /// move that changes where an inheriting item's permissions come from is journaled.
+    pub fetch_permissions: bool,
 }
 
 /// What one applied page did.

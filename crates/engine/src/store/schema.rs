@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migration steps of this build, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Version 1: the initial schema.
 const V1: &str = r#"
@@ -132,6 +132,32 @@ CREATE TABLE downloads (
     path       TEXT NOT NULL,
     managed    INTEGER NOT NULL,
     PRIMARY KEY (drive_key, item_id)
+) WITHOUT ROWID;
+"#;
+
+/// Version 5: permission details. `permission_scopes` has a row for every item whose
+/// permissions are known to be unique (`is_unique`, grants in `grants`) or are to be
+/// fetched (`pending`; `owed` when the change is to be journaled once fetched). Items
+/// without a row inherit from their nearest ancestor with unique permissions.
+const V5: &str = r#"
+CREATE TABLE permission_scopes (
+    drive_key   INTEGER NOT NULL,
+    item_id     TEXT NOT NULL,
+    is_unique   INTEGER NOT NULL,
+    pending     INTEGER NOT NULL,
+    owed        INTEGER NOT NULL,
+    fetched_ms  INTEGER,
+    PRIMARY KEY (drive_key, item_id)
+) WITHOUT ROWID;
+CREATE INDEX permission_scopes_pending ON permission_scopes (drive_key, item_id) WHERE pending = 1;
+CREATE TABLE grants (
+    drive_key  INTEGER NOT NULL,
+    item_id    TEXT NOT NULL,
+    grant_id   TEXT NOT NULL,
+    anyone     INTEGER NOT NULL,
+    external   INTEGER NOT NULL,
+    json       TEXT NOT NULL,
+    PRIMARY KEY (drive_key, item_id, grant_id)
 ) WITHOUT ROWID;
 "#;
 

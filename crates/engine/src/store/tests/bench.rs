@@ -91,6 +91,7 @@ fn crawl(emit: bool, pages: usize) -> (Duration, Duration, u64) {
     store.begin_crawl(BENCH_DRIVE).unwrap();
     let opts = ApplyOptions {
         emit_initial_items: emit,
+        ..ApplyOptions::default()
     };
     let mut spent = Duration::ZERO;
     let cpu_before = thread_cpu();

@@ -31,6 +31,7 @@ fn creates_migrates_and_reopens_with_state_intact() {
         s.begin_crawl(DRIVE).unwrap();
         let opts = ApplyOptions {
             emit_initial_items: true,
+            ..ApplyOptions::default()
         };
         s.apply_page(
             DRIVE,

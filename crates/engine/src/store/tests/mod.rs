@@ -6,6 +6,7 @@ mod durability;
 mod enumeration;
 mod feed;
 mod paths_prop;
+mod permissions;
 
 use serde_json::json;
 
@@ -105,6 +106,8 @@ fn ev(kind: EventKind, item: &str, path: &str, old_path: &str) -> Brief {
 struct Harness {
     store: Store,
     read_up_to: i64,
+    /// [`ApplyOptions::fetch_permissions`] of every page.
+    fetch_permissions: bool,
 }
 
 impl Harness {
@@ -120,12 +123,19 @@ impl Harness {
         Harness {
             store,
             read_up_to: 0,
+            fetch_permissions: false,
         }
     }
 
     /// A drive whose first crawl (silent) delivered `items` after the root.
     fn synced(items: Vec<DriveItem>) -> Harness {
+        Harness::synced_with(items, false)
+    }
+
+    /// [`Harness::synced`], fetching permissions or not.
+    fn synced_with(items: Vec<DriveItem>, fetch_permissions: bool) -> Harness {
         let mut h = Harness::new();
+        h.fetch_permissions = fetch_permissions;
         h.store.begin_crawl(DRIVE).unwrap();
         let mut all = vec![root()];
         all.extend(items);
@@ -137,6 +147,7 @@ impl Harness {
     fn apply(&mut self, items: &[DriveItem], cursor: Cursor, emit: bool) -> super::PageOutcome {
         let opts = ApplyOptions {
             emit_initial_items: emit,
+            fetch_permissions: self.fetch_permissions,
         };
         self.store.apply_page(DRIVE, items, cursor, &opts).unwrap()
     }
