@@ -100,6 +100,14 @@ _PROTOTYPES: _Prototypes = {
         [ENGINE_P, c_char_p, c_char_p, WRITE_CALLBACK, c_void_p, OUT_STRING],
     ),
     "m365sync_engine_pending_downloads_json": (RESULT, [ENGINE_P, c_char_p, c_size_t, OUT_STRING]),
+    "m365sync_engine_effective_permissions_json": (
+        RESULT,
+        [ENGINE_P, c_char_p, c_char_p, OUT_STRING],
+    ),
+    "m365sync_engine_items_with_grants_json": (
+        RESULT,
+        [ENGINE_P, c_char_p, c_char_p, c_size_t, OUT_STRING],
+    ),
 }
 
 # The simulator's library (a test double, shipped apart from the engine's).

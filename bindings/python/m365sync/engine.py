@@ -253,3 +253,47 @@ class Engine(_lib.Handle):
             )
         )
         return _lib.json_objects(_lib.take_string(out))
+
+    def effective_permissions(self, drive_id: str, item_id: str) -> Optional[Dict[str, Any]]:
+        """The effective permissions of a live item: ``{"drive_id", "item_id", "path",
+        "inherited_from", "known", "grants"}`` (``inherited_from`` names the ancestor
+        they come from, ``None`` for unique permissions); ``None`` for an unknown item."""
+        out = ctypes.c_void_p()
+        check(
+            _lib.lib().m365sync_engine_effective_permissions_json(
+                self._h(), drive_id.encode(), item_id.encode(), ctypes.byref(out)
+            )
+        )
+        value = json.loads(_lib.take_string(out))
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise ValueError("expected a JSON object or null from the library")
+        return value
+
+    def items_with_grants(
+        self,
+        grant_filter: str,
+        principal: Optional[str] = None,
+        drive_id: Optional[str] = None,
+        limit: int = 0,
+    ) -> List[Dict[str, Any]]:
+        """Items whose effective permissions hold a matching grant, each as
+        `effective_permissions` returns it: ``grant_filter`` is ``"anyone_links"``,
+        ``"external"`` or ``"principal"`` (then ``principal`` is an id, email or login
+        name). ``drive_id`` None means every drive; ``limit`` 0 means all."""
+        if grant_filter == "principal":
+            if not principal:
+                raise ValueError("the principal filter needs a principal")
+            grant_filter = f"principal:{principal}"
+        out = ctypes.c_void_p()
+        check(
+            _lib.lib().m365sync_engine_items_with_grants_json(
+                self._h(),
+                drive_id.encode() if drive_id is not None else None,
+                grant_filter.encode(),
+                limit,
+                ctypes.byref(out),
+            )
+        )
+        return _lib.json_objects(_lib.take_string(out))

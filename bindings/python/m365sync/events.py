@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Union
 
 from . import _lib
 
@@ -58,6 +58,16 @@ class Event:
     #: ``fs_created``, ``fs_modified``): only the keys Graph reported; empty for
     #: deletes and drive-level events.
     facets: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def permission_change(self) -> Optional[Dict[str, Any]]:
+        """The diff a ``permissions_changed`` event carries when the engine fetches
+        permissions (``permissions.fetch``): ``{"inherited_from", "added", "removed",
+        "grants", "affected"}``; None for other events and changes without details."""
+        if self.kind != EventKind.PERMISSIONS_CHANGED or not self.detail:
+            return None
+        value = json.loads(self.detail)
+        return value if isinstance(value, dict) else None
 
     @classmethod
     def from_c(cls, event: _lib.CEvent) -> "Event":

@@ -3,6 +3,7 @@
 mod demo;
 mod discover;
 mod download;
+mod permissions;
 mod run;
 mod sim;
 
@@ -32,6 +33,8 @@ enum Command {
     Events(run::EventsArgs),
     /// Download one item's current content through the tenant's throttle gate.
     Download(download::DownloadArgs),
+    /// Who can reach an item, or which items anyone links, guests or a principal reach.
+    Permissions(permissions::PermissionsArgs),
     /// Run the Graph simulator until interrupted.
     Sim(Box<sim::SimArgs>),
     /// Benchmarks against the simulator (`bench crawl`, `bench notify`, `bench throttle`).
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Status(args) => run::status(args),
         Command::Events(args) => run::events(args),
         Command::Download(args) => download::download(args),
+        Command::Permissions(args) => permissions::permissions(args),
         Command::Sim(args) => sim::run(*args),
         Command::Bench(args) => m365sync_tools::bench::bench(args),
         Command::Chaos(args) => m365sync_tools::chaos::chaos(args),

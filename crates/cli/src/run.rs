@@ -170,6 +170,17 @@ pub fn event_line(event: &Event) -> String {
     }
     if event.kind == EventKind::ContentStored {
         line.push_str(&format!("  -> {}", event.detail));
+    } else if let Some(change) = event.permission_change() {
+        let source = change.inherited_from.map_or_else(
+            || "unique".to_owned(),
+            |from| format!("inherits from {from}"),
+        );
+        line.push_str(&format!(
+            "  +{} -{} grants, {source}, {} items",
+            change.added.len(),
+            change.removed.len(),
+            change.affected
+        ));
     } else if !event.kind.is_item_change() {
         line.push_str(&format!("drive {} {}", event.drive_id, event.detail));
     }

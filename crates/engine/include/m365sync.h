@@ -400,6 +400,34 @@ m365sync_result m365sync_set_log_callback(uint32_t max_level,
                                           m365sync_log_callback callback,
                                           void *userdata);
 
+// The effective permissions of a live item as an owned JSON string (release with
+// `m365sync_string_free`): `{"drive_id","item_id","path","inherited_from","known",
+// "grants":[{"id","roles","kind","principal","link","recipients","expires",
+// "has_password","external"}]}`, or `null` when the item is unknown.
+//
+// # Safety
+// `engine` is NULL or a live engine; `drive_id` and `item_id` are NULL or
+// NUL-terminated; `out_json` is NULL or writable.
+m365sync_result m365sync_engine_effective_permissions_json(const m365sync_engine *engine,
+                                                           const char *drive_id,
+                                                           const char *item_id,
+                                                           char **out_json);
+
+// Up to `limit` items (0 = all) whose effective permissions hold a grant `filter`
+// accepts — `"anyone_links"`, `"external"` or `"principal:WHO"` (an id, email or
+// login name) — as an owned JSON array of the objects
+// `m365sync_engine_effective_permissions_json` returns. `drive_id` NULL means every
+// drive. An unknown filter gives `M365SYNC_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+// `engine` is NULL or a live engine; `drive_id` is NULL or NUL-terminated; `filter`
+// is NULL or NUL-terminated; `out_json` is NULL or writable.
+m365sync_result m365sync_engine_items_with_grants_json(const m365sync_engine *engine,
+                                                       const char *drive_id,
+                                                       const char *filter,
+                                                       size_t limit,
+                                                       char **out_json);
+
 // A static, NUL-terminated description of a result code (like `sqlite3_errstr`);
 // `"unknown result code"` for a number that is not an `m365sync_result`.
 // Never NULL; never freed. Any thread.

@@ -1,6 +1,7 @@
 //! Change events: what the engine reports to the host.
 
 use crate::facets::ItemFacets;
+use crate::permissions::PermissionChange;
 use serde::Serialize;
 
 /// What happened. The numeric values are part of the C ABI: they only grow.
@@ -20,7 +21,10 @@ pub enum EventKind {
     Moved = 5,
     /// The item was deleted; for a folder, its whole subtree is gone.
     Deleted = 6,
-    /// The item's sharing changed.
+    /// The item's sharing changed. With `permissions.fetch`, `detail` is the
+    /// [`PermissionChange`] as JSON (added and removed grants, where the item now
+    /// inherits from, how many items it affects); one event for a folder and every item
+    /// inheriting from it.
     PermissionsChanged = 7,
     /// The drive's delta token expired; a full re-enumeration started.
     ResyncStarted = 8,
@@ -136,12 +140,25 @@ pub struct Event {
     pub is_folder: bool,
     /// Milliseconds since the Unix epoch when the engine recorded the event.
     pub at_ms: i64,
-    /// Free text for drive-level events (error message, subscription id); empty otherwise.
+    /// Free text for drive-level events (error message, subscription id), the local path
+    /// of `content_stored`, the JSON diff of `permissions_changed` (see
+    /// [`Event::permission_change`]); empty otherwise.
     pub detail: String,
     /// The item's facets when the event was recorded (package, malware, shortcut, MIME
     /// type, hashes, authors, URLs); empty for deletes and drive-level events.
     #[serde(skip_serializing_if = "ItemFacets::is_empty")]
     pub facets: ItemFacets,
+}
+
+impl Event {
+    /// The diff a `permissions_changed` event carries when the engine fetches
+    /// permissions; `None` for other events and for changes without details.
+    pub fn permission_change(&self) -> Option<PermissionChange> {
+        if self.kind != EventKind::PermissionsChanged || self.detail.is_empty() {
+            return None;
+        }
+        serde_json::from_str(&self.detail).ok()
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod download;
 mod engine;
 mod event;
 mod logging;
+mod permissions;
 mod result;
 
 pub use download::*;
@@ -35,6 +36,7 @@ pub use event::{
     m365sync_event, m365sync_event_callback, m365sync_event_kind, m365sync_event_kind_str,
 };
 pub use logging::*;
+pub use permissions::*;
 pub use result::{
     m365sync_last_error, m365sync_result, m365sync_result_str, m365sync_string_free,
     m365sync_version,

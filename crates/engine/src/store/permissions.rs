@@ -47,6 +47,24 @@ pub enum GrantFilter {
     Principal(String),
 }
 
+impl std::str::FromStr for GrantFilter {
+    type Err = Error;
+
+    /// `anyone_links`, `external`, or `principal:WHO`.
+    fn from_str(s: &str) -> Result<GrantFilter> {
+        match s {
+            "anyone_links" => Ok(GrantFilter::AnyoneLinks),
+            "external" => Ok(GrantFilter::External),
+            _ => match s.strip_prefix("principal:").map(str::trim) {
+                Some(who) if !who.is_empty() => Ok(GrantFilter::Principal(who.to_owned())),
+                _ => Err(Error::InvalidInput(format!(
+                    "unknown grant filter {s:?}: expected anyone_links, external or principal:WHO"
+                ))),
+            },
+        }
+    }
+}
+
 impl GrantFilter {
     fn accepts(&self, g: &Grant) -> bool {
         match self {
