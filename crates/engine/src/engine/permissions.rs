@@ -106,7 +106,7 @@ pub fn sync_drive(
                     return refused(ctx, drive, &item, &g.to_string(), denials);
                 }
                 // Gone: the delta feed will bring its tombstone; nothing to fetch.
-                Err(Error::Graph(g)) if g.status == 404 => FetchedPermissions::Inherited,
+                Err(Error::Graph(g)) if g.status == 404 => FetchedPermissions::Gone,
                 Err(Error::Protocol(why)) => {
                     warn!(
                         "drive {drive}: the permissions of item {item} are unreadable ({why}); trying again next round"
@@ -148,4 +148,200 @@ fn refused(
         ctx.journal.published(seq);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::crawl::Progress;
+    use crate::engine::journal::JournalSignal;
+    use crate::graph::script_server::{Canned, ScriptServer};
+    use crate::graph::types::DriveItem;
+    use crate::graph::{GraphClient, ThrottleGate};
+    use crate::store::{ApplyOptions, Cursor, NewDrive, Store};
+
+    const DRIVE: &str = "d1";
+
+    /// A crawled drive (root, shared folder A, file f in A) and a client of `graph`.
+    struct Rig {
+        graph: ScriptServer,
+        client: GraphClient,
+        store: Store,
+        _dir: tempfile::TempDir,
+    }
+
+    fn item(v: serde_json::Value) -> DriveItem {
+        serde_json::from_value(v).unwrap()
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            let graph = ScriptServer::start();
+            let config = Config::from_json(&format!(
+                r#"{{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x.db",
+                    "graph_url":"{url}/v1.0","login_url":"{url}","http_timeout_secs":2,
+                    "throttle":{{"max_attempts":2,"default_retry_after_secs":1,"max_backoff_secs":1}}}}"#,
+                url = graph.url
+            ))
+            .unwrap();
+            let client =
+                GraphClient::new(&config, Arc::new(ThrottleGate::new(&config.throttle))).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+            store
+                .upsert_drive(&NewDrive {
+                    id: DRIVE,
+                    ..NewDrive::default()
+                })
+                .unwrap();
+            store.begin_crawl(DRIVE).unwrap();
+            let page = [
+                item(json!({"id":"R","name":"root","root":{},"folder":{}})),
+                item(
+                    json!({"id":"A","name":"A","folder":{},"parentReference":{"id":"R"},
+                            "shared":{"scope":"users"}}),
+                ),
+                item(json!({"id":"f","name":"f.txt","file":{},"parentReference":{"id":"A"}})),
+            ];
+            let opts = ApplyOptions {
+                emit_initial_items: true,
+                fetch_permissions: true,
+            };
+            store
+                .apply_page(DRIVE, &page, Cursor::Delta("d"), &opts)
+                .unwrap();
+            Rig {
+                graph,
+                client,
+                store,
+                _dir: dir,
+            }
+        }
+
+        fn sync(&mut self, denials: &Denials) -> Result<()> {
+            let stopping = AtomicBool::new(false);
+            let progress = Progress::default();
+            let journal = JournalSignal::default();
+            let options = ApplyOptions::default();
+            let mut ctx = JobContext {
+                store: &mut self.store,
+                client: &self.client,
+                options: &options,
+                stopping: &stopping,
+                progress: &progress,
+                journal: &journal,
+            };
+            sync_drive(&mut ctx, DRIVE, denials, &[])
+        }
+
+        fn events(&self, kind: EventKind) -> Vec<crate::event::Event> {
+            let all = self.store.events_after(0, 1000).unwrap();
+            all.into_iter().filter(|e| e.kind == kind).collect()
+        }
+    }
+
+    const OWNER: &str = r#"{"id":"o","roles":["owner"],"grantedToV2":{"user":{"id":"u1","email":"ann@contoso.example"}}}"#;
+
+    #[test]
+    fn roots_are_fetched_page_by_page_and_journaled_with_their_diff() {
+        let mut rig = Rig::new();
+        let url = rig.graph.url.clone();
+        // A (first by id): two pages; R: one.
+        rig.graph.push(Canned::json(
+            200,
+            &format!(
+                r#"{{"value":[{OWNER}],"@odata.nextLink":"{url}/v1.0/drives/d1/items/A/permissions?$skiptoken=2"}}"#
+            ),
+        ));
+        rig.graph.push(Canned::json(
+            200,
+            r#"{"value":[{"id":"l","roles":["read"],"link":{"scope":"anonymous","type":"view"},"unknownField":1}]}"#,
+        ));
+        rig.graph
+            .push(Canned::json(200, &format!(r#"{{"value":[{OWNER}]}}"#)));
+        rig.sync(&Denials::default()).unwrap();
+        let paths: Vec<String> = rig
+            .graph
+            .graph_requests()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "/v1.0/drives/d1/items/A/permissions",
+                "/v1.0/drives/d1/items/A/permissions?$skiptoken=2",
+                "/v1.0/drives/d1/items/R/permissions"
+            ]
+        );
+        let changes = rig.events(EventKind::PermissionsChanged);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        let a = changes.iter().find(|e| e.item_id == "A").unwrap();
+        let diff = a.permission_change().unwrap();
+        assert_eq!((diff.added.len(), diff.affected), (2, 2));
+        let f = rig
+            .store
+            .effective_permissions(DRIVE, "f")
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.inherited_from.as_deref(), Some("A"));
+        assert!(f.grants.iter().any(|g| g.is_anyone_link()));
+        assert_eq!(rig.store.permission_counts(DRIVE).unwrap(), (2, 0));
+    }
+
+    #[test]
+    fn a_refusal_is_one_error_per_drive_and_loses_no_change() {
+        let mut rig = Rig::new();
+        let denied = r#"{"error":{"code":"accessDenied","message":"Access denied"}}"#;
+        rig.graph.push(Canned::json(403, denied));
+        let denials = Denials::default();
+        rig.sync(&denials).unwrap();
+        assert!(denials.is_denied(DRIVE));
+        let errors = rig.events(EventKind::Error);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].detail.contains("Sites.FullControl.All"),
+            "{}",
+            errors[0].detail
+        );
+        let changes = rig.events(EventKind::PermissionsChanged);
+        assert_eq!(changes.len(), 2, "owed changes reported without details");
+        assert!(changes.iter().all(|e| e.permission_change().is_none()));
+        // Left alone for a while: no request, no second error.
+        rig.sync(&denials).unwrap();
+        assert_eq!(rig.graph.graph_requests().len(), 1);
+        assert_eq!(
+            rig.store.permission_counts(DRIVE).unwrap(),
+            (0, 2),
+            "still to fetch"
+        );
+    }
+
+    #[test]
+    fn unreadable_answers_are_retried_and_gone_items_forgotten() {
+        let mut rig = Rig::new();
+        rig.graph.push(Canned::json(200, "<html>not json</html>"));
+        rig.graph
+            .push(Canned::json(404, r#"{"error":{"code":"itemNotFound"}}"#));
+        rig.sync(&Denials::default()).unwrap();
+        assert_eq!(rig.store.pending_permissions(DRIVE, "", 10).unwrap(), ["A"]);
+        assert_eq!(
+            rig.store.permission_counts(DRIVE).unwrap(),
+            (0, 1),
+            "R is forgotten"
+        );
+        // The root has no row any more: the backfill asks for it again, after A.
+        for _ in 0..2 {
+            rig.graph
+                .push(Canned::json(200, &format!(r#"{{"value":[{OWNER}]}}"#)));
+        }
+        rig.sync(&Denials::default()).unwrap();
+        assert_eq!(rig.store.permission_counts(DRIVE).unwrap(), (2, 0));
+    }
 }

@@ -34,6 +34,9 @@ pub enum FetchedPermissions {
     Unique(Vec<Grant>),
     /// Every permission is inherited: the item has no permissions of its own.
     Inherited,
+    /// Graph no longer knows the item (404): its row goes; its tombstone follows in the
+    /// feed.
+    Gone,
 }
 
 /// Which grants a query looks for.
@@ -303,17 +306,23 @@ impl Store {
             )?
             .query_row(params![key, item], |r| r.get(0))
             .optional()?;
-        let stored = items::read(&tx, key, item)?.filter(|s| !s.deleted);
-        let Some(stored) = stored else {
-            forget(&tx, key, item)?;
-            tx.commit()?;
-            return Ok(None);
+        let live = items::read(&tx, key, item)?.filter(|s| !s.deleted);
+        // The item's own grants; `None` when it inherits.
+        let (stored, own) = match (live, fetched) {
+            (Some(s), FetchedPermissions::Unique(grants)) => (s, Some(grants)),
+            (Some(s), FetchedPermissions::Inherited) => (s, None),
+            (None, _) | (_, FetchedPermissions::Gone) => {
+                forget(&tx, key, item)?;
+                tx.commit()?;
+                return Ok(None);
+            }
         };
         let before = effective(&tx, key, item)?;
-        match fetched {
-            FetchedPermissions::Inherited if !stored.is_root => forget(&tx, key, item)?,
-            FetchedPermissions::Inherited => set_unique(&tx, key, item, &[], at_ms)?,
-            FetchedPermissions::Unique(mut grants) => {
+        match own {
+            None if !stored.is_root => forget(&tx, key, item)?,
+            // The root cannot inherit: what it lists is its own.
+            None => set_unique(&tx, key, item, &[], at_ms)?,
+            Some(mut grants) => {
                 grants.sort_by(|a, b| a.id.cmp(&b.id));
                 grants.dedup_by(|a, b| a.id == b.id);
                 set_unique(&tx, key, item, &grants, at_ms)?;
