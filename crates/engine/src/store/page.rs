@@ -505,6 +505,12 @@ impl Page<'_> {
                 self.at_ms,
             )?;
             progress.item_count -= swept as i64;
+            if self.fetch_permissions && state == DriveState::Resyncing {
+                // A full enumeration carries no sharedChanged marks: a grant changed
+                // while the token was expired may show no facet change. Fetch every
+                // hierarchy root again; only real differences are journaled.
+                permissions::refetch_roots(self.conn, self.key)?;
+            }
             if progress.orphans > 0 {
                 // A full enumeration settles most waits; count what is left.
                 progress.orphans = items::count_orphans(self.conn, self.key)?;

@@ -90,6 +90,16 @@ pub(super) fn mark_pending(conn: &Connection, drive: i64, item: &str, owed: bool
     Ok(())
 }
 
+/// Marks every item with stored unique permissions for a fetch, owed (after a
+/// re-enumeration, which reports no sharing changes).
+pub(super) fn refetch_roots(conn: &Connection, drive: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE permission_scopes SET pending = 1, owed = 1 WHERE drive_key = ?1 AND is_unique = 1",
+    )?
+    .execute([drive])?;
+    Ok(())
+}
+
 /// Whether the item has stored unique permissions.
 fn is_unique(conn: &Connection, drive: i64, item: &str) -> Result<bool> {
     Ok(conn
@@ -213,7 +223,8 @@ pub(super) fn change_by_move(
     before: &Effective,
 ) -> Result<Option<PermissionChange>> {
     let after = effective(conn, drive, item)?;
-    if after.source.is_none() && before.source.is_none() {
+    // The same source has the same grants: nothing changed (and no subtree to count).
+    if after.source == before.source {
         return Ok(None);
     }
     Ok(PermissionChange::between(

@@ -330,3 +330,30 @@ fn an_announced_first_crawl_journals_the_initial_permissions() {
         ("R", vec!["owner"], 2)
     );
 }
+
+#[test]
+fn a_resync_fetches_every_root_again_and_journals_only_real_changes() {
+    let mut h = tenant();
+    h.store.begin_resync(DRIVE, "410").unwrap();
+    h.take();
+    let all = [
+        root(),
+        shared(folder("A", "R", "A"), json!({"scope":"anonymous"})),
+        file("a1", "A", "a1.txt", 1),
+        folder("B", "A", "B"),
+        file("b1", "B", "b1.txt", 1),
+        folder("C", "R", "C"),
+        file("c1", "C", "c1.txt", 1),
+    ];
+    h.apply(&all, Cursor::Delta("d1"), false);
+    h.take();
+    assert_eq!(
+        h.store.pending_permissions(DRIVE, "", 10).unwrap(),
+        ["A", "R"]
+    );
+    h.fetched("R", FetchedPermissions::Unique(vec![owner()]));
+    assert!(h.take().is_empty(), "unchanged: nothing to report");
+    h.fetched("A", FetchedPermissions::Unique(vec![owner()]));
+    let (item, c) = h.change();
+    assert_eq!((item.as_str(), ids(&c.removed)), ("A", vec!["link-1"]));
+}
