@@ -433,7 +433,7 @@ impl Page<'_> {
             return Ok(());
         }
         if let Some(change) = permissions::change_by_move(self.conn, self.key, id, before)? {
-            permissions::journal_change(
+            let journaled = permissions::journal_change(
                 self.conn,
                 self.key,
                 self.drive,
@@ -441,7 +441,7 @@ impl Page<'_> {
                 Some(&change),
                 self.at_ms,
             )?;
-            self.events += 1;
+            self.events += usize::from(journaled.is_some());
         }
         Ok(())
     }

@@ -184,7 +184,8 @@ fn write_grants(conn: &Connection, drive: i64, item: &str, grants: &[Grant]) -> 
     Ok(())
 }
 
-/// The journal entry of a permission change on the live item `item`.
+/// The journal entry of a permission change on `item`, with its path, tags and size;
+/// none (`Ok(None)`) when the item is no longer live.
 pub(super) fn journal_change(
     conn: &Connection,
     drive_key: i64,
@@ -192,13 +193,15 @@ pub(super) fn journal_change(
     item: &str,
     change: Option<&PermissionChange>,
     at_ms: i64,
-) -> Result<i64> {
+) -> Result<Option<i64>> {
     let stored = items::read(conn, drive_key, item)?;
     let detail = match change {
         Some(c) => serde_json::to_string(c).map_err(|e| Error::State(e.to_string()))?,
         None => String::new(),
     };
-    let (path, is_folder) = stored.map_or((String::new(), false), |s| (s.path, s.is_folder));
+    let Some(stored) = stored.filter(|s| !s.deleted) else {
+        return Ok(None); // gone: its deletion was reported
+    };
     journal::append(
         conn,
         EventKind::PermissionsChanged,
@@ -206,12 +209,16 @@ pub(super) fn journal_change(
         at_ms,
         &NewEvent {
             item_id: item,
-            path: &path,
-            is_folder,
+            path: &stored.path,
+            ctag: stored.ctag.as_deref(),
+            etag: stored.etag.as_deref(),
+            size: stored.size.unwrap_or(0),
+            is_folder: stored.is_folder,
             detail: &detail,
             ..NewEvent::default()
         },
     )
+    .map(Some)
 }
 
 /// The change a move of the inheriting item `item` from `before` made, if it now takes
@@ -351,7 +358,7 @@ impl Store {
                 affected(&tx, key, item)?,
             );
             if let Some(change) = change {
-                seq = Some(journal_change(&tx, key, drive, item, Some(&change), at_ms)?);
+                seq = journal_change(&tx, key, drive, item, Some(&change), at_ms)?;
             }
         }
         tx.commit()?;
@@ -375,7 +382,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut seq = None;
         for item in &owed {
-            seq = Some(journal_change(&tx, key, drive, item, None, at_ms)?);
+            seq = journal_change(&tx, key, drive, item, None, at_ms)?.or(seq);
         }
         tx.execute(
             "UPDATE permission_scopes SET owed = 0 WHERE drive_key = ?1 AND owed = 1",
