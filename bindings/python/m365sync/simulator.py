@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from . import _lib
 from .errors import check
@@ -89,15 +89,72 @@ class Simulator(_lib.Handle):
         self.apply({"op": "delete", "drive": drive, "item": item})
 
     def share(self, drive: str, item: str) -> Dict[str, Any]:
-        """Shares an item (a permission change); returns the item."""
+        """Shares an item with an organization view link, breaking its inheritance
+        first (a permission change); returns the item."""
         return self._apply_item({"op": "share", "drive": drive, "item": item})
 
     def unshare(self, drive: str, item: str) -> Dict[str, Any]:
-        """Removes an item's explicit sharing; returns the item."""
+        """Drops an item's unique permissions so it inherits again; returns the item."""
         return self._apply_item({"op": "unshare", "drive": drive, "item": item})
 
+    def permissions(self, drive: str, item: str) -> Dict[str, Any]:
+        """The permissions in force on an item: `inherited_from` (the id of the item
+        they come from, None when the item has unique ones) and `grants`, each with
+        `id`, `roles`, `kind` (user, group, site_group, guest, link), `principal`,
+        `link_type`, `link_scope` and `external`."""
+        return self._apply_item({"op": "permissions", "drive": drive, "item": item})
+
+    def grant(self, drive: str, item: str, principal: str, roles: Sequence[str]) -> Dict[str, Any]:
+        """Gives `roles` (read, write, owner) to `principal` (`user:{upn}`,
+        `group:{id}` or `guest:{email}`), breaking the item's inheritance first;
+        returns the grant."""
+        return self._apply_item({"op": "grant", "drive": drive, "item": item, "principal": principal,
+                                 "roles": list(roles)})
+
+    def create_link(self, drive: str, item: str, link_type: str, scope: str, *, password: bool = False,
+                    expiration: Optional[str] = None, recipients: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """Adds a sharing link (`link_type` view, edit or embed; `scope` anonymous,
+        organization or users, the last with `recipients`), breaking the item's
+        inheritance first; returns the grant."""
+        command: Dict[str, Any] = {"op": "create_link", "drive": drive, "item": item, "type": link_type,
+                                   "scope": scope, "password": password}
+        if expiration is not None:
+            command["expiration"] = expiration
+        if recipients is not None:
+            command["recipients"] = list(recipients)
+        return self._apply_item(command)
+
+    def revoke(self, drive: str, item: str, permission_id: str) -> None:
+        """Removes a grant from an item with unique permissions (not an owner's)."""
+        self.apply({"op": "revoke", "drive": drive, "item": item, "permission": permission_id})
+
+    def break_inheritance(self, drive: str, item: str) -> Dict[str, Any]:
+        """Gives an item a copy of the permissions it inherits; returns them."""
+        return self._apply_item({"op": "break_inheritance", "drive": drive, "item": item})
+
+    def restore_inheritance(self, drive: str, item: str) -> Dict[str, Any]:
+        """Drops an item's unique permissions; returns those it inherits now."""
+        return self._apply_item({"op": "restore_inheritance", "drive": drive, "item": item})
+
+    def permission_roots(self, drive: str) -> List[str]:
+        """The ids of a drive's items with unique permissions, the root first."""
+        roots = self.apply({"op": "permission_roots", "drive": drive})
+        if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
+            raise ValueError(f"expected a list of item ids, got {roots!r}")
+        return roots
+
+    def users(self) -> List[Dict[str, Any]]:
+        """The directory users: `id`, `upn`, `display_name`, `drive_id`."""
+        return _lib.json_objects(self._command({"op": "users"}))
+
+    def groups(self) -> List[Dict[str, Any]]:
+        """The directory groups: `id`, `name`, `mail`, `unified`, `site_id`, `drive_id`."""
+        return _lib.json_objects(self._command({"op": "groups"}))
+
     def set_faults(self, **knobs: Any) -> None:
-        """Sets injected failures: `error_503_rate`, `error_500_rate`, `reset_rate`, `seed`."""
+        """Sets injected failures: `error_503_rate`, `error_500_rate`, `reset_rate`, `seed`,
+        `permissions_denied` (Graph's `/permissions` answers 403) and the simulator's
+        other fault knobs."""
         self.apply(dict(knobs, op="faults"))
 
     def expire_delta_tokens(self) -> None:

@@ -41,6 +41,48 @@ class Commands(SimTestCase):
         with self.assertRaisesRegex(m365sync.InvalidArgumentError, "between 0 and 1"):
             self.sim.set_faults(error_503_rate=2)
 
+    def test_permissions_can_be_granted_linked_revoked_and_restored(self) -> None:
+        drive = self.sim.drive_ids()[0]
+        root = self.sim.drives()[0]["root_id"]
+        folder = self.sim.create(drive, "root", "Team", folder=True)
+        item = self.sim.create(drive, folder["id"], "plan.txt", content="x")
+        inherited = self.sim.permissions(drive, item["id"])
+        self.assertEqual(inherited["inherited_from"], root)
+        self.assertEqual([g["kind"] for g in inherited["grants"]], ["site_group"] * 3)
+
+        user = self.sim.users()[1]
+        grant = self.sim.grant(drive, folder["id"], "user:" + user["upn"], ["write"])
+        self.assertEqual((grant["kind"], grant["principal"], grant["roles"]), ("user", user["upn"], ["write"]))
+        guest = self.sim.grant(drive, folder["id"], "guest:ann@partner3.example", ["read"])
+        self.assertTrue(guest["external"])
+        link = self.sim.create_link(drive, folder["id"], "view", "users", recipients=["bo@partner1.example"],
+                                    expiration="2030-01-01T00:00:00Z")
+        self.assertEqual((link["link_type"], link["link_scope"], link["external"]), ("view", "users", True))
+        self.assertEqual(self.sim.permissions(drive, item["id"])["inherited_from"], folder["id"])
+        self.assertEqual(self.sim.permission_roots(drive), [root, folder["id"]])
+
+        self.sim.revoke(drive, folder["id"], guest["id"])
+        ids = [g["id"] for g in self.sim.permissions(drive, folder["id"])["grants"]]
+        self.assertNotIn(guest["id"], ids)
+        self.assertIn(link["id"], ids)
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "inherited"):
+            self.sim.revoke(drive, item["id"], grant["id"])
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "404"):
+            self.sim.grant(drive, folder["id"], "user:nobody@sim.onmicrosoft.com", ["read"])
+        self.assertEqual(self.sim.restore_inheritance(drive, folder["id"])["inherited_from"], root)
+        self.assertEqual(self.sim.permission_roots(drive), [root])
+        broken = self.sim.break_inheritance(drive, item["id"])
+        self.assertIsNone(broken["inherited_from"])
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "400"):
+            self.sim.break_inheritance(drive, item["id"])
+        self.assertEqual(self.sim.groups(), [], "no groups unless asked for")
+
+    def test_permissions_denied_is_a_fault_knob(self) -> None:
+        self.sim.set_faults(permissions_denied=True)
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "permissions_denied"):
+            self.sim.set_faults(permissions_denied="yes")
+        self.assertEqual(self.sim.stats()["permission_requests"], 0)
+
     def test_bad_settings_and_close(self) -> None:
         with self.assertRaisesRegex(m365sync.InvalidConfigError, "itemz"):
             m365sync.Simulator(itemz=3)

@@ -137,6 +137,8 @@ impl SimArgs {
             notifications: d.notifications,
             file_sizes: d.file_sizes,
             download_url_ttl_secs: d.download_url_ttl_secs,
+            sharing: d.sharing,
+            permission_page_size: d.permission_page_size,
         }
     }
 }

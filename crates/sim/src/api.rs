@@ -38,7 +38,8 @@ pub struct SnapshotItem {
     pub ctag: Option<String>,
     /// eTag as delta reports it.
     pub etag: String,
-    /// Whether sharing was set explicitly on this item (not inherited).
+    /// Whether the item has unique permissions (not inherited) and is not the drive
+    /// root: what delta's `shared` facet shows with `Prefer: hierarchicalsharing`.
     pub shared: bool,
     /// The base64 QuickXorHash of the bytes a download serves (files with content
     /// only: not folders, notebooks or shortcuts).
@@ -92,6 +93,11 @@ pub struct SimStats {
     /// Requests to the content host that carried an `Authorization` header (which
     /// a client should never send there).
     pub download_requests_with_authorization: u64,
+    /// Requests the `/permissions` route answered (refused ones included, those
+    /// throttled or failed by an injected error before it not).
+    pub permission_requests: u64,
+    /// Pages of permissions served (200 responses of `/permissions`).
+    pub permission_pages: u64,
     /// Live items across all drives, roots included.
     pub items: u64,
     /// The subscriptions module's counters (sent, failed, active subscriptions, ...).
@@ -113,4 +119,62 @@ pub struct SimGroup {
     pub site_id: Option<String>,
     /// The group's drive: its site's default library (Microsoft 365 groups only).
     pub drive_id: Option<String>,
+}
+
+/// A directory user as the control API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimUser {
+    /// User id (a GUID).
+    pub id: String,
+    /// User principal name, also the user's mail.
+    pub upn: String,
+    /// Display name.
+    pub display_name: String,
+    /// The user's OneDrive, if any.
+    pub drive_id: Option<String>,
+}
+
+/// One grant on an item, as the truth API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimPermission {
+    /// The permission id Graph's `/permissions` reports (the same principal has
+    /// the same id on every item; each link has its own).
+    pub id: String,
+    /// `read`, `write` and/or `owner`.
+    pub roles: Vec<String>,
+    /// `user`, `group`, `site_group`, `guest` or `link`.
+    pub kind: String,
+    /// The user principal name, group id, site-group name or guest e-mail address;
+    /// `None` for a link.
+    pub principal: Option<String>,
+    /// A link's type: `view`, `edit` or `embed`.
+    pub link_type: Option<String>,
+    /// A link's scope: `anonymous`, `organization` or `users`.
+    pub link_scope: Option<String>,
+    /// Whether the grant reaches outside the tenant: a guest, an anyone link, or a
+    /// `users` link with a recipient who is not a tenant user.
+    pub external: bool,
+}
+
+/// The effective permissions of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimPermissions {
+    /// The id of the item the permissions are inherited from; `None` when the item
+    /// has unique permissions itself (the drive root always has).
+    pub inherited_from: Option<String>,
+    /// The grants in force, in Graph's order.
+    pub grants: Vec<SimPermission>,
+}
+
+/// Options of a new sharing link ([`crate::Simulator::create_link`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkOptions {
+    /// The link asks for a password (`hasPassword`).
+    pub password: bool,
+    /// When the link expires, ISO 8601 (`expirationDateTime`).
+    pub expiration: Option<String>,
+    /// The e-mail addresses a `users`-scope link is for (required for that scope,
+    /// refused for the others); tenant users or external ones.
+    pub recipients: Vec<String>,
 }

@@ -54,6 +54,10 @@ pub struct SimConfig {
     pub delta_token_max_age_secs: u64,
     /// Sizes of the generated files.
     pub file_sizes: FileSizes,
+    /// Which generated items have unique permissions, and what they grant.
+    pub sharing: SharingConfig,
+    /// Permissions per page of `/permissions` without `$top` (1 to 1000).
+    pub permission_page_size: usize,
     /// Lifetime of pre-authenticated download URLs, in seconds: after it the content
     /// host answers 401.
     pub download_url_ttl_secs: u64,
@@ -93,6 +97,8 @@ impl Default for SimConfig {
             seed: 1,
             delta_token_max_age_secs: 0,
             file_sizes: FileSizes::default(),
+            sharing: SharingConfig::default(),
+            permission_page_size: 100,
             download_url_ttl_secs: 300,
             throttle: ThrottleConfig::default(),
             faults: Faults::default(),
@@ -148,7 +154,11 @@ impl SimConfig {
         if self.download_url_ttl_secs == 0 {
             return bad("sim.download_url_ttl_secs must be at least 1");
         }
+        if !(1..=1000).contains(&self.permission_page_size) {
+            return bad("sim.permission_page_size must be between 1 and 1000");
+        }
         self.file_sizes.validate()?;
+        self.sharing.validate()?;
         self.faults.validate()
     }
 }
@@ -185,6 +195,61 @@ impl FileSizes {
             return Err(Error::Config(
                 "sim.file_sizes.max_bytes must be at least sim.file_sizes.median_bytes".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+/// Sharing in generated tenants: which items get unique permissions (decided per
+/// item from the seed) and the grant each adds to what it inherited. All zeros: no
+/// item but the drive roots has unique permissions.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SharingConfig {
+    /// Folders with unique permissions, per thousand.
+    pub unique_folder_permille: u32,
+    /// Files with unique permissions, per thousand.
+    pub unique_file_permille: u32,
+    /// Of the items with unique permissions, the percentage given an anyone
+    /// (anonymous) link.
+    pub anyone_link_percent: u32,
+    /// The percentage given an organization link.
+    pub organization_link_percent: u32,
+    /// The percentage given a guest from a partner domain (`partner1.example` to
+    /// `partner5.example`); the rest get a tenant user or group.
+    pub guest_percent: u32,
+}
+
+impl Default for SharingConfig {
+    fn default() -> Self {
+        SharingConfig {
+            unique_folder_permille: 5,
+            unique_file_permille: 1,
+            anyone_link_percent: 20,
+            organization_link_percent: 30,
+            guest_percent: 15,
+        }
+    }
+}
+
+impl SharingConfig {
+    /// Checks that the per-thousands are at most 1000 and the percentages add up to
+    /// at most 100.
+    pub fn validate(&self) -> Result<()> {
+        if self.unique_folder_permille > 1000 || self.unique_file_permille > 1000 {
+            return Err(Error::Config(
+                "sim.sharing.unique_folder_permille and unique_file_permille must be at most 1000"
+                    .into(),
+            ));
+        }
+        let percent = u64::from(self.anyone_link_percent)
+            + u64::from(self.organization_link_percent)
+            + u64::from(self.guest_percent);
+        if percent > 100 {
+            return Err(Error::Config(format!(
+                "sim.sharing: anyone_link_percent + organization_link_percent + guest_percent \
+                 must be at most 100, got {percent}"
+            )));
         }
         Ok(())
     }
@@ -258,7 +323,8 @@ impl Default for RuCosts {
 }
 
 /// Injected failures, as probabilities between 0 and 1: the first three on Graph
-/// routes and on the content host, the `download_` ones on the content host only.
+/// routes and on the content host, the `download_` ones on the content host only;
+/// `permissions_denied` is a switch.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -289,6 +355,9 @@ pub struct Faults {
     /// Probability that a range request gets a `206` for another range than asked:
     /// its `Content-Range` (and body) start at 0, or at 1 for a range starting at 0.
     pub download_wrong_range_rate: f64,
+    /// `/permissions` answers `403 accessDenied` ("Sites.FullControl.All is
+    /// required"), as for an app without that permission; the rest of Graph works.
+    pub permissions_denied: bool,
 }
 
 impl Faults {
@@ -367,5 +436,30 @@ mod tests {
             serde_json::from_str(r#"{"file_sizes": {"median_bytes": 1000}}"#).unwrap();
         assert_eq!(parsed.file_sizes.max_bytes, FileSizes::default().max_bytes);
         assert!(serde_json::from_str::<SimConfig>(r#"{"file_sizes": {"mean": 1}}"#).is_err());
+        let sharing = |sharing| SimConfig {
+            sharing,
+            ..SimConfig::default()
+        };
+        assert!(
+            sharing(SharingConfig {
+                unique_file_permille: 1001,
+                ..SharingConfig::default()
+            })
+            .validate()
+            .is_err()
+        );
+        assert!(
+            sharing(SharingConfig {
+                guest_percent: 51,
+                ..SharingConfig::default()
+            })
+            .validate()
+            .is_err()
+        );
+        let pages = SimConfig {
+            permission_page_size: 0,
+            ..SimConfig::default()
+        };
+        assert!(pages.validate().is_err());
     }
 }

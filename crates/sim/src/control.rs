@@ -1,10 +1,25 @@
 //! The HTTP control API under `/_sim` (no auth).
+//!
+//! Permissions of an item `/_sim/drives/{d}/items/{i}`:
+//! - `GET .../permissions`: the truth (`SimPermissions`);
+//! - `POST .../permissions` `{"principal":"user:{upn}"|"group:{id}"|"guest:{email}","roles":[...]}`:
+//!   a grant (201, `SimPermission`);
+//! - `DELETE .../permissions/{permission id}`: a revoke (204);
+//! - `POST .../links` `{"type","scope","password"?,"expiration"?,"recipients"?}`: a
+//!   sharing link (201, `SimPermission`);
+//! - `POST .../break-inheritance`, `POST .../restore-inheritance`: the item's
+//!   permissions afterwards (`SimPermissions`);
+//! - `POST .../share` (an organization view link) and `DELETE .../share` (restore
+//!   inheritance): the item.
+//!
+//! `GET /_sim/drives/{d}/permission-roots` lists the items with unique permissions,
+//! `GET /_sim/users` and `GET /_sim/groups` the principals.
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::api::ItemPatch;
+use crate::api::{ItemPatch, LinkOptions};
 use crate::config::Faults;
 use crate::drive::Body;
 use crate::fault::SimError;
@@ -75,6 +90,26 @@ struct NewGroup {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct NewGrant {
+    principal: String,
+    roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLink {
+    #[serde(rename = "type")]
+    link_type: String,
+    scope: String,
+    #[serde(default)]
+    password: bool,
+    expiration: Option<String>,
+    #[serde(default)]
+    recipients: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Storm {
     secs: f64,
 }
@@ -134,10 +169,28 @@ pub(crate) fn label(method: &str, segs: &[&str]) -> &'static str {
         ("DELETE", ["drives", _, "items", _, "share"]) => {
             "DELETE /_sim/drives/{id}/items/{id}/share"
         }
+        ("GET", ["drives", _, "items", _, "permissions"]) => {
+            "GET /_sim/drives/{id}/items/{id}/permissions"
+        }
+        ("POST", ["drives", _, "items", _, "permissions"]) => {
+            "POST /_sim/drives/{id}/items/{id}/permissions"
+        }
+        ("DELETE", ["drives", _, "items", _, "permissions", _]) => {
+            "DELETE /_sim/drives/{id}/items/{id}/permissions/{id}"
+        }
+        ("POST", ["drives", _, "items", _, "links"]) => "POST /_sim/drives/{id}/items/{id}/links",
+        ("POST", ["drives", _, "items", _, "break-inheritance"]) => {
+            "POST /_sim/drives/{id}/items/{id}/break-inheritance"
+        }
+        ("POST", ["drives", _, "items", _, "restore-inheritance"]) => {
+            "POST /_sim/drives/{id}/items/{id}/restore-inheritance"
+        }
+        ("GET", ["drives", _, "permission-roots"]) => "GET /_sim/drives/{id}/permission-roots",
         ("POST", ["sites"]) => "POST /_sim/sites",
         ("POST", ["sites", _, "drives"]) => "POST /_sim/sites/{id}/drives",
         ("DELETE", ["sites", _]) => "DELETE /_sim/sites/{id}",
         ("DELETE", ["sites", _, "drives", _]) => "DELETE /_sim/sites/{id}/drives/{id}",
+        ("GET", ["users"]) => "GET /_sim/users",
         ("POST", ["users"]) => "POST /_sim/users",
         ("GET", ["groups"]) => "GET /_sim/groups",
         ("POST", ["groups"]) => "POST /_sim/groups",
@@ -181,11 +234,39 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                 shared.delete_item(d, i)?;
                 Ok(SimResponse::empty(204))
             }
-            ("POST", ["drives", d, "items", i, "share"]) => {
-                ok_json(200, &shared.set_shared(d, i, true)?)
+            ("POST", ["drives", d, "items", i, "share"]) => ok_json(200, &shared.share(d, i)?),
+            ("DELETE", ["drives", d, "items", i, "share"]) => ok_json(200, &shared.unshare(d, i)?),
+            ("GET", ["drives", d, "items", i, "permissions"]) => {
+                ok_json(200, &shared.permissions(d, i)?)
             }
-            ("DELETE", ["drives", d, "items", i, "share"]) => {
-                ok_json(200, &shared.set_shared(d, i, false)?)
+            ("POST", ["drives", d, "items", i, "permissions"]) => {
+                let b: NewGrant = body(req)?;
+                ok_json(201, &shared.grant(d, i, &b.principal, &b.roles)?)
+            }
+            ("DELETE", ["drives", d, "items", i, "permissions", p]) => {
+                shared.revoke(d, i, p)?;
+                Ok(SimResponse::empty(204))
+            }
+            ("POST", ["drives", d, "items", i, "links"]) => {
+                let b: NewLink = body(req)?;
+                let options = LinkOptions {
+                    password: b.password,
+                    expiration: b.expiration,
+                    recipients: b.recipients,
+                };
+                ok_json(
+                    201,
+                    &shared.create_link(d, i, &b.link_type, &b.scope, &options)?,
+                )
+            }
+            ("POST", ["drives", d, "items", i, "break-inheritance"]) => {
+                ok_json(200, &shared.set_inheritance(d, i, false)?)
+            }
+            ("POST", ["drives", d, "items", i, "restore-inheritance"]) => {
+                ok_json(200, &shared.set_inheritance(d, i, true)?)
+            }
+            ("GET", ["drives", d, "permission-roots"]) => {
+                ok_json(200, &shared.permission_roots(d)?)
             }
             ("POST", ["sites"]) => {
                 let b: Named = body(req)?;
@@ -212,6 +293,7 @@ pub(crate) fn serve(shared: &Shared, req: &SimRequest, segs: &[&str]) -> SimResp
                 shared.remove_library(s, d)?;
                 Ok(SimResponse::empty(204))
             }
+            ("GET", ["users"]) => ok_json(200, &shared.users()),
             ("POST", ["users"]) => {
                 let b: NewUser = body(req)?;
                 let (id, drive_id) = shared.add_user(&b.upn, b.with_drive)?;

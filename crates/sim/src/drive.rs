@@ -7,6 +7,7 @@ use crate::api::SnapshotItem;
 use crate::content::{self, Content, Generated, Stored};
 use crate::fault::SimError;
 use crate::ids;
+use crate::permissions::Permissions;
 
 /// Parent index of the root.
 pub(crate) const NO_PARENT: u32 = u32::MAX;
@@ -17,10 +18,12 @@ pub(crate) mod flag {
     pub const FOLDER: u8 = 1;
     /// The item is a tombstone.
     pub const DELETED: u8 = 2;
-    /// Sharing was set explicitly on the item.
-    pub const SHARED: u8 = 4;
-    /// Sharing was removed explicitly from the item.
-    pub const UNSHARED: u8 = 8;
+    /// The item has unique permissions: its grants are in the drive's
+    /// [`Permissions`](crate::permissions::Permissions) (the root always has).
+    pub const UNIQUE: u8 = 4;
+    /// The item's last change restored its inheritance (hierarchical sharing shows
+    /// an empty `shared` facet until its next change).
+    pub const RESTORED: u8 = 8;
     /// The item's last change was a permission change.
     pub const PERMISSION_CHANGE: u8 = 16;
     /// A OneNote notebook: a `package`, with no `file` facet and no content.
@@ -141,7 +144,8 @@ pub(crate) struct Drive {
     log: Vec<(u64, u32)>,
     stale: usize,
     stored: HashMap<u32, Arc<Stored>>,
-    shared_count: usize,
+    /// The grants of the items with unique permissions.
+    pub(crate) permissions: Permissions,
     live: usize,
 }
 
@@ -185,7 +189,7 @@ impl Drive {
             ctag_ver: 1,
             created: now,
             modified: now,
-            flags: flag::FOLDER,
+            flags: flag::FOLDER | flag::UNIQUE,
         };
         Drive {
             id,
@@ -202,7 +206,7 @@ impl Drive {
             log: Vec::new(),
             stale: 0,
             stored: HashMap::new(),
-            shared_count: 0,
+            permissions: Permissions::new(kind, owner),
             live: 1,
         }
     }
@@ -401,7 +405,7 @@ impl Drive {
         item.name = name.into_boxed_str();
         item.etag_ver += 1;
         item.modified = now;
-        item.flags &= !flag::PERMISSION_CHANGE;
+        item.flags &= !(flag::PERMISSION_CHANGE | flag::RESTORED);
         if let Some(body) = change.content {
             item.ctag_ver += 1;
             item.size = body.len();
@@ -411,7 +415,8 @@ impl Drive {
         Ok(())
     }
 
-    /// Deletes an item and, for a folder, everything below it (each gets a tombstone).
+    /// Deletes an item and, for a folder, everything below it (each gets a tombstone;
+    /// unique permissions in the subtree are dropped).
     pub fn delete(&mut self, idx: u32, now: u32) -> Result<(), SimError> {
         if idx == 0 {
             return Err(SimError::Invalid("the root cannot be deleted".into()));
@@ -425,57 +430,28 @@ impl Drive {
         while let Some(i) = stack.pop() {
             let item = &mut self.items[i as usize];
             stack.extend(std::mem::take(&mut item.children).into_iter().rev());
-            if item.flags & flag::SHARED != 0 {
-                self.shared_count -= 1;
-            }
+            let unique = item.flags & flag::UNIQUE != 0;
             item.flags = (item.flags & flag::FOLDER) | flag::DELETED;
             item.etag_ver += 1;
             item.modified = now;
             self.stored.remove(&i);
+            if unique {
+                self.forget_permissions(i);
+            }
             self.live -= 1;
             self.touch(i);
         }
         Ok(())
     }
 
-    /// Sets or removes explicit sharing on an item (a permission change).
-    pub fn set_shared(&mut self, idx: u32, shared: bool, now: u32) -> Result<(), SimError> {
+    /// Records a permission change of item `idx`: a new eTag and sequence number,
+    /// flagged for `@microsoft.graph.sharedChanged`.
+    pub(crate) fn permissions_changed(&mut self, idx: u32, now: u32) {
         let item = &mut self.items[idx as usize];
-        if item.is_deleted() {
-            return Err(SimError::NotFound("the item was deleted".into()));
-        }
-        let was = item.flags & flag::SHARED != 0;
-        item.flags &= !(flag::SHARED | flag::UNSHARED);
-        item.flags |= flag::PERMISSION_CHANGE;
-        if shared {
-            item.flags |= flag::SHARED;
-        } else if was {
-            item.flags |= flag::UNSHARED;
-        }
+        item.flags = (item.flags | flag::PERMISSION_CHANGE) & !flag::RESTORED;
         item.etag_ver += 1;
         item.modified = now;
-        match (was, shared) {
-            (false, true) => self.shared_count += 1,
-            (true, false) => self.shared_count -= 1,
-            _ => {}
-        }
         self.touch(idx);
-        Ok(())
-    }
-
-    /// Whether the item or one of its ancestors is shared explicitly.
-    pub fn effectively_shared(&self, mut idx: u32) -> bool {
-        if self.shared_count == 0 {
-            return false;
-        }
-        while idx != NO_PARENT {
-            let item = &self.items[idx as usize];
-            if item.flags & flag::SHARED != 0 {
-                return true;
-            }
-            idx = item.parent;
-        }
-        false
     }
 
     /// Assigns the next sequence number to an item.
@@ -609,7 +585,7 @@ impl Drive {
             size: item.size,
             ctag: self.ctag(idx),
             etag: self.etag(idx),
-            shared: item.flags & flag::SHARED != 0,
+            shared: idx != 0 && self.is_unique(idx),
             quick_xor_hash: self.quick_xor_hash(idx).map(|h| content::base64_hash(&h)),
             kind: item.kind().to_string(),
         }

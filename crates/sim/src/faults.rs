@@ -87,6 +87,11 @@ impl FaultDice {
         }
     }
 
+    /// Whether `/permissions` is refused (the `permissions_denied` fault).
+    pub fn permissions_denied(&self) -> bool {
+        self.state.lock().0.permissions_denied
+    }
+
     /// Rolls for one request.
     pub fn roll(&self) -> Injected {
         let mut g = self.state.lock();

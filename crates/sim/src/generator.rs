@@ -7,7 +7,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::{FileSizes, SimConfig};
 use crate::fault::SimError;
-use crate::tenant::Tenant;
+use crate::permissions::generate::SharingDice;
+use crate::tenant::{DOMAIN, Tenant};
 
 /// Salt of the per-item roll that makes a few files notebooks, shortcuts or malware.
 const KIND_SALT: u64 = 0x4B49_4E44;
@@ -49,7 +50,8 @@ fn file_size(sizes: &FileSizes, draw: u64) -> u64 {
 ///
 /// The root site counts as one of `cfg.sites`; the last `users_without_drive` users
 /// get no OneDrive; `cfg.groups` Microsoft 365 groups come last, each with a site and
-/// drive; `cfg.items` files and folders are spread evenly over all drives.
+/// drive; `cfg.items` files and folders are spread evenly over all drives, a few
+/// of them with unique permissions (`cfg.sharing`).
 pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
     let mut t = Tenant::new(cfg.seed, BASE_TIME);
     for s in 0..cfg.sites as usize {
@@ -64,15 +66,12 @@ pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
     }
     let with_drive = cfg.users - cfg.users_without_drive;
     for u in 0..cfg.users {
-        t.add_user(
-            &format!("user{u}@sim.onmicrosoft.com"),
-            u < with_drive,
-            BASE_TIME,
-        )?;
+        t.add_user(&format!("user{u}@{DOMAIN}"), u < with_drive, BASE_TIME)?;
     }
     for g in 0..cfg.groups {
         t.add_group(&format!("Group {g}"), true, BASE_TIME)?;
     }
+    let sharing = SharingDice::new(&cfg.sharing, t.users.len(), t.groups.len());
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let drives = t.drives.len() as u64;
     for (d, drive) in t.drives.iter_mut().enumerate() {
@@ -86,6 +85,7 @@ pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
             let time = BASE_TIME + rng.random_range(0..365 * 86_400);
             if folder {
                 let idx = drive.add_generated(parent, format!("Folder {k}"), true, 0, time, 0);
+                sharing.roll(drive, idx, true, time);
                 folders.push((idx, depth + 1));
             } else {
                 let ext = EXTENSIONS[rng.random_range(0..EXTENSIONS.len())];
@@ -101,7 +101,8 @@ pub(crate) fn generate(cfg: &SimConfig) -> Result<Tenant, SimError> {
                     }
                     _ => (format!("File {k}.{ext}"), 0),
                 };
-                drive.add_generated(parent, name, false, size, time, kind);
+                let idx = drive.add_generated(parent, name, false, size, time, kind);
+                sharing.roll(drive, idx, false, time);
             }
         }
     }

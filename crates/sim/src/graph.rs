@@ -194,9 +194,9 @@ impl<'a> Route<'a> {
     }
 }
 
-fn page_size(req: &SimRequest) -> Result<usize, SimResponse> {
+fn page_size(req: &SimRequest, default_top: usize) -> Result<usize, SimResponse> {
     match req.query("$top") {
-        None => Ok(delta::DEFAULT_TOP),
+        None => Ok(default_top),
         Some(t) => match t.trim().parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n.min(MAX_TOP)),
             _ => Err(SimResponse::graph_error(
@@ -208,10 +208,22 @@ fn page_size(req: &SimRequest) -> Result<usize, SimResponse> {
     }
 }
 
-/// A paged plain collection: `$top` and an opaque `$skiptoken` offset; the nextLink
-/// keeps the request's other query options (`$select`, `$filter`).
+/// A paged plain collection of the default page size (see [`page`]).
 fn collection(req: &SimRequest, base: &str, path: &str, all: Vec<Value>) -> SimResponse {
-    let top = match page_size(req) {
+    page(req, base, path, all, delta::DEFAULT_TOP)
+}
+
+/// One page of a plain collection: `$top` (`default_top` without it, at most
+/// [`MAX_TOP`]) and an opaque `$skiptoken` offset; the nextLink keeps the request's
+/// other query options (`$select`, `$filter`).
+pub(crate) fn page(
+    req: &SimRequest,
+    base: &str,
+    path: &str,
+    all: Vec<Value>,
+    default_top: usize,
+) -> SimResponse {
+    let top = match page_size(req, default_top) {
         Ok(t) => t,
         Err(e) => return e,
     };
@@ -465,16 +477,7 @@ pub(crate) fn serve(
                 content::redirect(shared, drive, drive.resolve_item(&item)?, req)?
             }
             Route::Permissions(d, item) => {
-                let drive = &t.drives[t.resolve_drive(&d)?];
-                let idx = drive.resolve_item(&item)?;
-                let value = if drive.effectively_shared(idx) {
-                    vec![
-                        json!({ "id": "sim-share", "roles": ["read"], "link": { "scope": "users", "type": "view" } }),
-                    ]
-                } else {
-                    Vec::new()
-                };
-                SimResponse::json(200, &json!({ "value": value }))
+                crate::permissions::endpoint::serve(shared, &t, &d, &item, req, base)?
             }
             // Handled above, before the lock.
             Route::Subscriptions => {

@@ -14,7 +14,7 @@ use crate::fault::SimError;
 use crate::ids;
 use crate::request::SimRequest;
 use crate::response::SimResponse;
-use crate::tenant::{Tenant, check_label};
+use crate::tenant::{DOMAIN, Tenant, check_label};
 
 /// Marks group delta tokens (drive delta tokens carry a drive index, sites `u32::MAX`).
 const GROUPS_TOKEN: u32 = u32::MAX - 1;
@@ -58,8 +58,7 @@ pub(crate) struct Group {
 impl Group {
     /// `{nickname}@sim.onmicrosoft.com` for Unified groups (security groups have no mail).
     pub fn mail(&self) -> Option<String> {
-        self.unified
-            .then(|| format!("{}@sim.onmicrosoft.com", self.nickname))
+        self.unified.then(|| format!("{}@{DOMAIN}", self.nickname))
     }
 }
 

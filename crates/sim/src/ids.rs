@@ -16,6 +16,13 @@ pub(crate) fn mix(a: u64, b: u64) -> u64 {
     splitmix(a ^ splitmix(b))
 }
 
+/// A number derived from a string (FNV-1a, then mixed).
+pub(crate) fn hash_str(s: &str) -> u64 {
+    splitmix(s.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    }))
+}
+
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";

@@ -338,17 +338,25 @@ impl<'a> ItemWriter<'a> {
         }
     }
 
+    /// The `shared` facet. With hierarchical sharing only the roots of permission
+    /// hierarchies below the drive root carry it (and, until its next change, an
+    /// item whose inheritance was just restored, as `{}`); without it every item
+    /// below such a root does.
     fn write_shared(&self, out: &mut JsonOut, idx: u32) {
-        let item = &self.drive.items[idx as usize];
-        let explicit = item.flags & flag::SHARED != 0;
-        if self.view.hierarchical_sharing {
-            if explicit {
-                out.raw(",\"shared\":{\"scope\":\"users\"}");
-            } else if item.flags & flag::UNSHARED != 0 {
+        let d = self.drive;
+        let source = if self.view.hierarchical_sharing {
+            if d.items[idx as usize].flags & flag::RESTORED != 0 {
                 out.raw(",\"shared\":{}");
+                return;
             }
-        } else if explicit || self.drive.effectively_shared(idx) {
-            out.raw(",\"shared\":{\"scope\":\"users\"}");
+            if d.is_unique(idx) { idx } else { 0 }
+        } else {
+            d.permission_source(idx)
+        };
+        if source != 0 {
+            out.raw(",\"shared\":{\"scope\":\"");
+            out.raw(d.sharing_scope(source));
+            out.raw("\"}");
         }
     }
 }
@@ -356,7 +364,7 @@ impl<'a> ItemWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drive::{Body, DriveKind};
+    use crate::drive::{Body, DriveKind, Update};
     use serde_json::Value;
 
     fn drive(kind: DriveKind) -> Drive {
@@ -420,7 +428,7 @@ mod tests {
         let child = d
             .create(folder, "c.txt", false, Body::Bytes(b""), 1)
             .unwrap();
-        d.set_shared(folder, true, 2).unwrap();
+        d.break_inheritance(folder, 2).unwrap();
         let flat = View {
             props: Props::ALL,
             hierarchical_sharing: false,
@@ -433,13 +441,23 @@ mod tests {
         };
         assert_eq!(render(&d, child, flat)["shared"]["scope"], "users");
         assert!(render(&d, child, hier).get("shared").is_none());
-        assert_eq!(
-            render(&d, folder, hier)["@microsoft.graph.sharedChanged"],
-            "True"
-        );
-        d.set_shared(folder, false, 3).unwrap();
+        assert!(render(&d, 0, hier).get("shared").is_none(), "not the root");
+        assert!(render(&d, 0, flat).get("shared").is_none());
+        let f = render(&d, folder, hier);
+        assert_eq!(f["shared"]["scope"], "users");
+        assert_eq!(f["@microsoft.graph.sharedChanged"], "True");
+        d.restore_inheritance(folder, 3).unwrap();
         assert_eq!(render(&d, folder, hier)["shared"], serde_json::json!({}));
         assert!(render(&d, folder, flat).get("shared").is_none());
+        let rename = Update {
+            name: Some("G"),
+            parent: None,
+            content: None,
+        };
+        d.update(folder, rename, 4).unwrap();
+        let f = render(&d, folder, hier);
+        assert!(f.get("shared").is_none(), "only until the next change");
+        assert!(f.get("@microsoft.graph.sharedChanged").is_none());
     }
 
     #[test]

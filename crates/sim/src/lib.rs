@@ -2,7 +2,7 @@
 //!
 //! [`Simulator::start`] generates a tenant from a seed, binds an HTTP listener and
 //! serves the token endpoint, the Graph routes the engine uses (discovery, delta,
-//! content, subscriptions) and a control API under `/_sim`. A second listener, the
+//! content, permissions, subscriptions) and a control API under `/_sim`. A second listener, the
 //! content host ([`Simulator::content_url`]), serves file bytes at the
 //! pre-authenticated URLs Graph's `/content` redirects to. The same control
 //! operations are methods of [`Simulator`]; [`ffi`] serves them to C and Python
@@ -33,6 +33,7 @@ mod ids;
 mod item_json;
 mod json;
 mod paths;
+mod permissions;
 pub mod request;
 pub mod response;
 mod router;
@@ -45,8 +46,11 @@ mod throttle;
 
 use std::sync::Arc;
 
-pub use api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
-pub use config::{Faults, FileSizes, RuCosts, SimConfig, ThrottleConfig};
+pub use api::{
+    ItemPatch, LinkOptions, SimDrive, SimGroup, SimItem, SimPermission, SimPermissions, SimStats,
+    SimUser, SnapshotItem,
+};
+pub use config::{Faults, FileSizes, RuCosts, SharingConfig, SimConfig, ThrottleConfig};
 pub use content::quick_xor_hash;
 pub use identity::FederatedCredential;
 pub use router::Outcome;
@@ -249,14 +253,77 @@ impl Simulator {
         Ok(self.shared.delete_item(drive, item)?)
     }
 
-    /// Shares an item (a permission change).
+    /// Shares an item with an organization view link, breaking its inheritance
+    /// first ([`Simulator::create_link`]); returns the item.
     pub fn share_item(&self, drive: &str, item: &str) -> Result<SimItem> {
-        Ok(self.shared.set_shared(drive, item, true)?)
+        Ok(self.shared.share(drive, item)?)
     }
 
-    /// Removes the explicit sharing of an item (a permission change).
+    /// Drops an item's unique permissions ([`Simulator::restore_inheritance`]);
+    /// refused when it inherits already. Returns the item.
     pub fn unshare_item(&self, drive: &str, item: &str) -> Result<SimItem> {
-        Ok(self.shared.set_shared(drive, item, false)?)
+        Ok(self.shared.unshare(drive, item)?)
+    }
+
+    /// Gives `roles` (`read`, `write`, `owner`) on an item to `principal`:
+    /// `user:{upn}` (a tenant user), `group:{id}` (a directory group) or
+    /// `guest:{email}` (someone outside the tenant). An item that inherits gets a
+    /// copy of its inherited grants first; a principal that has a grant on the item
+    /// gets the new roles. A permission change: delta returns the item.
+    pub fn grant(
+        &self,
+        drive: &str,
+        item: &str,
+        principal: &str,
+        roles: &[&str],
+    ) -> Result<SimPermission> {
+        Ok(self.shared.grant(drive, item, principal, roles)?)
+    }
+
+    /// Adds a sharing link of `link_type` (`view`, `edit`, `embed`) and `scope`
+    /// (`anonymous`, `organization`, `users`) to an item, breaking its inheritance
+    /// first as [`Simulator::grant`] does. Every link has an id of its own.
+    pub fn create_link(
+        &self,
+        drive: &str,
+        item: &str,
+        link_type: &str,
+        scope: &str,
+        options: LinkOptions,
+    ) -> Result<SimPermission> {
+        Ok(self
+            .shared
+            .create_link(drive, item, link_type, scope, &options)?)
+    }
+
+    /// Removes a grant (by permission id) from an item with unique permissions.
+    /// Refused when the item inherits, when it has no such grant, and for an
+    /// `owner` grant.
+    pub fn revoke(&self, drive: &str, item: &str, permission_id: &str) -> Result<()> {
+        Ok(self.shared.revoke(drive, item, permission_id)?)
+    }
+
+    /// Gives an item unique permissions, a copy of those it inherited (ids kept);
+    /// refused when it has them already. Returns its permissions.
+    pub fn break_inheritance(&self, drive: &str, item: &str) -> Result<SimPermissions> {
+        Ok(self.shared.set_inheritance(drive, item, false)?)
+    }
+
+    /// Drops an item's unique permissions so it inherits again; refused on the
+    /// drive root and on an item that inherits already. Returns what it inherits.
+    pub fn restore_inheritance(&self, drive: &str, item: &str) -> Result<SimPermissions> {
+        Ok(self.shared.set_inheritance(drive, item, true)?)
+    }
+
+    /// Ground truth: the permissions in force on a live item (what Graph's
+    /// `/permissions` lists) and the item they are inherited from.
+    pub fn permissions(&self, drive: &str, item: &str) -> Result<SimPermissions> {
+        Ok(self.shared.permissions(drive, item)?)
+    }
+
+    /// The ids of a drive's items with unique permissions, the root first.
+    pub fn permission_roots(&self, drive: &str) -> Result<Vec<String>> {
+        Ok(self.shared.permission_roots(drive)?)
     }
 
     /// Adds a site with a "Documents" library; returns the site id.
@@ -302,6 +369,11 @@ impl Simulator {
     /// The groups that exist.
     pub fn groups(&self) -> Vec<SimGroup> {
         self.shared.groups()
+    }
+
+    /// The directory users (principals for [`Simulator::grant`]).
+    pub fn users(&self) -> Vec<SimUser> {
+        self.shared.users()
     }
 
     /// Adds a user, with or without a OneDrive; returns the user id.

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::api::{ItemPatch, SimDrive, SimGroup, SimItem, SimStats, SnapshotItem};
+use crate::api::{
+    ItemPatch, LinkOptions, SimDrive, SimGroup, SimItem, SimPermission, SimPermissions, SimStats,
+    SimUser, SnapshotItem,
+};
 use crate::auth::Auth;
 use crate::config::SimConfig;
 use crate::content::egress::Egress;
@@ -34,6 +37,8 @@ pub(crate) struct Shared {
     pub egress: Arc<Egress>,
     /// `http://host:port` of the listener, for links when a request has no usable Host.
     pub base_url: String,
+    /// Permissions per page of `/permissions` without `$top`.
+    pub permission_page_size: usize,
 }
 
 fn now32() -> u32 {
@@ -80,20 +85,34 @@ impl Shared {
                 config.throttle.egress_window_secs,
             )),
             base_url,
+            permission_page_size: config.permission_page_size,
         }
     }
 
-    /// Runs a mutation on one drive, then tells the subscriptions module (lock released).
+    /// Runs a mutation of one drive's items, then tells the subscriptions module
+    /// (lock released).
     fn mutate<T>(
         &self,
         drive_id: &str,
         origin: ChangeOrigin,
         f: impl FnOnce(&mut Drive, u32) -> Result<T, SimError>,
     ) -> Result<T, SimError> {
+        self.mutate_tenant(drive_id, origin, |t, d, now| f(&mut t.drives[d], now))
+    }
+
+    /// Runs a mutation of one drive (given to `f` by index) that needs the rest of
+    /// the tenant too (its users and groups), then tells the subscriptions module
+    /// (lock released).
+    fn mutate_tenant<T>(
+        &self,
+        drive_id: &str,
+        origin: ChangeOrigin,
+        f: impl FnOnce(&mut Tenant, usize, u32) -> Result<T, SimError>,
+    ) -> Result<T, SimError> {
         let result = {
             let mut t = self.tenant.write();
             let d = t.drive(drive_id)?;
-            f(&mut t.drives[d], now32())?
+            f(&mut t, d, now32())?
         };
         self.subs.drive_changed(drive_id, origin);
         Ok(result)
@@ -161,13 +180,86 @@ impl Shared {
         })
     }
 
-    /// Shares or unshares an item.
-    pub fn set_shared(&self, drive: &str, item: &str, shared: bool) -> Result<SimItem, SimError> {
-        self.mutate(drive, ChangeOrigin::Permissions, |d, now| {
-            let idx = d.live(item)?;
-            d.set_shared(idx, shared, now)?;
-            Ok(Self::item_of(d, idx))
+    /// Gives `roles` on an item to `principal` (`user:{upn}`, `group:{id}`,
+    /// `guest:{email}`).
+    pub fn grant<S: AsRef<str>>(
+        &self,
+        drive: &str,
+        item: &str,
+        principal: &str,
+        roles: &[S],
+    ) -> Result<SimPermission, SimError> {
+        self.mutate_tenant(drive, ChangeOrigin::Permissions, |t, d, now| {
+            t.grant(d, item, principal, roles, now)
         })
+    }
+
+    /// Adds a sharing link to an item.
+    pub fn create_link(
+        &self,
+        drive: &str,
+        item: &str,
+        link_type: &str,
+        scope: &str,
+        options: &LinkOptions,
+    ) -> Result<SimPermission, SimError> {
+        self.mutate_tenant(drive, ChangeOrigin::Permissions, |t, d, now| {
+            t.create_link(d, item, link_type, scope, options, now)
+        })
+    }
+
+    /// Removes a grant from an item with unique permissions.
+    pub fn revoke(&self, drive: &str, item: &str, permission_id: &str) -> Result<(), SimError> {
+        self.mutate_tenant(drive, ChangeOrigin::Permissions, |t, d, now| {
+            t.revoke(d, item, permission_id, now)
+        })
+    }
+
+    /// Restores (`inherit`) or breaks an item's inheritance; returns its permissions.
+    pub fn set_inheritance(
+        &self,
+        drive: &str,
+        item: &str,
+        inherit: bool,
+    ) -> Result<SimPermissions, SimError> {
+        self.mutate_tenant(drive, ChangeOrigin::Permissions, |t, d, now| {
+            t.set_inheritance(d, item, inherit, now)
+        })
+    }
+
+    /// Shares an item with an organization view link; returns the item.
+    pub fn share(&self, drive: &str, item: &str) -> Result<SimItem, SimError> {
+        self.mutate_tenant(drive, ChangeOrigin::Permissions, |t, d, now| {
+            t.create_link(
+                d,
+                item,
+                "view",
+                "organization",
+                &LinkOptions::default(),
+                now,
+            )?;
+            Ok(Self::item_of(&t.drives[d], t.drives[d].live(item)?))
+        })
+    }
+
+    /// Restores an item's inheritance; returns the item.
+    pub fn unshare(&self, drive: &str, item: &str) -> Result<SimItem, SimError> {
+        self.mutate_tenant(drive, ChangeOrigin::Permissions, |t, d, now| {
+            t.set_inheritance(d, item, true, now)?;
+            Ok(Self::item_of(&t.drives[d], t.drives[d].live(item)?))
+        })
+    }
+
+    /// The effective permissions of an item.
+    pub fn permissions(&self, drive: &str, item: &str) -> Result<SimPermissions, SimError> {
+        let t = self.tenant.read();
+        t.permissions(t.drive(drive)?, item)
+    }
+
+    /// The ids of a drive's items with unique permissions, the root first.
+    pub fn permission_roots(&self, drive: &str) -> Result<Vec<String>, SimError> {
+        let t = self.tenant.read();
+        Ok(t.permission_roots(t.drive(drive)?))
     }
 
     /// Adds a site; returns its id.
@@ -269,6 +361,12 @@ impl Shared {
         Ok((t.users[u].id.clone(), drive))
     }
 
+    /// The directory users.
+    pub fn users(&self) -> Vec<SimUser> {
+        let t = self.tenant.read();
+        (0..t.users.len()).map(|u| t.sim_user(u)).collect()
+    }
+
     /// All drives.
     pub fn drives(&self) -> Vec<SimDrive> {
         let t = self.tenant.read();
@@ -321,6 +419,8 @@ impl Shared {
             download_requests_with_authorization: Counters::get(
                 &c.download_requests_with_authorization,
             ),
+            permission_requests: Counters::get(&c.permission_requests),
+            permission_pages: Counters::get(&c.permission_pages),
             items: self.tenant.read().item_count(),
             notifications: self.subs.stats(),
         }

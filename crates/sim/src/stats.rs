@@ -20,6 +20,10 @@ pub(crate) struct Counters {
     pub downloads_throttled: AtomicU64,
     /// Requests to the content host that carried an `Authorization` header.
     pub download_requests_with_authorization: AtomicU64,
+    /// Requests the `/permissions` route answered.
+    pub permission_requests: AtomicU64,
+    /// Pages of permissions served.
+    pub permission_pages: AtomicU64,
     by_route: Mutex<BTreeMap<&'static str, u64>>,
 }
 

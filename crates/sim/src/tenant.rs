@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::api::SimDrive;
+use crate::api::{SimDrive, SimUser};
 use crate::drive::{Drive, DriveKind};
 use crate::fault::SimError;
 use crate::groups::Group;
@@ -11,6 +11,8 @@ use crate::subscriptions::Target;
 
 /// Host name used in site ids and web URLs.
 pub(crate) const HOST: &str = "sim.sharepoint.com";
+/// The tenant's domain: of generated users' names and groups' mail.
+pub(crate) const DOMAIN: &str = "sim.onmicrosoft.com";
 
 /// A SharePoint site collection.
 #[derive(Debug)]
@@ -339,6 +341,17 @@ impl Tenant {
             site_id: drive.site.map(|s| self.sites[s].id.clone()),
             owner_user_id: drive.owner.map(|u| self.users[u].id.clone()),
             root_id: drive.item_id(0),
+        }
+    }
+
+    /// The control API's view of a user.
+    pub fn sim_user(&self, u: usize) -> SimUser {
+        let user = &self.users[u];
+        SimUser {
+            id: user.id.clone(),
+            upn: user.upn.clone(),
+            display_name: user.display_name.clone(),
+            drive_id: user.drive.map(|d| self.drives[d].id.clone()),
         }
     }
 

@@ -368,7 +368,10 @@ fn sharing_changes_follow_the_prefer_headers() {
         .rfind(|v| v["id"] == folder.id.as_str())
         .unwrap();
     assert_eq!(f["@microsoft.graph.sharedChanged"], "True");
-    assert_eq!(f["shared"]["scope"], "users");
+    assert_eq!(
+        f["shared"]["scope"], "organization",
+        "share adds an organization link"
+    );
     assert_ne!(f["eTag"].as_str().unwrap(), folder.etag);
 
     let (plain, _, _) = c.delta_all(&delta, &[]);
@@ -386,7 +389,7 @@ fn sharing_changes_follow_the_prefer_headers() {
             child.id
         ))
         .json();
-    assert_eq!(flat["shared"]["scope"], "users");
+    assert_eq!(flat["shared"]["scope"], "organization");
     let hier = c
         .get_with(
             &format!("{}/drives/{drive}/items/{}", sim.graph_url(), child.id),

@@ -4,4 +4,5 @@ mod delta;
 mod generator;
 mod http;
 mod paths;
+mod permissions;
 mod subscriptions;

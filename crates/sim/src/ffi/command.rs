@@ -10,9 +10,10 @@ use crate::Outcome;
 use crate::request::SimRequest;
 
 /// The operations, for error messages.
-const OPS: &str = "create, update, delete, share, unshare, add_site, add_library, add_user, \
-                   faults, expire_delta_tokens, expire_download_urls, expire_subscriptions, \
-                   stats, snapshot";
+const OPS: &str = "create, update, delete, share, unshare, permissions, grant, create_link, \
+                   revoke, break_inheritance, restore_inheritance, permission_roots, add_site, \
+                   add_library, add_user, users, groups, faults, expire_delta_tokens, \
+                   expire_download_urls, expire_subscriptions, stats, snapshot";
 
 /// What the control request's body is made of.
 enum Body {
@@ -50,17 +51,43 @@ pub(crate) fn control_request(command: &str) -> Result<SimRequest, FfiError> {
             let drive = take_segment(&mut fields, "drive")?;
             ("POST", format!("/_sim/drives/{drive}/items"), Body::Rest)
         }
-        "update" | "delete" | "share" | "unshare" => {
+        "update"
+        | "delete"
+        | "share"
+        | "unshare"
+        | "permissions"
+        | "grant"
+        | "create_link"
+        | "revoke"
+        | "break_inheritance"
+        | "restore_inheritance" => {
             let drive = take_segment(&mut fields, "drive")?;
             let item = take_segment(&mut fields, "item")?;
             let item_path = format!("/_sim/drives/{drive}/items/{item}");
-            match op.as_str() {
-                "update" => ("PATCH", item_path, Body::Rest),
-                "delete" => ("DELETE", item_path, Body::Empty),
-                "share" => ("POST", format!("{item_path}/share"), Body::Empty),
-                _ => ("DELETE", format!("{item_path}/share"), Body::Empty),
-            }
+            let (method, suffix, body) = match op.as_str() {
+                "update" => ("PATCH", String::new(), Body::Rest),
+                "delete" => ("DELETE", String::new(), Body::Empty),
+                "share" => ("POST", "/share".into(), Body::Empty),
+                "unshare" => ("DELETE", "/share".into(), Body::Empty),
+                "permissions" => ("GET", "/permissions".into(), Body::Empty),
+                "grant" => ("POST", "/permissions".into(), Body::Rest),
+                "create_link" => ("POST", "/links".into(), Body::Rest),
+                "revoke" => {
+                    let permission = take_segment(&mut fields, "permission")?;
+                    ("DELETE", format!("/permissions/{permission}"), Body::Empty)
+                }
+                "break_inheritance" => ("POST", "/break-inheritance".into(), Body::Empty),
+                _ => ("POST", "/restore-inheritance".into(), Body::Empty),
+            };
+            (method, format!("{item_path}{suffix}"), body)
         }
+        "permission_roots" => {
+            let drive = take_segment(&mut fields, "drive")?;
+            let path = format!("/_sim/drives/{drive}/permission-roots");
+            ("GET", path, Body::Empty)
+        }
+        "users" => ("GET", "/_sim/users".to_string(), Body::Empty),
+        "groups" => ("GET", "/_sim/groups".to_string(), Body::Empty),
         "add_site" => ("POST", "/_sim/sites".to_string(), Body::Rest),
         "add_library" => {
             let site = take_segment(&mut fields, "site")?;
@@ -185,6 +212,24 @@ mod tests {
             ("DELETE", "/_sim/drives/d/items/i/share")
         );
         assert!(r.body.is_empty());
+        let r = request(r#"{"op":"revoke","drive":"d","item":"i","permission":"p"}"#);
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("DELETE", "/_sim/drives/d/items/i/permissions/p")
+        );
+        let r = request(
+            r#"{"op":"grant","drive":"d","item":"i","principal":"guest:a@b.example","roles":["read"]}"#,
+        );
+        assert_eq!(r.path, "/_sim/drives/d/items/i/permissions");
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["roles"], serde_json::json!(["read"]));
+        let r = request(r#"{"op":"restore_inheritance","drive":"d","item":"i"}"#);
+        assert_eq!(r.path, "/_sim/drives/d/items/i/restore-inheritance");
+        let r = request(r#"{"op":"permission_roots","drive":"d"}"#);
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/_sim/drives/d/permission-roots")
+        );
         let r = request(r#"{"op":"snapshot","drive":"d"}"#);
         assert_eq!(r.query("drive"), Some("d"));
         let r = request(r#"{"op":"expire_delta_tokens"}"#);
