@@ -79,6 +79,12 @@ impl Database {
         self.store.items_with_grants(drive_id, filter, visit)
     }
 
+    /// How many items of a drive have stored unique permissions, and how many wait
+    /// for a fetch (cheap: no scan of the items).
+    pub fn permission_counts(&self, drive_id: &str) -> Result<(u64, u64)> {
+        self.store.permission_counts(drive_id)
+    }
+
     /// The drive holding a live item of this id, if any (ids are unique per drive).
     pub fn drive_of_item(&self, item_id: &str) -> Result<Option<String>> {
         for drive in self.store.drives()? {

@@ -96,7 +96,8 @@ pub struct SimStats {
     /// Requests the `/permissions` route answered (refused ones included, those
     /// throttled or failed by an injected error before it not).
     pub permission_requests: u64,
-    /// Pages of permissions served (200 responses of `/permissions`).
+    /// Pages of permissions served beyond the first of a listing (200 answers to a
+    /// `/permissions` nextLink).
     pub permission_pages: u64,
     /// Live items across all drives, roots included.
     pub items: u64,

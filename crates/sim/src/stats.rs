@@ -22,7 +22,7 @@ pub(crate) struct Counters {
     pub download_requests_with_authorization: AtomicU64,
     /// Requests the `/permissions` route answered.
     pub permission_requests: AtomicU64,
-    /// Pages of permissions served.
+    /// Pages of permissions served beyond the first of a listing.
     pub permission_pages: AtomicU64,
     by_route: Mutex<BTreeMap<&'static str, u64>>,
 }

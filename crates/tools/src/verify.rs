@@ -3,15 +3,15 @@
 //!
 //! Used by `demo`, the integration tests, `bench download` and `chaos`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
 use crate::Result;
-use m365sync::{Database, MirrorItem};
-use m365sync_sim::{Simulator, SnapshotItem};
+use m365sync::{Database, Grant, MirrorItem};
+use m365sync_sim::{SimPermission, Simulator, SnapshotItem};
 
 /// Differences between one drive's mirror and the truth, as readable lines
 /// (empty when they match). At most `limit` lines are returned.
@@ -199,4 +199,67 @@ pub fn mirror_copies(
     }
     diffs.truncate(limit);
     Ok(diffs)
+}
+
+/// A grant as the checks compare it: its id and sorted roles.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GrantKey {
+    /// The permission id.
+    pub id: String,
+    /// Its roles, sorted.
+    pub roles: Vec<String>,
+}
+
+impl GrantKey {
+    /// The key of an engine grant.
+    pub fn of(g: &Grant) -> GrantKey {
+        GrantKey::new(&g.id, &g.roles)
+    }
+
+    fn new(id: &str, roles: &[String]) -> GrantKey {
+        let mut roles = roles.to_vec();
+        roles.sort();
+        GrantKey {
+            id: id.to_owned(),
+            roles,
+        }
+    }
+}
+
+/// The keys of the simulator's grants.
+pub fn sim_grant_keys(grants: &[SimPermission]) -> BTreeSet<GrantKey> {
+    grants
+        .iter()
+        .map(|g| GrantKey::new(&g.id, &g.roles))
+        .collect()
+}
+
+/// Up to `limit` live items whose effective permissions in the store (where they come
+/// from, and their grants) differ from the simulator's truth, or are not fetched yet.
+pub fn permission_diff(store: &Database, sim: &Simulator, limit: usize) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for drive in sim.drives() {
+        for item in sim.snapshot(&drive.id)? {
+            let truth = sim.permissions(&drive.id, &item.id)?;
+            let want = (truth.inherited_from, sim_grant_keys(&truth.grants));
+            let line = match store.effective_permissions(&drive.id, &item.id)? {
+                None => Some("not in the mirror".to_owned()),
+                Some(e) if !e.known => Some("permissions not fetched".to_owned()),
+                Some(e) => {
+                    let got = (
+                        e.inherited_from,
+                        e.grants.iter().map(GrantKey::of).collect(),
+                    );
+                    (got != want).then(|| format!("store {got:?}, truth {want:?}"))
+                }
+            };
+            if let Some(line) = line {
+                out.push(format!("{} ({}): {line}", item.path, item.id));
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
 }

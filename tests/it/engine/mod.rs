@@ -10,5 +10,6 @@ mod faults;
 mod identity;
 mod mutations;
 mod network;
+mod permissions;
 mod pipeline;
 mod resync;

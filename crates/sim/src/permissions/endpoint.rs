@@ -55,7 +55,7 @@ pub(crate) fn serve(
         drive.item_id(idx)
     );
     let page = graph::page(req, base, &path, all, shared.permission_page_size);
-    if page.status == 200 {
+    if page.status == 200 && req.query("$skiptoken").is_some() {
         Counters::bump(&counters.permission_pages);
     }
     Ok(page)
