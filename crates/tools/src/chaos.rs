@@ -8,6 +8,7 @@ mod events;
 mod plan;
 mod report;
 mod scheduler;
+mod sharing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,12 @@ pub struct ChaosArgs {
     /// file's copy must hash to the truth.
     #[arg(long)]
     downloads: bool,
+    /// The sharing dimension: the engine fetches permission details; grants, links,
+    /// revokes, inheritance broken and restored and moves across permission boundaries
+    /// join the mutations, and at quiescence every item's effective permissions, in
+    /// the store and replayed from the events, must equal the truth.
+    #[arg(long)]
+    sharing: bool,
     /// Print one JSON summary as the last line.
     #[arg(long)]
     json: bool,
@@ -80,6 +87,7 @@ impl ChaosArgs {
             kills: self.kills,
             faults: self.faults,
             downloads: self.downloads,
+            sharing: self.sharing,
         }
     }
 
@@ -100,6 +108,9 @@ impl ChaosArgs {
         }
         if self.downloads {
             cmd.push_str(" --downloads");
+        }
+        if self.sharing {
+            cmd.push_str(" --sharing");
         }
         cmd
     }
@@ -231,6 +242,9 @@ fn drive_seed(
     if let Some(mirror) = &mirror {
         config["download"] = json!({"dir": mirror, "max_concurrent": 2});
     }
+    if args.sharing {
+        config["permissions"] = json!({"fetch": true});
+    }
     let config_path = dir.join("engine.json");
     std::fs::write(&config_path, config.to_string()).map_err(|e| e.to_string())?;
     let command = EngineCommand {
@@ -269,21 +283,24 @@ fn drive_seed(
     }
     report.applied = scheduler.applied.clone();
     scheduler.calm().map_err(err)?;
-    quiesce(
-        &sim,
-        &db,
-        mirror.as_deref(),
-        &events,
-        &mut engine,
-        started,
-        report,
-    )?;
+    let dims = Dimensions {
+        mirror: mirror.as_deref(),
+        sharing: args.sharing,
+    };
+    quiesce(&sim, &db, dims, &events, &mut engine, started, report)?;
     report.secs_to_quiesce = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     engine.kill();
 
     let delivered = events.delivered();
-    let findings =
-        checks::check(&sim, &db, mirror.as_deref(), &delivered, &acked_at_kill).map_err(err)?;
+    let findings = checks::check(
+        &sim,
+        &db,
+        mirror.as_deref(),
+        args.sharing,
+        &delivered,
+        &acked_at_kill,
+    )
+    .map_err(err)?;
     let stats = sim.stats();
     report.violations = stats.violations;
     report.throttled = stats.throttled;
@@ -300,6 +317,12 @@ fn drive_seed(
     }
     for line in findings.copies {
         f.push(format!("(f) managed mirror: {line}"));
+    }
+    for line in findings.permissions {
+        f.push(format!("(g) effective permissions differ: {line}"));
+    }
+    for line in findings.permission_replay.1 {
+        f.push(format!("(h) replayed permissions differ: {line}"));
     }
     if findings.undelivered.0 > 0 {
         f.push(format!(
@@ -352,12 +375,20 @@ fn acked_seq(db: &Path) -> Result<i64, String> {
         .map_err(|e| format!("cannot read the acked seq: {e}"))
 }
 
-/// Waits until every drive is synced, the mirror equals the truth and every journal
-/// event was printed and acked.
+/// What quiescence needs besides the mirror: the managed mirror's directory, and
+/// whether effective permissions are compared.
+#[derive(Clone, Copy)]
+struct Dimensions<'a> {
+    mirror: Option<&'a Path>,
+    sharing: bool,
+}
+
+/// Waits until every drive is synced, the mirror (and the dimensions' state) equals the
+/// truth and every journal event was printed and acked.
 fn quiesce(
     sim: &Simulator,
     db: &Path,
-    mirror: Option<&Path>,
+    dims: Dimensions<'_>,
     events: &EventLog,
     engine: &mut EngineChild,
     started: Instant,
@@ -372,7 +403,7 @@ fn quiesce(
         }
         let mut last = vec!["the engine has not created its database".to_string()];
         if let Some(store) = &store {
-            last = quiet_diffs(store, sim, mirror, events).map_err(|e| e.to_string())?;
+            last = quiet_diffs(store, sim, dims, events).map_err(|e| e.to_string())?;
             if last.is_empty() {
                 return Ok(());
             }
@@ -392,7 +423,7 @@ fn quiesce(
 fn quiet_diffs(
     store: &Database,
     sim: &Simulator,
-    mirror: Option<&Path>,
+    dims: Dimensions<'_>,
     events: &EventLog,
 ) -> crate::Result<Vec<String>> {
     let unsynced: Vec<String> = store
@@ -408,7 +439,7 @@ fn quiet_diffs(
     if !diffs.is_empty() {
         return Ok(diffs);
     }
-    if let Some(mirror) = mirror {
+    if let Some(mirror) = dims.mirror {
         let pending = verify::pending_downloads(store)?;
         let partial = verify::partial_files(mirror)?;
         if pending > 0 || !partial.is_empty() {
@@ -416,6 +447,12 @@ fn quiet_diffs(
                 "{pending} files not stored yet, {} partial files",
                 partial.len()
             )]);
+        }
+    }
+    if dims.sharing {
+        let diffs = verify::permission_diff(store, sim, 3)?;
+        if !diffs.is_empty() {
+            return Ok(diffs);
         }
     }
     let (last, acked) = (store.last_seq()?, store.acked_seq()?);

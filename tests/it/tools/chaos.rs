@@ -61,6 +61,29 @@ fn seeds_with_the_download_dimension_converge_with_every_copy_right() {
 }
 
 #[test]
+fn seeds_with_the_sharing_dimension_converge_with_every_permission_right() {
+    let summary = chaos_summary(&["--seeds", "2", "--seed", "31", "--sharing"]);
+    assert_eq!(summary["converged"], 2, "{summary}");
+    assert_eq!(summary["lost_events"], 0, "{summary}");
+    // Effective permissions (store and replayed events) are checked per seed (checks g
+    // and h); sharing mutations were applied.
+    let kinds = summary["mutations_by_kind"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let sharing = [
+        "Grant",
+        "Link",
+        "Revoke",
+        "BreakInheritance",
+        "RestoreInheritance",
+        "MoveAcrossBoundary",
+    ];
+    let applied: u64 = sharing.iter().filter_map(|k| kinds.get(*k)?.as_u64()).sum();
+    assert!(applied >= 10, "{summary}");
+}
+
+#[test]
 fn an_empty_seed_converges_and_bad_flags_are_named() {
     let out = Command::new(env!("CARGO_BIN_EXE_m365sync"))
         .args(["chaos", "--seed", "3", "--items", "0", "--mutations", "0"])

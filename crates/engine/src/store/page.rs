@@ -200,6 +200,15 @@ impl Page<'_> {
         }
     }
 
+    /// What a sharing change met in this page owes the journal once fetched.
+    fn owed(&self) -> permissions::Owed {
+        if self.announce {
+            permissions::Owed::Change
+        } else {
+            permissions::Owed::Nothing
+        }
+    }
+
     fn emit(&mut self, kind: EventKind, e: &NewEvent) -> Result<()> {
         if self.announce {
             journal::append(self.conn, kind, self.drive, self.at_ms, e)?;
@@ -399,7 +408,7 @@ impl Page<'_> {
         if self.fetch_permissions && sharing_changed {
             // Journaled with its diff once the permissions are fetched.
             kinds.retain(|k| *k != EventKind::PermissionsChanged);
-            permissions::mark_pending(self.conn, self.key, id, self.announce)?;
+            permissions::mark_pending(self.conn, self.key, id, self.owed())?;
         }
 
         items::write(self.conn, self.key, &row)?;
@@ -469,7 +478,7 @@ impl Page<'_> {
             self.sharing_flagged.insert(item.id.clone());
         }
         if self.fetch_permissions && (place.is_root || shares_something(item)) {
-            permissions::mark_pending(self.conn, self.key, &item.id, self.announce)?;
+            permissions::mark_pending(self.conn, self.key, &item.id, self.owed())?;
         }
         self.remember_path(&item.id, row.is_folder, &place.path);
         if !place.is_root {

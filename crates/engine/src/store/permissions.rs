@@ -78,23 +78,48 @@ impl GrantFilter {
     }
 }
 
-/// Marks an item's permissions to be fetched, inside the caller's transaction; `owed`
-/// when the change is to be journaled once fetched (it stays owed until then).
-pub(super) fn mark_pending(conn: &Connection, drive: i64, item: &str, owed: bool) -> Result<()> {
+/// What the fetch of a pending item owes the journal (`permission_scopes.owed`; the
+/// larger mark wins when an item is marked twice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(super) enum Owed {
+    /// Nothing: the first crawl without initial items, or a backfill.
+    Nothing = 0,
+    /// A check: a real difference is journaled (after a re-enumeration).
+    Difference = 1,
+    /// A sharing change Graph reported: journaled with its diff, or, when no grant
+    /// changed, as the file's `metadata_changed` (its eTag moved).
+    Change = 2,
+}
+
+impl Owed {
+    fn from_column(v: i64) -> Owed {
+        match v {
+            0 => Owed::Nothing,
+            1 => Owed::Difference,
+            _ => Owed::Change,
+        }
+    }
+}
+
+/// Marks an item's permissions to be fetched, inside the caller's transaction, owing
+/// `owed` once fetched (it stays owed until then).
+pub(super) fn mark_pending(conn: &Connection, drive: i64, item: &str, owed: Owed) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO permission_scopes (drive_key, item_id, is_unique, pending, owed)
          VALUES (?1, ?2, 0, 1, ?3)
          ON CONFLICT (drive_key, item_id) DO UPDATE SET pending = 1, owed = MAX(owed, ?3)",
     )?
-    .execute(params![drive, item, owed])?;
+    .execute(params![drive, item, owed as u8])?;
     Ok(())
 }
 
-/// Marks every item with stored unique permissions for a fetch, owed (after a
-/// re-enumeration, which reports no sharing changes).
+/// Marks every item with stored unique permissions for a fetch that journals any real
+/// difference (after a re-enumeration, which reports no sharing changes).
 pub(super) fn refetch_roots(conn: &Connection, drive: i64) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE permission_scopes SET pending = 1, owed = 1 WHERE drive_key = ?1 AND is_unique = 1",
+        "UPDATE permission_scopes SET pending = 1, owed = MAX(owed, 1)
+         WHERE drive_key = ?1 AND is_unique = 1",
     )?
     .execute([drive])?;
     Ok(())
@@ -184,8 +209,7 @@ fn write_grants(conn: &Connection, drive: i64, item: &str, grants: &[Grant]) -> 
     Ok(())
 }
 
-/// The journal entry of a permission change on `item`, with its path, tags and size;
-/// none (`Ok(None)`) when the item is no longer live.
+/// The journal entry of a permission change on `item` (see [`journal_item_event`]).
 pub(super) fn journal_change(
     conn: &Connection,
     drive_key: i64,
@@ -194,17 +218,39 @@ pub(super) fn journal_change(
     change: Option<&PermissionChange>,
     at_ms: i64,
 ) -> Result<Option<i64>> {
-    let stored = items::read(conn, drive_key, item)?;
     let detail = match change {
         Some(c) => serde_json::to_string(c).map_err(|e| Error::State(e.to_string()))?,
         None => String::new(),
     };
+    journal_item_event(
+        conn,
+        drive_key,
+        drive,
+        item,
+        EventKind::PermissionsChanged,
+        &detail,
+        at_ms,
+    )
+}
+
+/// Journals `kind` about `item` with its stored path, tags and size; none (`Ok(None)`)
+/// when the item is no longer live.
+fn journal_item_event(
+    conn: &Connection,
+    drive_key: i64,
+    drive: &str,
+    item: &str,
+    kind: EventKind,
+    detail: &str,
+    at_ms: i64,
+) -> Result<Option<i64>> {
+    let stored = items::read(conn, drive_key, item)?;
     let Some(stored) = stored.filter(|s| !s.deleted) else {
         return Ok(None); // gone: its deletion was reported
     };
     journal::append(
         conn,
-        EventKind::PermissionsChanged,
+        kind,
         drive,
         at_ms,
         &NewEvent {
@@ -214,7 +260,7 @@ pub(super) fn journal_change(
             etag: stored.etag.as_deref(),
             size: stored.size.unwrap_or(0),
             is_folder: stored.is_folder,
-            detail: &detail,
+            detail,
             ..NewEvent::default()
         },
     )
@@ -318,7 +364,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let owed: Option<bool> = tx
+        let owed: Option<i64> = tx
             .prepare_cached(
                 "SELECT owed FROM permission_scopes WHERE drive_key = ?1 AND item_id = ?2",
             )?
@@ -347,7 +393,8 @@ impl Store {
             }
         }
         let mut seq = None;
-        if owed == Some(true) {
+        let owed = owed.map_or(Owed::Nothing, Owed::from_column);
+        if owed != Owed::Nothing {
             let after = effective(&tx, key, item)?;
             let inherited_from = after.source.filter(|s| s != item);
             let change = PermissionChange::between(
@@ -357,9 +404,21 @@ impl Store {
                 inherited_from,
                 affected(&tx, key, item)?,
             );
-            if let Some(change) = change {
-                seq = journal_change(&tx, key, drive, item, Some(&change), at_ms)?;
-            }
+            seq = match change {
+                Some(change) => journal_change(&tx, key, drive, item, Some(&change), at_ms)?,
+                // Graph reported a sharing change that changed no grant (say, inheritance
+                // broken and restored in between): the file's new eTag is still news.
+                None if owed == Owed::Change && !stored.is_folder => journal_item_event(
+                    &tx,
+                    key,
+                    drive,
+                    item,
+                    EventKind::MetadataChanged,
+                    "",
+                    at_ms,
+                )?,
+                None => None,
+            };
         }
         tx.commit()?;
         Ok(seq)
@@ -376,7 +435,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let owed: Vec<String> = tx
             .prepare_cached(
-                "SELECT item_id FROM permission_scopes WHERE drive_key = ?1 AND owed = 1",
+                "SELECT item_id FROM permission_scopes WHERE drive_key = ?1 AND owed = 2",
             )?
             .query_map([key], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -385,7 +444,7 @@ impl Store {
             seq = journal_change(&tx, key, drive, item, None, at_ms)?.or(seq);
         }
         tx.execute(
-            "UPDATE permission_scopes SET owed = 0 WHERE drive_key = ?1 AND owed = 1",
+            "UPDATE permission_scopes SET owed = 0 WHERE drive_key = ?1 AND owed > 0",
             [key],
         )?;
         tx.commit()?;

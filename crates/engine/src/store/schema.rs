@@ -137,7 +137,8 @@ CREATE TABLE downloads (
 
 /// Version 5: permission details. `permission_scopes` has a row for every item whose
 /// permissions are known to be unique (`is_unique`, grants in `grants`) or are to be
-/// fetched (`pending`; `owed` when the change is to be journaled once fetched). Items
+/// fetched (`pending`; `owed`: 0 nothing, 1 a real difference, 2 a reported change is to
+/// be journaled once fetched). Items
 /// without a row inherit from their nearest ancestor with unique permissions.
 const V5: &str = r#"
 CREATE TABLE permission_scopes (

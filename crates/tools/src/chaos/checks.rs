@@ -27,12 +27,17 @@ pub struct Findings {
     /// (f) the managed mirror's copies that differ from the truth, partial files left,
     /// and cTags announced (`content_stored`) more than once.
     pub copies: Vec<String>,
+    /// (g) items whose effective permissions in the store differ from the truth.
+    pub permissions: Vec<String>,
+    /// (h) items whose effective permissions replayed from the delivered
+    /// `permissions_changed` events differ from the truth (count, examples).
+    pub permission_replay: (usize, Vec<String>),
 }
 
 impl Findings {
     /// Events lost: items the event stream got wrong plus journal events never delivered.
     pub fn lost_events(&self) -> usize {
-        self.replay.0 + self.undelivered.0
+        self.replay.0 + self.undelivered.0 + self.permission_replay.0
     }
 }
 
@@ -50,6 +55,7 @@ pub fn check(
     sim: &Simulator,
     db: &Path,
     mirror: Option<&Path>,
+    sharing: bool,
     delivered: &[Delivered],
     acked_at_kill: &[i64],
 ) -> crate::Result<Findings> {
@@ -70,6 +76,10 @@ pub fn check(
     let mut stored: HashSet<(String, String, String)> = HashSet::new();
     if let Some(mirror) = mirror {
         f.copies = verify::mirror_copies(sim, mirror, &[], SHOWN)?;
+    }
+    if sharing {
+        f.permissions = verify::permission_diff(&store, sim, SHOWN)?;
+        f.permission_replay = super::sharing::replay_diff(sim, delivered, SHOWN)?;
     }
     let mut after = 0;
     loop {
@@ -138,6 +148,7 @@ mod tests {
                 etag: String::new(),
                 size: 0,
                 is_folder: false,
+                detail: String::new(),
             },
         }
     }

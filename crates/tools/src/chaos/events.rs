@@ -28,6 +28,9 @@ pub struct WireEvent {
     pub size: i64,
     /// Whether the item is a folder.
     pub is_folder: bool,
+    /// Free text: the diff of a `permissions_changed`, an error, ...
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// An event and the engine run (0 = first start) that delivered it.
@@ -221,6 +224,7 @@ mod tests {
                 etag: format!("e{seq}"),
                 size: 0,
                 is_folder: folder,
+                detail: String::new(),
             },
         }
     }

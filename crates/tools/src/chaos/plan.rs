@@ -34,6 +34,19 @@ pub enum Mutation {
     /// New generated content of another size for a file (up to a few MB, so that a
     /// kill often finds it half downloaded); only with the download dimension.
     ResizeFile,
+    /// A user, group or guest granted read or write on an item (breaking its
+    /// inheritance); the mutations below come with the sharing dimension.
+    Grant,
+    /// A sharing link (anyone, organization or specific people) on an item.
+    Link,
+    /// A grant (not the owner's) removed from an item with unique permissions.
+    Revoke,
+    /// An inheriting item given unique permissions (a copy of what it inherited).
+    BreakInheritance,
+    /// An item with unique permissions made to inherit again.
+    RestoreInheritance,
+    /// An inheriting item moved below a folder whose permissions come from elsewhere.
+    MoveAcrossBoundary,
 }
 
 const MUTATIONS: [Mutation; 11] = [
@@ -48,6 +61,16 @@ const MUTATIONS: [Mutation; 11] = [
     Mutation::DeleteAndRecreate,
     Mutation::Share,
     Mutation::Unshare,
+];
+
+/// The mutations of the sharing dimension.
+const SHARING_MUTATIONS: [Mutation; 6] = [
+    Mutation::Grant,
+    Mutation::Link,
+    Mutation::Revoke,
+    Mutation::BreakInheritance,
+    Mutation::RestoreInheritance,
+    Mutation::MoveAcrossBoundary,
 ];
 
 /// A fault injected into the simulator.
@@ -158,6 +181,9 @@ pub struct PlanShape {
     /// The download dimension: file resizes, download faults and URL expiry join the
     /// draw (without it a seed's plan is what it always was).
     pub downloads: bool,
+    /// The sharing dimension: grants, links, revokes, inheritance broken and restored
+    /// and moves across permission boundaries join the draw.
+    pub sharing: bool,
 }
 
 /// A seeded schedule, sorted by time.
@@ -165,13 +191,17 @@ pub fn plan(seed: u64, shape: PlanShape) -> Vec<Step> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let span = shape.duration_ms.max(1);
     let mut steps = Vec::new();
-    let kinds = MUTATIONS.len() + usize::from(shape.downloads);
+    // Without a dimension the draw is what it always was.
+    let mut kinds: Vec<Mutation> = MUTATIONS.to_vec();
+    if shape.downloads {
+        kinds.push(Mutation::ResizeFile);
+    }
+    if shape.sharing {
+        kinds.extend(SHARING_MUTATIONS);
+    }
     for _ in 0..shape.mutations {
         let at_ms = rng.random_range(0..span);
-        let m = MUTATIONS
-            .get(rng.random_range(0..kinds))
-            .copied()
-            .unwrap_or(Mutation::ResizeFile);
+        let m = kinds[rng.random_range(0..kinds.len())];
         steps.push(Step {
             at_ms,
             action: Action::Mutate(m),
@@ -268,6 +298,7 @@ mod tests {
         kills: 2,
         faults: 6,
         downloads: false,
+        sharing: false,
     };
 
     #[test]
@@ -309,6 +340,23 @@ mod tests {
         assert!(has(|a| matches!(
             a,
             Action::Fault(Fault::ExpireDownloadUrls)
+        )));
+    }
+
+    #[test]
+    fn the_sharing_dimension_draws_every_sharing_mutation() {
+        let shape = PlanShape {
+            sharing: true,
+            mutations: 300,
+            ..SHAPE
+        };
+        let steps = plan(4, shape);
+        for m in SHARING_MUTATIONS {
+            assert!(steps.iter().any(|s| s.action == Action::Mutate(m)), "{m:?}");
+        }
+        assert!(plan(4, SHAPE).iter().all(|s| !matches!(
+            s.action,
+            Action::Mutate(m) if SHARING_MUTATIONS.contains(&m)
         )));
     }
 }

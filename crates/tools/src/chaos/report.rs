@@ -67,9 +67,13 @@ impl SeedReport {
 pub fn summary(reports: &[SeedReport]) -> Value {
     let sum = |f: fn(&SeedReport) -> u64| reports.iter().map(f).sum::<u64>();
     let mut faults: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
     for r in reports {
         for (k, v) in &r.applied.faults {
             *faults.entry(k).or_default() += v;
+        }
+        for (k, v) in &r.applied.by_kind {
+            *by_kind.entry(k).or_default() += v;
         }
     }
     let mut secs: Vec<f64> = reports.iter().map(|r| r.secs_to_quiesce).collect();
@@ -83,6 +87,7 @@ pub fn summary(reports: &[SeedReport]) -> Value {
         "kills": sum(|r| r.kills),
         "engine_exits": sum(|r| r.engine_exits),
         "mutations": sum(|r| r.applied.mutations),
+        "mutations_by_kind": by_kind,
         "deliveries": sum(|r| r.deliveries as u64),
         "throttled": sum(|r| r.throttled),
         "faults": faults,

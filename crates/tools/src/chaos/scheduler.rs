@@ -10,12 +10,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::plan::{Fault, Mutation};
+use super::sharing;
 
 /// Counts of what was applied.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Applied {
     /// Mutations that changed the tenant.
     pub mutations: u64,
+    /// Those mutations by kind (`Grant`, `MoveFolder`, ...).
+    pub by_kind: BTreeMap<String, u64>,
     /// Mutations with no fitting target, or refused by the simulator (name taken, ...).
     pub skipped: u64,
     /// Fault steps by name.
@@ -53,7 +56,10 @@ impl<'a> Scheduler<'a> {
     pub fn mutate(&mut self, m: Mutation) {
         let drive = self.drives[self.rng.random_range(0..self.drives.len())].clone();
         match self.try_mutate(&drive, m) {
-            Ok(true) => self.applied.mutations += 1,
+            Ok(true) => {
+                self.applied.mutations += 1;
+                *self.applied.by_kind.entry(format!("{m:?}")).or_default() += 1;
+            }
             Ok(false) => self.applied.skipped += 1,
             Err(e) => {
                 log::debug!("chaos: {m:?} on {drive} refused: {e}");
@@ -216,6 +222,15 @@ impl<'a> Scheduler<'a> {
                     return Ok(false);
                 };
                 sim.unshare_item(drive, &item.id)?;
+            }
+            Mutation::Grant
+            | Mutation::Link
+            | Mutation::Revoke
+            | Mutation::BreakInheritance
+            | Mutation::RestoreInheritance
+            | Mutation::MoveAcrossBoundary => {
+                self.names += 1;
+                return sharing::mutate(sim, drive, m, &mut self.rng, &snap, self.names);
             }
         }
         Ok(true)

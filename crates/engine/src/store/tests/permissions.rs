@@ -357,3 +357,21 @@ fn a_resync_fetches_every_root_again_and_journals_only_real_changes() {
     let (item, c) = h.change();
     assert_eq!((item.as_str(), ids(&c.removed)), ("A", vec!["link-1"]));
 }
+
+#[test]
+fn a_reported_sharing_change_that_changed_no_grant_reports_the_files_new_etag() {
+    let mut h = tenant();
+    // Inheritance broken and restored between two rounds: Graph flags the file, its
+    // grants are what they were.
+    let mut f = file("c1", "C", "c1.txt", 1);
+    f.e_tag = Some("\"c1-etag-3\"".into());
+    f.shared_changed = Some("True".into());
+    h.delta(vec![f]);
+    h.fetched("c1", FetchedPermissions::Inherited);
+    let events = h.take();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].kind, events[0].etag.as_str()),
+        (EventKind::MetadataChanged, "\"c1-etag-3\"")
+    );
+}
