@@ -1,9 +1,10 @@
-//! `m365sync bench` (`crawl`, `throttle` and `download` live in `bench/`) and `bench notify`: change-to-event latency with webhooks, coalescing of a
+//! `m365sync bench` (`crawl`, `throttle`, `download` and `permissions` live in `bench/`) and `bench notify`: change-to-event latency with webhooks, coalescing of a
 //! notification burst, and Graph traffic while idle, all against the simulator.
 
 pub mod crawl;
 pub mod download;
 mod drives;
+pub mod permissions;
 pub mod throttle;
 
 use std::sync::atomic::Ordering;
@@ -35,6 +36,9 @@ enum Bench {
     Throttle(crate::bench::throttle::ThrottleBenchArgs),
     /// The managed mirror against a raw reader of the same URLs, and one large file.
     Download(crate::bench::download::DownloadBenchArgs),
+    /// Permission details: requests and RU per hierarchy root, per changed root, and
+    /// the effective-permission lookup on a large drive.
+    Permissions(crate::bench::permissions::PermissionsBenchArgs),
 }
 
 #[derive(Args)]
@@ -67,6 +71,7 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
         Bench::Notify(a) => notify(&a),
         Bench::Throttle(a) => crate::bench::throttle::throttle(a),
         Bench::Download(a) => crate::bench::download::download(a),
+        Bench::Permissions(a) => crate::bench::permissions::permissions(a),
     }
 }
 

@@ -4,6 +4,9 @@
 //! parent_id)` index), not by path prefix: that is correct by construction even when two
 //! items briefly share a path in the middle of a feed, and needs no escaping of `%`/`_`.
 //! The page logic keeps the live parent graph acyclic, so the recursion always ends.
+//! The recursive steps are written `sub CROSS JOIN items`: that keeps SQLite's planner
+//! from looping over every item of the drive for each row of `sub` (it chose that order
+//! for a plain join, which made a subtree cost the whole drive per level).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -180,40 +183,42 @@ pub(super) fn count_orphans(conn: &Connection, drive: i64) -> Result<i64> {
         .query_row([drive], |r| r.get(0))?)
 }
 
+/// Marks `?2` and its live descendants deleted (never the root).
+pub(super) const DELETE_SUBTREE: &str = "WITH RECURSIVE sub (id) AS (
+                 SELECT ?2
+                 UNION
+                 SELECT c.id FROM sub CROSS JOIN items c
+                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+             )
+             UPDATE items SET deleted = 1
+             WHERE drive_key = ?1 AND id IN (SELECT id FROM sub) AND deleted = 0 AND is_root = 0";
+
 /// Marks a live item and all its live descendants deleted in one statement; returns how
 /// many rows changed. The root is never marked.
 pub(super) fn delete_subtree(conn: &Connection, drive: i64, id: &str) -> Result<usize> {
     Ok(conn
-        .prepare_cached(
-            "WITH RECURSIVE sub (id) AS (
-                 SELECT ?2
-                 UNION
-                 SELECT c.id FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
-                 WHERE c.deleted = 0
-             )
-             UPDATE items SET deleted = 1
-             WHERE drive_key = ?1 AND id IN (SELECT id FROM sub) AND deleted = 0 AND is_root = 0",
-        )?
+        .prepare_cached(DELETE_SUBTREE)?
         .execute(params![drive, id])?)
 }
+
+/// Recomputes the paths of the live descendants of `?2`.
+pub(super) const REPATH_SUBTREE: &str = "WITH RECURSIVE sub (id, path) AS (
+                 SELECT id, path FROM items WHERE drive_key = ?1 AND id = ?2
+                 UNION ALL
+                 SELECT c.id, CASE WHEN sub.path = '/' THEN '/' || c.name
+                                   ELSE sub.path || '/' || c.name END
+                 FROM sub CROSS JOIN items c
+                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+             )
+             UPDATE items SET path = sub.path FROM sub
+             WHERE items.drive_key = ?1 AND items.id = sub.id AND items.id <> ?2
+               AND items.path <> sub.path";
 
 /// Recomputes the paths of every live descendant of `id` from the parent chain, in one
 /// statement; returns how many rows changed.
 pub(super) fn repath_subtree(conn: &Connection, drive: i64, id: &str) -> Result<usize> {
     Ok(conn
-        .prepare_cached(
-            "WITH RECURSIVE sub (id, path) AS (
-                 SELECT id, path FROM items WHERE drive_key = ?1 AND id = ?2
-                 UNION ALL
-                 SELECT c.id, CASE WHEN sub.path = '/' THEN '/' || c.name
-                                   ELSE sub.path || '/' || c.name END
-                 FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
-                 WHERE c.deleted = 0
-             )
-             UPDATE items SET path = sub.path FROM sub
-             WHERE items.drive_key = ?1 AND items.id = sub.id AND items.id <> ?2
-               AND items.path <> sub.path",
-        )?
+        .prepare_cached(REPATH_SUBTREE)?
         .execute(params![drive, id])?)
 }
 
@@ -262,8 +267,8 @@ pub(super) fn sweep_unseen(
                  WHERE p.drive_key = ?1 AND p.deleted = 1 AND p.seen_gen < ?2 AND c.deleted = 0
                  UNION ALL
                  SELECT c.id, sub.path || '/' || c.name
-                 FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
-                 WHERE c.deleted = 0
+                 FROM sub CROSS JOIN items c
+                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
              )
              UPDATE items SET path = sub.path FROM sub
              WHERE items.drive_key = ?1 AND items.id = sub.id AND items.path <> sub.path",

@@ -168,21 +168,23 @@ pub(super) fn effective(conn: &Connection, drive: i64, item: &str) -> Result<Eff
     Ok(Effective::default())
 }
 
+/// Counts `?2` and its live descendants that inherit from it.
+pub(super) const AFFECTED: &str = "WITH RECURSIVE sub (id) AS (
+                 SELECT ?2
+                 UNION ALL
+                 SELECT c.id FROM sub CROSS JOIN items c
+                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM permission_scopes s
+                     WHERE s.drive_key = ?1 AND s.item_id = c.id AND s.is_unique = 1)
+             )
+             SELECT COUNT(*) FROM sub";
+
 /// How many live items take their permissions from `item`: itself and the descendants
 /// that inherit from it (the walk stops at descendants with unique permissions).
 fn affected(conn: &Connection, drive: i64, item: &str) -> Result<u64> {
     let n: i64 = conn
-        .prepare_cached(
-            "WITH RECURSIVE sub (id) AS (
-                 SELECT ?2
-                 UNION ALL
-                 SELECT c.id FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
-                 WHERE c.deleted = 0 AND NOT EXISTS (
-                     SELECT 1 FROM permission_scopes s
-                     WHERE s.drive_key = ?1 AND s.item_id = c.id AND s.is_unique = 1)
-             )
-             SELECT COUNT(*) FROM sub",
-        )?
+        .prepare_cached(AFFECTED)?
         .query_row(params![drive, item], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
@@ -533,6 +535,18 @@ fn matching_roots(conn: &Connection, drive: i64, filter: &GrantFilter) -> Result
     Ok(roots)
 }
 
+/// `?2` and its live descendants that inherit from it, with their paths.
+pub(super) const INHERITING_SUBTREE: &str = "WITH RECURSIVE sub (id) AS (
+             SELECT ?2
+             UNION ALL
+             SELECT c.id FROM sub CROSS JOIN items c
+                 ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM permission_scopes s
+                 WHERE s.drive_key = ?1 AND s.item_id = c.id AND s.is_unique = 1)
+         )
+         SELECT sub.id, i.path FROM sub JOIN items i ON i.drive_key = ?1 AND i.id = sub.id";
+
 /// Visits `root` and the live descendants inheriting from it.
 fn for_subtree(
     conn: &Connection,
@@ -542,17 +556,7 @@ fn for_subtree(
     grants: &[Grant],
     visit: &mut dyn FnMut(EffectivePermissions) -> Result<bool>,
 ) -> Result<bool> {
-    let mut stmt = conn.prepare_cached(
-        "WITH RECURSIVE sub (id) AS (
-             SELECT ?2
-             UNION ALL
-             SELECT c.id FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
-             WHERE c.deleted = 0 AND NOT EXISTS (
-                 SELECT 1 FROM permission_scopes s
-                 WHERE s.drive_key = ?1 AND s.item_id = c.id AND s.is_unique = 1)
-         )
-         SELECT sub.id, i.path FROM sub JOIN items i ON i.drive_key = ?1 AND i.id = sub.id",
-    )?;
+    let mut stmt = conn.prepare_cached(INHERITING_SUBTREE)?;
     let mut rows = stmt.query(params![key, root])?;
     while let Some(row) = rows.next()? {
         let item: String = row.get(0)?;

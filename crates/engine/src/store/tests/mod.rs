@@ -7,6 +7,7 @@ mod enumeration;
 mod feed;
 mod paths_prop;
 mod permissions;
+mod plans;
 
 use serde_json::json;
 
