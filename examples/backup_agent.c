@@ -5,7 +5,9 @@
  * one file step by step (create, rewrite, rename, share, delete) and waits for
  * each change to come back as an event. After the rewrite it backs the file up:
  * downloaded to a file (hash-verified, through the tenant's throttle gate) and
- * streamed into memory, then asked again (unchanged: same cTag). Events are
+ * streamed into memory, then asked again (unchanged: same cTag). After the share it
+ * asks who can reach the file (its effective permissions, fetched by the engine
+ * through the same gate) and which items a principal reaches. Events are
  * counted by kind on the engine's dispatcher thread; a summary is printed at the end.
  *
  * The engine is libm365sync (m365sync.h); the simulator, a test double, is
@@ -192,6 +194,35 @@ static int back_up_to_memory(m365sync_engine *engine, const char *drive, const c
 }
 
 /* One change to the simulator and the event it must produce. */
+/* The shared file's effective permissions hold the organization link; a principal with
+ * no grant reaches nothing; an unknown filter is refused. */
+static int who_can_reach(m365sync_engine *engine, const char *drive, const char *item) {
+    char *json = NULL;
+    if (!check(m365sync_engine_effective_permissions_json(engine, drive, item, &json),
+               "effective permissions")) {
+        return 0;
+    }
+    int ok = strstr(json, "\"scope\":\"organization\"") != NULL;
+    printf("who can reach it: %s\n", json);
+    m365sync_string_free(json);
+    json = NULL;
+    ok = ok && check(m365sync_engine_items_with_grants_json(engine, NULL, "principal:nobody@x.example",
+                                                            0, &json),
+                     "items with grants");
+    ok = ok && json != NULL && strcmp(json, "[]") == 0;
+    m365sync_string_free(json);
+    json = NULL;
+    if (ok && m365sync_engine_items_with_grants_json(engine, drive, "everyone", 0, &json) !=
+                  M365SYNC_RESULT_INVALID_ARGUMENT) {
+        fprintf(stderr, "an unknown grant filter was not refused\n");
+        ok = 0;
+    }
+    if (!ok) {
+        fprintf(stderr, "the permission queries answered wrong\n");
+    }
+    return ok;
+}
+
 static int step(m365sync_sim *sim, struct agent *agent, const char *command, char *id,
                 m365sync_event_kind expected) {
     long before = atomic_load(&agent->counts[expected]);
@@ -227,7 +258,9 @@ int main(int argc, char **argv) {
     printf("simulator at %s with %zu drives\n", m365sync_sim_url(sim), drives);
 
     /* The database path goes into JSON as is: keep it free of quotes and backslashes. */
-    snprintf(command, sizeof command, "{\"database\": \"%s\", \"poll_interval_secs\": 1}",
+    snprintf(command, sizeof command,
+             "{\"database\": \"%s\", \"poll_interval_secs\": 1, "
+             "\"permissions\": {\"fetch\": true}}",
              database);
     if (!check_sim(m365sync_sim_engine_config_json(sim, command, &config), "engine config") ||
         !check(m365sync_engine_new(config, &engine), "engine_new") ||
@@ -289,7 +322,8 @@ int main(int argc, char **argv) {
     }
     snprintf(command, sizeof command, "{\"op\":\"share\",\"drive\":\"%s\",\"item\":\"%s\"}",
              drive, file);
-    if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_PERMISSIONS_CHANGED)) {
+    if (!step(sim, &agent, command, NULL, M365SYNC_EVENT_KIND_PERMISSIONS_CHANGED) ||
+        !who_can_reach(engine, drive, file)) {
         goto done;
     }
     snprintf(command, sizeof command, "{\"op\":\"delete\",\"drive\":\"%s\",\"item\":\"%s\"}",

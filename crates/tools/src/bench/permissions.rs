@@ -232,7 +232,8 @@ fn query_phase(
         }
     }
     times.sort();
-    let ms = |d: Duration| round2(d.as_secs_f64() * 1000.0 * 100.0) / 100.0;
+    // Milliseconds to the microsecond.
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
     let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
     Ok((
         ids.len() as u64,

@@ -7,7 +7,10 @@ use super::*;
 /// The plan lines of `sql` on a store with the schema (no data needed).
 fn plan(sql: &str) -> Vec<String> {
     let store = Store::open_in_memory().unwrap();
-    let mut stmt = store.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let mut stmt = store
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap();
     let rows = stmt
         .query_map(rusqlite::params![1i64, "x"], |r| r.get::<_, String>(3))
         .unwrap();
@@ -43,7 +46,9 @@ fn the_old_join_order_is_what_the_test_catches() {
          SELECT COUNT(*) FROM sub";
     let lines = plan(old);
     assert!(
-        lines.iter().any(|l| l.contains("items_by_parent (drive_key=?)")),
+        lines
+            .iter()
+            .any(|l| l.contains("items_by_parent (drive_key=?)")),
         "{lines:?}"
     );
 }
