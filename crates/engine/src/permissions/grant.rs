@@ -325,6 +325,25 @@ mod tests {
     }
 
     #[test]
+    fn unexpected_link_types_and_identities_without_email_are_kept() {
+        let link = grant(json!({"id":"l","roles":["read"],
+            "link":{"type":"blocksDownload","scope":"existingAccess"}}));
+        assert_eq!(link.kind, GrantKind::Link);
+        let l = link.link.unwrap();
+        assert_eq!(
+            (l.link_type.as_deref(), l.scope.as_deref()),
+            (Some("blocksDownload"), Some("existingAccess"))
+        );
+        let app = grant(json!({"id":"a","roles":["write"],"grantedToV2":{
+            "application":{"id":"app-1","displayName":"Sync"}}}));
+        assert_eq!(app.kind, GrantKind::Application);
+        let p = app.principal.unwrap();
+        assert_eq!((p.id.as_deref(), p.email), (Some("app-1"), None));
+        let nobody = grant(json!({"id":"n","roles":["read"],"grantedToV2":{}}));
+        assert_eq!((nobody.kind, nobody.principal), (GrantKind::Unknown, None));
+    }
+
+    #[test]
     fn internal_domains_make_other_emails_external() {
         let p = Principal {
             email: Some("eve@elsewhere.example".into()),
