@@ -1,16 +1,13 @@
 //! Downloads against two scripted servers: Graph, and a download host on another origin.
 
-use std::sync::Arc;
-
 use base64::Engine as _;
 
-use crate::config::Config;
 use crate::content::fetch::{Request, fetch};
 use crate::content::sink::{FileSink, WriterSink, partial_path};
 use crate::content::{Download, SkipReason};
 use crate::error::Error;
+use crate::graph::GraphClient;
 use crate::graph::script_server::{Canned, ScriptServer};
-use crate::graph::{GraphClient, ThrottleGate};
 
 /// Two scripted servers and a client whose Graph is the first.
 struct Rig {
@@ -24,15 +21,7 @@ impl Rig {
     fn new() -> Rig {
         let graph = ScriptServer::start();
         let host = ScriptServer::start();
-        let config = Config::from_json(&format!(
-            r#"{{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x.db",
-                "graph_url":"{url}/v1.0","login_url":"{url}","http_timeout_secs":2,
-                "throttle":{{"max_attempts":4,"default_retry_after_secs":1,"max_backoff_secs":1}}}}"#,
-            url = graph.url
-        ))
-        .unwrap();
-        let client =
-            GraphClient::new(&config, Arc::new(ThrottleGate::new(&config.throttle))).unwrap();
+        let client = graph.client(4);
         Rig {
             graph,
             host,

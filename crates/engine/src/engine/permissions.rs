@@ -152,18 +152,16 @@ fn refused(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
     use serde_json::json;
 
     use super::*;
-    use crate::config::Config;
     use crate::engine::crawl::Progress;
     use crate::engine::journal::JournalSignal;
+    use crate::graph::GraphClient;
     use crate::graph::script_server::{Canned, ScriptServer};
     use crate::graph::types::DriveItem;
-    use crate::graph::{GraphClient, ThrottleGate};
     use crate::store::{ApplyOptions, Cursor, NewDrive, Store};
 
     const DRIVE: &str = "d1";
@@ -183,15 +181,7 @@ mod tests {
     impl Rig {
         fn new() -> Rig {
             let graph = ScriptServer::start();
-            let config = Config::from_json(&format!(
-                r#"{{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x.db",
-                    "graph_url":"{url}/v1.0","login_url":"{url}","http_timeout_secs":2,
-                    "throttle":{{"max_attempts":2,"default_retry_after_secs":1,"max_backoff_secs":1}}}}"#,
-                url = graph.url
-            ))
-            .unwrap();
-            let client =
-                GraphClient::new(&config, Arc::new(ThrottleGate::new(&config.throttle))).unwrap();
+            let client = graph.client(2);
             let dir = tempfile::tempdir().unwrap();
             let mut store = Store::open(&dir.path().join("s.db")).unwrap();
             store

@@ -104,6 +104,20 @@ pub(crate) struct ScriptServer {
 }
 
 impl ScriptServer {
+    /// A Graph client whose Graph and sign-in are this server: short timeouts and
+    /// backoffs, `max_attempts` attempts per request.
+    pub fn client(&self, max_attempts: u32) -> crate::graph::GraphClient {
+        let config = crate::config::Config::from_json(&format!(
+            r#"{{"tenant_id":"t","client_id":"c","client_secret":"s","database":"x.db",
+                "graph_url":"{url}/v1.0","login_url":"{url}","http_timeout_secs":2,
+                "throttle":{{"max_attempts":{max_attempts},"default_retry_after_secs":1,"max_backoff_secs":1}}}}"#,
+            url = self.url
+        ))
+        .expect("test configuration");
+        let gate = Arc::new(crate::graph::ThrottleGate::new(&config.throttle));
+        crate::graph::GraphClient::new(&config, gate).expect("test client")
+    }
+
     /// Starts a server on 127.0.0.1 with an ephemeral port.
     pub fn start() -> ScriptServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

@@ -168,8 +168,13 @@ pub(super) fn effective(conn: &Connection, drive: i64, item: &str) -> Result<Eff
     Ok(Effective::default())
 }
 
-/// Counts `?2` and its live descendants that inherit from it.
-pub(super) const AFFECTED: &str = "WITH RECURSIVE sub (id) AS (
+/// The recursive part of the subtree statements below: `sub` holds `?2` and its live
+/// descendants that inherit from it (the walk stops at descendants with unique
+/// permissions).
+macro_rules! inheriting_subtree {
+    ($select:literal) => {
+        concat!(
+            "WITH RECURSIVE sub (id) AS (
                  SELECT ?2
                  UNION ALL
                  SELECT c.id FROM sub CROSS JOIN items c
@@ -177,8 +182,14 @@ pub(super) const AFFECTED: &str = "WITH RECURSIVE sub (id) AS (
                  WHERE NOT EXISTS (
                      SELECT 1 FROM permission_scopes s
                      WHERE s.drive_key = ?1 AND s.item_id = c.id AND s.is_unique = 1)
-             )
-             SELECT COUNT(*) FROM sub";
+             ) ",
+            $select
+        )
+    };
+}
+
+/// Counts `?2` and its live descendants that inherit from it.
+pub(super) const AFFECTED: &str = inheriting_subtree!("SELECT COUNT(*) FROM sub");
 
 /// How many live items take their permissions from `item`: itself and the descendants
 /// that inherit from it (the walk stops at descendants with unique permissions).
@@ -536,16 +547,9 @@ fn matching_roots(conn: &Connection, drive: i64, filter: &GrantFilter) -> Result
 }
 
 /// `?2` and its live descendants that inherit from it, with their paths.
-pub(super) const INHERITING_SUBTREE: &str = "WITH RECURSIVE sub (id) AS (
-             SELECT ?2
-             UNION ALL
-             SELECT c.id FROM sub CROSS JOIN items c
-                 ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
-             WHERE NOT EXISTS (
-                 SELECT 1 FROM permission_scopes s
-                 WHERE s.drive_key = ?1 AND s.item_id = c.id AND s.is_unique = 1)
-         )
-         SELECT sub.id, i.path FROM sub JOIN items i ON i.drive_key = ?1 AND i.id = sub.id";
+pub(super) const INHERITING_SUBTREE: &str = inheriting_subtree!(
+    "SELECT sub.id, i.path FROM sub JOIN items i ON i.drive_key = ?1 AND i.id = sub.id"
+);
 
 /// Visits `root` and the live descendants inheriting from it.
 fn for_subtree(

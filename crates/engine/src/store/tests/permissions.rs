@@ -28,19 +28,21 @@ fn guest() -> Grant {
     )
 }
 
+/// The items of [`tenant`] below the root, in feed order.
+fn tenant_items() -> Vec<DriveItem> {
+    vec![
+        shared(folder("A", "R", "A"), json!({"scope":"anonymous"})),
+        file("a1", "A", "a1.txt", 1),
+        folder("B", "A", "B"),
+        file("b1", "B", "b1.txt", 1),
+        folder("C", "R", "C"),
+        file("c1", "C", "c1.txt", 1),
+    ]
+}
+
 /// R / A (unique: owner + anyone link) / {a1.txt, B / b1.txt}, C / c1.txt; A is shared.
 fn tenant() -> Harness {
-    let mut h = Harness::synced_with(
-        vec![
-            shared(folder("A", "R", "A"), json!({"scope":"anonymous"})),
-            file("a1", "A", "a1.txt", 1),
-            folder("B", "A", "B"),
-            file("b1", "B", "b1.txt", 1),
-            folder("C", "R", "C"),
-            file("c1", "C", "c1.txt", 1),
-        ],
-        true,
-    );
+    let mut h = Harness::synced_with(tenant_items(), true);
     assert_eq!(
         h.store.pending_permissions(DRIVE, "", 10).unwrap(),
         ["A", "R"]
@@ -336,15 +338,8 @@ fn a_resync_fetches_every_root_again_and_journals_only_real_changes() {
     let mut h = tenant();
     h.store.begin_resync(DRIVE, "410").unwrap();
     h.take();
-    let all = [
-        root(),
-        shared(folder("A", "R", "A"), json!({"scope":"anonymous"})),
-        file("a1", "A", "a1.txt", 1),
-        folder("B", "A", "B"),
-        file("b1", "B", "b1.txt", 1),
-        folder("C", "R", "C"),
-        file("c1", "C", "c1.txt", 1),
-    ];
+    let mut all = vec![root()];
+    all.extend(tenant_items());
     h.apply(&all, Cursor::Delta("d1"), false);
     h.take();
     assert_eq!(
