@@ -4,6 +4,7 @@
 pub mod crawl;
 pub mod download;
 mod drives;
+mod incremental;
 pub mod permissions;
 pub mod throttle;
 
@@ -106,6 +107,13 @@ fn notify(args: &NotifyArgs) -> Result<(), String> {
 }
 
 /// Prints a benchmark's figures: one JSON line with `json`, else one figure a line.
+/// Adds the fields of the object `extra` to the object `summary`.
+pub(crate) fn merge_fields(summary: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(into), serde_json::Value::Object(from)) = (summary.as_object_mut(), extra) {
+        into.extend(from);
+    }
+}
+
 pub(crate) fn print_summary(summary: &serde_json::Value, json: bool) {
     if json {
         println!("{summary}");

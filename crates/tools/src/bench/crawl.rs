@@ -23,6 +23,10 @@ pub struct CrawlBenchArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// Files edited in the incremental round after the large drive's crawl (a move of
+    /// its largest folder comes first); 0 skips both rounds.
+    #[arg(long, default_value_t = 100_000)]
+    incremental_edits: u64,
     /// Instead of one large drive: a tenant of this many small OneDrives, crawled against
     /// a binding resource-unit budget (see `--ru-per-window`).
     #[arg(long)]
@@ -51,6 +55,8 @@ struct Figures {
     raw_secs: f64,
     engine_secs: f64,
     engine: ChildFigures,
+    /// The incremental rounds after the crawl, when asked for.
+    rounds: Option<crate::bench::incremental::Rounds>,
 }
 
 /// What the kernel says about the engine child at the end of its crawl.
@@ -76,11 +82,11 @@ pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
         crate::bench::print_summary(&summary, args.json);
         return Ok(());
     }
-    let small = measure(args.small_items)?;
-    let large = measure(args.items)?;
+    let small = measure(args.small_items, 0)?;
+    let large = measure(args.items, args.incremental_edits)?;
     let rate = |n: u64, s: f64| (n as f64 / s).round();
     let ratio = |f: &Figures| (f.engine_secs / f.raw_secs * 100.0).round() / 100.0;
-    let summary = json!({
+    let mut summary = json!({
         "items": large.items,
         "raw_secs": round2(large.raw_secs),
         "raw_items_per_sec": rate(large.items, large.raw_secs),
@@ -97,6 +103,13 @@ pub fn crawl(args: CrawlBenchArgs) -> Result<(), String> {
         "small_written_bytes_per_item": written_per_item(&small),
         "rss_growth": round2(large.engine.peak_rss_mb / small.engine.peak_rss_mb - 1.0),
     });
+    if let Some(rounds) = &large.rounds {
+        crate::bench::merge_fields(&mut summary, rounds.to_json());
+        println!(
+            "incremental: a move of {} items in {:.2} s, {} edits in {:.2} s",
+            rounds.move_items, rounds.move_secs, rounds.edits, rounds.edit_secs
+        );
+    }
     println!(
         "{:>10} {:>9} {:>12} {:>9} {:>12} {:>7} {:>9} {:>7} {:>10} {:>7}",
         "items",
@@ -142,8 +155,9 @@ pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// Starts a one-drive simulator child, measures the raw crawl, then the engine's.
-fn measure(items: u64) -> Result<Figures, String> {
+/// Starts a one-drive simulator child, measures the raw crawl, then the engine's, then
+/// (with `edits` > 0) the incremental rounds.
+fn measure(items: u64, edits: u64) -> Result<Figures, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut sim = ChildGuard(
         Command::new(&exe)
@@ -189,15 +203,31 @@ fn measure(items: u64) -> Result<Figures, String> {
     let raw_secs = raw_crawl(&url, &graph, &drive)?;
     let dir = std::env::temp_dir().join(format!("m365sync-bench-{}-{items}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let result = engine_crawl(&exe, &url, &graph, &drive, &dir);
+    let database = dir.join("bench.db");
+    let config = json!({
+        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET,
+        "graph_url": graph, "login_url": url, "database": database,
+        "drives": [drive], "workers": 4, "poll_interval_secs": 3600,
+        "page_size": 1000, "emit_initial_items": true,
+    });
+    let result = engine_crawl(&exe, &config, &drive, &dir).and_then(|(engine_secs, engine)| {
+        let rounds = (edits > 0)
+            .then(|| {
+                crate::bench::incremental::rounds(
+                    &exe, &url, &config, &dir, &database, &drive, edits,
+                )
+            })
+            .transpose()?;
+        Ok(Figures {
+            items,
+            raw_secs,
+            engine_secs,
+            engine,
+            rounds,
+        })
+    });
     let _ = std::fs::remove_dir_all(&dir);
-    let (engine_secs, engine) = result?;
-    Ok(Figures {
-        items,
-        raw_secs,
-        engine_secs,
-        engine,
-    })
+    result
 }
 
 /// Follows the feed with one keep-alive connection, reading and discarding bodies.
@@ -257,22 +287,16 @@ fn find_next_link(body: &[u8]) -> Option<String> {
     Some(String::from_utf8_lossy(&body[at..end]).replace("\\/", "/"))
 }
 
-/// Runs `m365sync run` as a child until the drive is synced; returns its time and figures.
+/// Runs `m365sync run` with `config` as a child until the drive is synced; returns its
+/// time and figures.
 fn engine_crawl(
     exe: &Path,
-    url: &str,
-    graph: &str,
+    config: &serde_json::Value,
     drive: &str,
     dir: &Path,
 ) -> Result<(f64, ChildFigures), String> {
-    let database = dir.join("bench.db");
-    let config = json!({
-        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": SECRET,
-        "graph_url": graph, "login_url": url, "database": database,
-        "drives": [drive], "workers": 4, "poll_interval_secs": 3600,
-        "page_size": 1000, "emit_initial_items": true,
-    });
-    run_engine_until(exe, dir, &config, &database, |store| {
+    let database = Path::new(config["database"].as_str().unwrap_or_default()).to_path_buf();
+    run_engine_until(exe, dir, config, &database, |store| {
         Ok(store
             .drive(drive)?
             .is_some_and(|d| d.state == DriveState::Synced))
