@@ -85,20 +85,6 @@ impl Database {
         self.store.permission_counts(drive_id)
     }
 
-    /// The drive holding a live item of this id, if any (ids are unique per drive).
-    pub fn drive_of_item(&self, item_id: &str) -> Result<Option<String>> {
-        for drive in self.store.drives()? {
-            if self
-                .store
-                .effective_permissions(&drive.id, item_id)?
-                .is_some()
-            {
-                return Ok(Some(drive.id));
-            }
-        }
-        Ok(None)
-    }
-
     /// The SharePoint sites discovery found, by id.
     pub fn sites(&self) -> Result<Vec<SiteRecord>> {
         self.store.sites()
