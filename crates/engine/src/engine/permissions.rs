@@ -49,7 +49,13 @@ impl Denials {
             .is_none()
     }
 
-    /// Whether Graph refused the drive's permissions in this run.
+    /// Graph answered for the drive again: a later refusal is news.
+    fn allow(&self, drive: &str) {
+        self.at.lock().remove(drive);
+    }
+
+    /// Whether Graph refused the drive's permissions in this run (and has not answered
+    /// since).
     pub fn is_denied(&self, drive: &str) -> bool {
         self.at.lock().contains_key(drive)
     }
@@ -97,6 +103,7 @@ pub fn sync_drive(
             }
             let fetched = match ctx.client.item_permissions(drive, &item, ctx.stopping) {
                 Ok(list) => {
+                    denials.allow(drive);
                     ctx.progress
                         .permission_requests
                         .fetch_add(list.requests as u64, Ordering::Relaxed);
@@ -311,6 +318,19 @@ mod tests {
             (0, 2),
             "still to fetch"
         );
+    }
+
+    #[test]
+    fn a_drive_answered_again_is_no_longer_denied() {
+        let denials = Denials::default();
+        assert!(
+            denials.deny("d") && !denials.deny("d"),
+            "the first refusal only is news"
+        );
+        assert!(denials.blocked("d") && denials.is_denied("d"));
+        denials.allow("d");
+        assert!(!denials.blocked("d") && !denials.is_denied("d"));
+        assert!(denials.deny("d"), "a refusal after an answer is news again");
     }
 
     #[test]

@@ -54,8 +54,8 @@ pub struct DriveStatus {
     pub permission_roots: u64,
     /// Items whose permissions wait for a fetch.
     pub permissions_pending: u64,
-    /// Graph refused this drive's permissions (403) in this run: the app lacks
-    /// Sites.FullControl.All.
+    /// Graph refused this drive's permissions (403) in this run and has not answered
+    /// since: the app lacks Sites.FullControl.All.
     pub permissions_denied: bool,
 }
 
