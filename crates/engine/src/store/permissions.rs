@@ -338,11 +338,19 @@ impl Store {
     }
 
     /// Makes sure the roots of a drive synced before permissions were fetched get
-    /// fetched: when the drive root has no row, marks it and every live item whose
-    /// stored sharing facet is not empty (silently: nothing is owed). Returns how many
-    /// items were marked.
+    /// fetched: when the drive has no permission row at all (one index seek; a drive
+    /// crawled with `permissions.fetch` always has its root's), marks the root and every
+    /// live item whose stored sharing facet is not empty (silently: nothing is owed).
+    /// Returns how many items were marked.
     pub fn backfill_permission_roots(&mut self, drive: &str) -> Result<usize> {
         let key = self.drive_key(drive)?;
+        let known: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM permission_scopes WHERE drive_key = ?1)")?
+            .query_row([key], |r| r.get(0))?;
+        if known {
+            return Ok(0);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -352,9 +360,6 @@ impl Store {
                  SELECT ?1, id, 0, 1, 0 FROM items
                  WHERE drive_key = ?1 AND deleted = 0
                    AND (is_root = 1 OR (shared_json IS NOT NULL AND shared_json NOT IN ('{}', 'null')))
-                   AND NOT EXISTS (SELECT 1 FROM items r JOIN permission_scopes s
-                                   ON s.drive_key = r.drive_key AND s.item_id = r.id
-                                   WHERE r.drive_key = ?1 AND r.is_root = 1)
                  ON CONFLICT DO NOTHING",
             )?
             .execute([key])?;
