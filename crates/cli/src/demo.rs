@@ -81,7 +81,9 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
             "webhook": {"listen": "127.0.0.1:0", "retry_secs": 1},
             "throttle": {"ru_per_minute": 54000},
             // The managed mirror keeps a copy of every file of the first drive.
-            "download": {"dir": mirror, "drives": mirrored, "ru_share": 0.8}
+            "download": {"dir": mirror, "drives": mirrored, "ru_share": 0.8},
+            // Who can reach each item: the permission-hierarchy roots are fetched.
+            "permissions": {"fetch": true}
         }))
         .to_string(),
     )
@@ -105,6 +107,7 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
 
     let mut script = Script {
         sim: &sim,
+        engine: &engine,
         events: &events,
         args,
         seen: BTreeMap::new(),
@@ -115,7 +118,8 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
     engine.stop();
     let store = Database::open(&database).map_err(err)?;
     let diffs = verify::tenant_diff(&store, &sim, 10).map_err(err)?;
-    for d in diffs.iter().chain(&copies) {
+    let access = verify::permission_diff(&store, &sim, 10).map_err(err)?;
+    for d in diffs.iter().chain(&copies).chain(&access) {
         say(args, &format!("mirror differs: {d}"));
     }
     let status = engine.status().map_err(err)?;
@@ -137,6 +141,8 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
         "files_stored": status.mirror.map_or(0, |m| m.files_stored),
         "mb_stored": status.mirror.map_or(0.0, |m| (m.bytes_stored as f64 / 1e5).round() / 10.0),
         "copies_match_truth": copies.is_empty(),
+        "permission_roots": status.drives.iter().map(|d| d.permission_roots).sum::<u64>(),
+        "permissions_match_truth": access.is_empty(),
     });
     if args.json {
         println!("{summary}");
@@ -146,10 +152,10 @@ fn run_demo(args: &DemoArgs, dir: &std::path::Path) -> Result<(), String> {
             println!("  {key:<22} {value}");
         }
     }
-    if stats.violations == 0 && diffs.is_empty() && copies.is_empty() {
+    if stats.violations == 0 && diffs.is_empty() && copies.is_empty() && access.is_empty() {
         Ok(())
     } else {
-        Err("the demo found throttle violations or a mirror that differs from the truth".into())
+        Err("the demo found throttle violations, or a mirror or permissions that differ from the truth".into())
     }
 }
 
@@ -254,6 +260,7 @@ fn settled_copies(
 /// The scripted series of changes, each awaited as events.
 struct Script<'a> {
     sim: &'a Simulator,
+    engine: &'a Engine,
     events: &'a Receiver<Event>,
     args: &'a DemoArgs,
     seen: BTreeMap<String, u64>,
@@ -304,6 +311,29 @@ impl Script<'_> {
         self.expect("move the file into it", EventKind::Moved)?;
         sim.share_item(drive, &file.id).map_err(err)?;
         self.expect("share the file", EventKind::PermissionsChanged)?;
+        if let Some(access) = self
+            .engine
+            .effective_permissions(drive, &file.id)
+            .map_err(err)?
+        {
+            let grants: Vec<String> = access
+                .grants
+                .iter()
+                .map(|g| match (&g.link, &g.principal) {
+                    (Some(l), _) => format!("{} link", l.scope.as_deref().unwrap_or("?")),
+                    (None, Some(p)) => p
+                        .display_name
+                        .clone()
+                        .or_else(|| p.email.clone())
+                        .unwrap_or_else(|| g.id.clone()),
+                    (None, None) => g.id.clone(),
+                })
+                .collect();
+            say(
+                self.args,
+                &format!("  who can reach it: {}", grants.join(", ")),
+            );
+        }
         sim.delete_item(drive, &big.0).map_err(err)?;
         self.expect("delete the folder", EventKind::Deleted)?;
         Ok(())
