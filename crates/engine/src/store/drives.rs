@@ -54,12 +54,15 @@ pub(super) struct Progress {
     /// At least the number of live items placed at the top because their parent was
     /// unknown; 0 means no item waits for a parent.
     pub orphans: i64,
+    /// Links of the drive's first crawl not yet merged (see `store/links.rs`).
+    pub staged_links: i64,
 }
 
 /// Reads a drive's enumeration bookkeeping; an unknown drive is an error.
 pub(super) fn progress(conn: &Connection, drive: &str) -> Result<Progress> {
     conn.prepare_cached(
-        "SELECT key, state, enum_gen, resync_changes, item_count, orphans FROM drives
+        "SELECT key, state, enum_gen, resync_changes, item_count, orphans, staged_links
+         FROM drives
          WHERE id = ?1",
     )?
     .query_row([drive], |r| {
@@ -70,6 +73,7 @@ pub(super) fn progress(conn: &Connection, drive: &str) -> Result<Progress> {
             resync_changes: r.get(3)?,
             item_count: r.get(4)?,
             orphans: r.get(5)?,
+            staged_links: r.get(6)?,
         })
     })
     .optional()?

@@ -1,7 +1,7 @@
 //! The item mirror: row access and the set-based subtree statements.
 //!
-//! Subtrees are found by following `parent_id` (recursive CTEs on the `(drive_key,
-//! parent_id)` index), not by path prefix: that is correct by construction even when two
+//! Subtrees are found by following the parent relation (recursive CTEs over
+//! `item_links`, see [`links`](super::links)), not by path prefix: that is correct by construction even when two
 //! items briefly share a path in the middle of a feed, and needs no escaping of `%`/`_`.
 //! The page logic keeps the live parent graph acyclic, so the recursion always ends.
 //! The recursive steps are written `sub CROSS JOIN items`: that keeps SQLite's planner
@@ -10,6 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::links::{self, live_children_of_sub};
 use super::{MirrorItem, Store};
 use crate::error::Result;
 use crate::facets::ItemFacets;
@@ -106,16 +107,6 @@ pub(super) fn stored_parent(conn: &Connection, drive: i64, id: &str) -> Result<O
         .flatten())
 }
 
-/// Whether any live item names `id` as its parent.
-pub(super) fn has_live_children(conn: &Connection, drive: i64, id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM items
-                            WHERE drive_key = ?1 AND parent_id = ?2 AND deleted = 0)",
-        )?
-        .query_row(params![drive, id], |r| r.get(0))?)
-}
-
 /// The insert of one item row, followed by `$on_conflict`.
 macro_rules! insert_item {
     ($on_conflict:literal) => {
@@ -150,8 +141,14 @@ fn execute_insert(stmt: &mut rusqlite::Statement, drive: i64, row: &ItemRow) -> 
     ])?)
 }
 
-/// Inserts or replaces an item as live.
-pub(super) fn write(conn: &Connection, drive: i64, row: &ItemRow) -> Result<()> {
+/// Inserts or replaces an item as live; `before` is the parent its row named until now
+/// (`None`: the store had no row), to keep the links right.
+pub(super) fn write(
+    conn: &Connection,
+    drive: i64,
+    row: &ItemRow,
+    before: Option<Option<&str>>,
+) -> Result<()> {
     let mut stmt = conn.prepare_cached(insert_item!(
         "ON CONFLICT (drive_key, id) DO UPDATE SET
              parent_id = excluded.parent_id, name = excluded.name, path = excluded.path,
@@ -161,11 +158,12 @@ pub(super) fn write(conn: &Connection, drive: i64, row: &ItemRow) -> Result<()> 
              deleted = 0, seen_gen = excluded.seen_gen, facets = excluded.facets"
     ))?;
     execute_insert(&mut stmt, drive, row)?;
-    Ok(())
+    links::relink(conn, drive, row.id, before, row.parent_id)
 }
 
-/// Inserts an item the store has never seen; returns false (writing nothing) when a row
-/// with its id exists, live or deleted.
+/// Inserts an item the store has never seen, without its link (the caller links or
+/// stages it); returns false (writing nothing) when a row with its id exists, live or
+/// deleted.
 pub(super) fn insert_new(conn: &Connection, drive: i64, row: &ItemRow) -> Result<bool> {
     let mut stmt = conn.prepare_cached(insert_item!("ON CONFLICT (drive_key, id) DO NOTHING"))?;
     Ok(execute_insert(&mut stmt, drive, row)? == 1)
@@ -184,14 +182,17 @@ pub(super) fn count_orphans(conn: &Connection, drive: i64) -> Result<i64> {
 }
 
 /// Marks `?2` and its live descendants deleted (never the root).
-pub(super) const DELETE_SUBTREE: &str = "WITH RECURSIVE sub (id) AS (
+pub(super) const DELETE_SUBTREE: &str = concat!(
+    "WITH RECURSIVE sub (id) AS (
                  SELECT ?2
                  UNION
-                 SELECT c.id FROM sub CROSS JOIN items c
-                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+                 SELECT c.id FROM ",
+    live_children_of_sub!(),
+    "
              )
              UPDATE items SET deleted = 1
-             WHERE drive_key = ?1 AND id IN (SELECT id FROM sub) AND deleted = 0 AND is_root = 0";
+             WHERE drive_key = ?1 AND id IN (SELECT id FROM sub) AND deleted = 0 AND is_root = 0"
+);
 
 /// Marks a live item and all its live descendants deleted in one statement; returns how
 /// many rows changed. The root is never marked.
@@ -202,17 +203,20 @@ pub(super) fn delete_subtree(conn: &Connection, drive: i64, id: &str) -> Result<
 }
 
 /// Recomputes the paths of the live descendants of `?2`.
-pub(super) const REPATH_SUBTREE: &str = "WITH RECURSIVE sub (id, path) AS (
+pub(super) const REPATH_SUBTREE: &str = concat!(
+    "WITH RECURSIVE sub (id, path) AS (
                  SELECT id, path FROM items WHERE drive_key = ?1 AND id = ?2
                  UNION ALL
                  SELECT c.id, CASE WHEN sub.path = '/' THEN '/' || c.name
                                    ELSE sub.path || '/' || c.name END
-                 FROM sub CROSS JOIN items c
-                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+                 FROM ",
+    live_children_of_sub!(),
+    "
              )
              UPDATE items SET path = sub.path FROM sub
              WHERE items.drive_key = ?1 AND items.id = sub.id AND items.id <> ?2
-               AND items.path <> sub.path";
+               AND items.path <> sub.path"
+);
 
 /// Recomputes the paths of every live descendant of `id` from the parent chain, in one
 /// statement; returns how many rows changed.
@@ -260,19 +264,22 @@ pub(super) fn sweep_unseen(
     // Graph lists parents before children, so a seen item below a swept one means the
     // feed contradicted itself: keep the item, at the top, as for any unknown parent.
     let orphaned = conn
-        .prepare_cached(
+        .prepare_cached(concat!(
             "WITH RECURSIVE sub (id, path) AS (
                  SELECT c.id, '/' || c.name
-                 FROM items p JOIN items c ON c.drive_key = ?1 AND c.parent_id = p.id
+                 FROM items p
+                     JOIN item_links l ON l.drive_key = ?1 AND l.parent_id = p.id
+                     JOIN items c ON c.drive_key = ?1 AND c.id = l.child_id
                  WHERE p.drive_key = ?1 AND p.deleted = 1 AND p.seen_gen < ?2 AND c.deleted = 0
                  UNION ALL
                  SELECT c.id, sub.path || '/' || c.name
-                 FROM sub CROSS JOIN items c
-                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+                 FROM ",
+            live_children_of_sub!(),
+            "
              )
              UPDATE items SET path = sub.path FROM sub
-             WHERE items.drive_key = ?1 AND items.id = sub.id AND items.path <> sub.path",
-        )?
+             WHERE items.drive_key = ?1 AND items.id = sub.id AND items.path <> sub.path"
+        ))?
         .execute(params![drive, enum_gen])?;
     if orphaned > 0 {
         log::warn!(

@@ -13,6 +13,7 @@ mod downloads;
 mod drives;
 mod items;
 mod journal;
+mod links;
 mod page;
 mod permissions;
 mod records;

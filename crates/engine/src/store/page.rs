@@ -9,6 +9,7 @@ use super::derive::{self, Incoming};
 use super::drives::{self, Progress};
 use super::items::{self, ItemRow, StoredItem};
 use super::journal::{self, NewEvent};
+use super::links;
 use super::permissions;
 use super::{ApplyOptions, Cursor, DriveState, PageOutcome, Store, now_ms};
 use crate::error::Result;
@@ -49,6 +50,7 @@ impl Store {
             announce: progress.state != DriveState::Crawling || opts.emit_initial_items,
             first_crawl: progress.state == DriveState::Crawling,
             orphans: progress.orphans,
+            staged_links: progress.staged_links,
             parent_paths: HashMap::new(),
             sharing_flagged: HashSet::new(),
             fetch_permissions: opts.fetch_permissions,
@@ -62,7 +64,7 @@ impl Store {
         let (events, completed_crawl) = page.finish(&mut progress, finished)?;
         tx.prepare_cached(
             "UPDATE drives SET state = ?2, enum_gen = ?3, cursor = ?4, cursor_is_delta = ?9,
-                 item_count = ?5, orphans = ?10,
+                 item_count = ?5, orphans = ?10, staged_links = ?11,
                  resync_changes = ?6,
                  last_full_crawl_ms = COALESCE(?7, last_full_crawl_ms),
                  last_delta_ms = COALESCE(?8, last_delta_ms)
@@ -79,6 +81,7 @@ impl Store {
             finished.then_some(page.at_ms),
             finished,
             progress.orphans,
+            progress.staged_links,
         ])?;
         let last_seq = journal::last_seq(&tx)?;
         tx.commit()?;
@@ -105,6 +108,8 @@ struct Page<'c> {
     first_crawl: bool,
     /// The drive's orphan bound ([`Progress::orphans`]), kept current by this page.
     orphans: i64,
+    /// The drive's staged links ([`Progress::staged_links`]), kept current by this page.
+    staged_links: i64,
     /// Paths of live folders met in this page, to spare a query per child.
     parent_paths: HashMap<String, String>,
     /// Items whose `sharedChanged` flag was already honoured in this page.
@@ -217,7 +222,18 @@ impl Page<'_> {
         Ok(())
     }
 
+    /// Merges the drive's staged links: the statements that follow the parent relation
+    /// need all of them.
+    fn settle_links(&mut self) -> Result<()> {
+        if self.staged_links > 0 {
+            links::merge_staged(self.conn, self.key)?;
+            self.staged_links = 0;
+        }
+        Ok(())
+    }
+
     fn apply_tombstone(&mut self, item: &DriveItem) -> Result<()> {
+        self.settle_links()?;
         let Some(old) = items::read(self.conn, self.key, &item.id)?.filter(|s| !s.deleted) else {
             return Ok(()); // unknown or already deleted: nothing to report
         };
@@ -340,6 +356,7 @@ impl Page<'_> {
         if self.first_crawl && self.orphans == 0 && self.insert_unseen(item)? {
             return Ok(());
         }
+        self.settle_links()?;
         let id = item.id.as_str();
         let stored = items::read(self.conn, self.key, id)?;
         let live = stored.as_ref().filter(|s| !s.deleted);
@@ -349,7 +366,7 @@ impl Page<'_> {
         // when it gets a new parent; the loop check walks the new parent's ancestors.
         let relinked = live.is_none_or(|s| s.parent_id.as_deref() != place.parent_id);
         let has_children = (relinked || live.is_some_and(|s| s.path != place.path))
-            && items::has_live_children(self.conn, self.key, id)?;
+            && links::has_live_children(self.conn, self.key, id)?;
         let closes_loop = match place.parent_id {
             Some(p) if relinked && has_children => self.is_ancestor_or_self(id, p)?,
             _ => false,
@@ -411,7 +428,8 @@ impl Page<'_> {
             permissions::mark_pending(self.conn, self.key, id, self.owed())?;
         }
 
-        items::write(self.conn, self.key, &row)?;
+        let before = stored.as_ref().map(|s| s.parent_id.as_deref());
+        items::write(self.conn, self.key, &row, before)?;
         if has_children && live.is_none_or(|s| s.path != place.path) {
             items::repath_subtree(self.conn, self.key, id)?;
             self.parent_paths.clear();
@@ -474,6 +492,10 @@ impl Page<'_> {
         if !items::insert_new(self.conn, self.key, &row)? {
             return Ok(false);
         }
+        if let Some(parent) = row.parent_id {
+            links::stage(self.conn, self.key, self.staged_links, parent, row.id)?;
+            self.staged_links += 1;
+        }
         if item.sharing_changed() {
             self.sharing_flagged.insert(item.id.clone());
         }
@@ -494,8 +516,14 @@ impl Page<'_> {
     /// Closes the page: counters, and when the round is `finished`, the sweep of a full
     /// enumeration and its completion event. Returns (events of the page, crawl completed).
     fn finish(&mut self, progress: &mut Progress, finished: bool) -> Result<(usize, bool)> {
+        if finished {
+            // The set-based pass of a first crawl: the sweep and the orphan count below
+            // follow the parent relation.
+            self.settle_links()?;
+        }
         progress.item_count += self.live_delta;
         progress.orphans = self.orphans;
+        progress.staged_links = self.staged_links;
         let mut events = self.events;
         let state = progress.state;
         if state == DriveState::Resyncing {

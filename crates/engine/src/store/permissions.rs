@@ -177,8 +177,9 @@ macro_rules! inheriting_subtree {
             "WITH RECURSIVE sub (id) AS (
                  SELECT ?2
                  UNION ALL
-                 SELECT c.id FROM sub CROSS JOIN items c
-                     ON c.drive_key = ?1 AND c.parent_id = sub.id AND c.deleted = 0
+                 SELECT c.id FROM ",
+            $crate::store::links::live_children_of_sub!(),
+            "
                  WHERE NOT EXISTS (
                      SELECT 1 FROM permission_scopes s
                      WHERE s.drive_key = ?1 AND s.item_id = c.id AND s.is_unique = 1)

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migration steps of this build, oldest first.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// Version 1: the initial schema.
 const V1: &str = r#"
@@ -160,6 +160,35 @@ CREATE TABLE grants (
     json       TEXT NOT NULL,
     PRIMARY KEY (drive_key, item_id, grant_id)
 ) WITHOUT ROWID;
+"#;
+
+/// Version 6, for first-crawl writes: the parent relation moves from an index on
+/// `items` to the table `item_links` (one row per item row with a parent, live or
+/// deleted), so that a first crawl can stage its links in `staged_links`, appended in
+/// feed order, and merge them sorted by parent in one statement when the crawl ends or
+/// a subtree statement needs them (see `store/links.rs`). Graph lists items in no
+/// parent order: maintained per item, the parent index took a random leaf write per
+/// item, the larger part of what a first crawl wrote. `drives.staged_links` counts the
+/// drive's staged links (and numbers the next one).
+const V6: &str = r#"
+CREATE TABLE item_links (
+    drive_key  INTEGER NOT NULL,
+    parent_id  TEXT NOT NULL,
+    child_id   TEXT NOT NULL,
+    PRIMARY KEY (drive_key, parent_id, child_id)
+) WITHOUT ROWID;
+INSERT INTO item_links (drive_key, parent_id, child_id)
+    SELECT drive_key, parent_id, id FROM items WHERE parent_id IS NOT NULL
+    ORDER BY drive_key, parent_id, id;
+DROP INDEX items_by_parent;
+CREATE TABLE staged_links (
+    drive_key  INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    parent_id  TEXT NOT NULL,
+    child_id   TEXT NOT NULL,
+    PRIMARY KEY (drive_key, seq)
+) WITHOUT ROWID;
+ALTER TABLE drives ADD COLUMN staged_links INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Applies the connection settings every store connection uses.

@@ -1,7 +1,8 @@
 //! Properties: whatever the feed (well-formed or not), every live item's path follows its
 //! parent chain and the drive's live item count matches the mirror; and when the feed never
 //! asks for a parent loop, replaying the last state of every item of a page without
-//! deletes reports nothing new. Each property runs from a synced drive (incremental
+//! deletes reports nothing new; the links (merged and staged) always are the items'
+//! parent relation. Each property runs from a synced drive (incremental
 //! rounds) and from a drive's first crawl (where new items take the insert-only path).
 
 use std::collections::HashMap;
@@ -124,6 +125,23 @@ fn check_consistency(h: &Harness) -> Result<(), TestCaseError> {
         );
     }
     prop_assert_eq!(h.item_count(), non_root);
+    // The links, merged and staged, are exactly the parent relation of the item rows.
+    let mismatched: i64 = h
+        .store
+        .conn
+        .query_row(
+            "WITH rel AS (SELECT drive_key, parent_id, id FROM items WHERE parent_id IS NOT NULL),
+                  linked AS (SELECT drive_key, parent_id, child_id FROM item_links
+                             UNION ALL
+                             SELECT drive_key, parent_id, child_id FROM staged_links)
+             SELECT (SELECT COUNT(*) FROM (SELECT * FROM rel EXCEPT SELECT * FROM linked))
+                  + (SELECT COUNT(*) FROM (SELECT * FROM linked EXCEPT SELECT * FROM rel))
+                  + (SELECT COUNT(*) FROM linked) - (SELECT COUNT(*) FROM rel)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    prop_assert_eq!(mismatched, 0, "links differ from the parent relation");
     Ok(())
 }
 

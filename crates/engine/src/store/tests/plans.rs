@@ -1,5 +1,5 @@
 //! Query plans of the subtree statements: each recursive step must look children up by
-//! (drive, parent) in the parent index, never loop over the drive's items per row.
+//! (drive, parent) in `item_links`, never loop over the drive's items per row.
 
 use super::super::{items, permissions};
 use super::*;
@@ -28,11 +28,15 @@ fn subtree_steps_seek_children_by_parent() {
         let lines = plan(sql);
         let step = lines
             .iter()
-            .find(|l| l.contains("items_by_parent"))
-            .unwrap_or_else(|| panic!("{name}: no use of the parent index: {lines:?}"));
+            .find(|l| l.starts_with("SEARCH l "))
+            .unwrap_or_else(|| panic!("{name}: no use of the links: {lines:?}"));
         assert!(
             step.contains("parent_id=?"),
             "{name}: children are not sought by parent: {lines:?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.starts_with("SCAN c")),
+            "{name}: a scan of the items: {lines:?}"
         );
     }
 }
@@ -41,14 +45,15 @@ fn subtree_steps_seek_children_by_parent() {
 fn the_old_join_order_is_what_the_test_catches() {
     // The plain join SQLite planned as a loop over the drive for each row of `sub`.
     let old = "WITH RECURSIVE sub (id) AS (SELECT ?2 UNION
-         SELECT c.id FROM sub JOIN items c ON c.drive_key = ?1 AND c.parent_id = sub.id
+         SELECT c.id FROM sub JOIN item_links l ON l.drive_key = ?1 AND l.parent_id = sub.id
+         JOIN items c ON c.drive_key = ?1 AND c.id = l.child_id
          WHERE c.deleted = 0)
          SELECT COUNT(*) FROM sub";
     let lines = plan(old);
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("items_by_parent (drive_key=?)")),
+            .any(|l| l == "SEARCH l USING PRIMARY KEY (drive_key=?)"),
         "{lines:?}"
     );
 }
