@@ -243,3 +243,169 @@ fn a_version_1_database_is_migrated_with_its_items_and_events() {
         .collect();
     assert_eq!(kinds, [EventKind::Renamed]);
 }
+
+/// Set in the child process of [`a_crash_in_the_set_based_pass_loses_and_repeats_nothing`]:
+/// the database file it crawls into.
+const CRASH_CHILD: &str = "M365SYNC_TEST_CRASH_IN_SET_BASED_PASS";
+
+/// A first crawl of 2,000 items in four pages, parents before children but in no
+/// parent order (each item below an earlier folder chosen by a stride), the last page
+/// with the deltaLink.
+fn crawl_pages() -> Vec<(Vec<crate::graph::types::DriveItem>, Cursor<'static>)> {
+    let mut items = vec![root()];
+    let mut folders = vec!["R".to_string()];
+    for n in 0..2000usize {
+        let parent = folders[(n * 7919) % folders.len()].clone();
+        let id = format!("i{n:05}");
+        if n % 10 == 0 {
+            items.push(folder(&id, &parent, &format!("F{n}")));
+            folders.push(id);
+        } else {
+            items.push(file(&id, &parent, &format!("f{n}.txt"), 1));
+        }
+    }
+    let pages: Vec<_> = items.chunks(501).map(<[_]>::to_vec).collect();
+    let last = pages.len() - 1;
+    pages
+        .into_iter()
+        .enumerate()
+        .map(|(i, page)| {
+            let cursor = if i == last {
+                Cursor::Delta("https://g/delta?token=done")
+            } else {
+                Cursor::Next(
+                    [
+                        "https://g/next?p=1",
+                        "https://g/next?p=2",
+                        "https://g/next?p=3",
+                    ][i],
+                )
+            };
+            (page, cursor)
+        })
+        .collect()
+}
+
+fn crawl_options() -> ApplyOptions {
+    ApplyOptions {
+        emit_initial_items: true,
+        ..ApplyOptions::default()
+    }
+}
+
+/// The child: crawls all pages but the last, then dies (abort, as with kill -9: no
+/// rollback, no cleanup) when the last page's transaction, with the merge of the
+/// staged links, is about to commit.
+fn crash_in_the_set_based_pass(path: &std::path::Path) -> ! {
+    let mut s = Store::open(path).unwrap();
+    s.upsert_drive(&NewDrive {
+        id: DRIVE,
+        ..NewDrive::default()
+    })
+    .unwrap();
+    let mut pages = crawl_pages();
+    let (last, cursor) = pages.pop().unwrap();
+    for (page, cursor) in &pages {
+        s.apply_page(DRIVE, page, *cursor, &crawl_options())
+            .unwrap();
+    }
+    s.conn
+        .commit_hook(Some(|| std::process::abort()))
+        .unwrap();
+    let _ = s.apply_page(DRIVE, &last, cursor, &crawl_options());
+    unreachable!("the commit hook aborts the process");
+}
+
+#[test]
+fn a_crash_in_the_set_based_pass_loses_and_repeats_nothing() {
+    if let Some(path) = std::env::var_os(CRASH_CHILD) {
+        crash_in_the_set_based_pass(path.as_ref());
+    }
+    let (_dir, path) = on_disk();
+    let test = "store::tests::durability::a_crash_in_the_set_based_pass_loses_and_repeats_nothing";
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CRASH_CHILD, &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "the child did not die in the commit: {status}"
+    );
+
+    // The restart finds the crawl where the last committed page left it.
+    let mut s = Store::open(&path).unwrap();
+    let d = s.drive(DRIVE).unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.cursor.as_deref()),
+        (DriveState::Crawling, Some("https://g/next?p=3"))
+    );
+    let staged: i64 = s
+        .conn
+        .query_row("SELECT COUNT(*) FROM staged_links", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(staged, 1502, "the staged links of the committed pages");
+    let before: Vec<Event> = s.events_after(0, 10_000).unwrap();
+    assert_eq!(before.len(), 1502, "created events of the committed pages");
+
+    // The engine fetches the last page again and applies it.
+    let (last, cursor) = crawl_pages().pop().unwrap();
+    s.apply_page(DRIVE, &last, cursor, &crawl_options())
+        .unwrap();
+    let events = s.events_after(0, 10_000).unwrap();
+    let mut created: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Created)
+        .map(|e| e.item_id.as_str())
+        .collect();
+    assert_eq!(created.len(), 2000);
+    created.sort_unstable();
+    created.dedup();
+    assert_eq!(created.len(), 2000, "an item was announced twice");
+    let completed = events
+        .iter()
+        .filter(|e| e.kind == EventKind::CrawlCompleted)
+        .count();
+    assert_eq!(completed, 1);
+    let (staged, links): (i64, i64) = s
+        .conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM staged_links), (SELECT COUNT(*) FROM item_links)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((staged, links), (0, 2000));
+    // Every path follows the parent chain, and a folder delete reaches the whole
+    // subtree through the merged links.
+    let mirror = s.mirror(DRIVE).unwrap();
+    let by_id: std::collections::HashMap<_, _> =
+        mirror.iter().map(|i| (i.id.as_str(), i)).collect();
+    for item in mirror.iter().filter(|i| i.id != "R") {
+        let parent = by_id[item.parent_id.as_deref().unwrap()];
+        let expected = if parent.path == "/" {
+            format!("/{}", item.name)
+        } else {
+            format!("{}/{}", parent.path, item.name)
+        };
+        assert_eq!(item.path, expected);
+    }
+    let below_first_folder = mirror.iter().filter(|i| i.path.starts_with("/F0/")).count();
+    assert!(below_first_folder > 10, "the stride should nest items");
+    s.apply_page(
+        DRIVE,
+        &[gone("i00000")],
+        Cursor::Delta("https://g/delta?token=2"),
+        &crawl_options(),
+    )
+    .unwrap();
+    assert_eq!(
+        s.mirror(DRIVE).unwrap().len(),
+        2001 - 1 - below_first_folder,
+        "the folder and everything below it are gone"
+    );
+}
