@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::items;
 use super::journal::{self, NewEvent};
 use super::{Store, now_ms, sql_count};
 use crate::error::{Error, Result};
@@ -45,10 +46,17 @@ pub struct PendingDownload {
 /// nor flagged as malware (alias `i`, joined with `downloads d`).
 /// The facets are compact JSON whose keys appear as `"key":` (inside a string value a
 /// quote is escaped), so a substring test stands in for parsing every row.
-const CANDIDATES: &str = "i.is_folder = 0 AND i.deleted = 0
-    AND (i.facets IS NULL OR (instr(i.facets, '\"package\":') = 0
-         AND instr(i.facets, '\"malware\":') = 0
-         AND instr(i.facets, '\"remote\":') = 0))";
+const CANDIDATES: &str = concat!(
+    "i.is_folder = 0 AND i.deleted = 0 AND (",
+    items::facets_of!("i"),
+    " IS NULL OR (instr(",
+    items::facets_of!("i"),
+    ", '\"package\":') = 0 AND instr(",
+    items::facets_of!("i"),
+    ", '\"malware\":') = 0 AND instr(",
+    items::facets_of!("i"),
+    ", '\"remote\":') = 0))"
+);
 
 /// Who counts a download as done: any successful download, or only the managed
 /// mirror's (a host's own download elsewhere leaves the mirror's copy missing).
@@ -150,7 +158,11 @@ impl Store {
             previous.is_some_and(|(ctag, was_managed)| was_managed && ctag == content.ctag);
         let seq = if managed && !announced {
             let (path, facets): (String, Option<String>) = tx
-                .prepare_cached("SELECT path, facets FROM items WHERE drive_key = ?1 AND id = ?2")?
+                .prepare_cached(concat!(
+                    "SELECT i.path, ",
+                    items::facets_of!("i"),
+                    " FROM items i WHERE i.drive_key = ?1 AND i.id = ?2"
+                ))?
                 .query_row(params![key, item], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?
                 .unwrap_or_default();

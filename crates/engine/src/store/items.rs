@@ -15,6 +15,21 @@ use super::{MirrorItem, Store};
 use crate::error::Result;
 use crate::facets::ItemFacets;
 
+/// The facets of the item row aliased `$row`, as compact JSON or `NULL`: its own, or
+/// those of the event that carries them (`facets_seq`, schema version 7).
+macro_rules! facets_of {
+    ($row:literal) => {
+        concat!(
+            "COALESCE(",
+            $row,
+            ".facets, (SELECT e.facets FROM events e WHERE e.seq = ",
+            $row,
+            ".facets_seq))"
+        )
+    };
+}
+pub(super) use facets_of;
+
 /// The stored state of one item, as event derivation needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct StoredItem {
@@ -47,8 +62,11 @@ pub(super) struct ItemRow<'a> {
     pub hash: Option<&'a str>,
     pub last_modified: Option<&'a str>,
     pub shared_json: Option<&'a str>,
-    /// [`ItemFacets`](crate::ItemFacets) as stored (compact JSON), `None` when empty.
+    /// [`ItemFacets`](crate::ItemFacets) as stored (compact JSON), `None` when empty or
+    /// carried by the event `facets_seq`.
     pub facets: Option<&'a str>,
+    /// The event appended with this row that carries its facets.
+    pub facets_seq: Option<i64>,
     pub seen_gen: i64,
 }
 
@@ -113,8 +131,8 @@ macro_rules! insert_item {
         concat!(
             "INSERT INTO items (drive_key, id, parent_id, name, path, is_folder, is_root, size,
                                 etag, ctag, hash, last_modified, shared_json, deleted, seen_gen,
-                                facets)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15) ",
+                                facets, facets_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14, ?15, ?16) ",
             $on_conflict
         )
     };
@@ -138,6 +156,7 @@ fn execute_insert(stmt: &mut rusqlite::Statement, drive: i64, row: &ItemRow) -> 
         row.shared_json,
         row.seen_gen,
         row.facets,
+        row.facets_seq,
     ])?)
 }
 
@@ -155,7 +174,8 @@ pub(super) fn write(
              is_folder = excluded.is_folder, is_root = excluded.is_root, size = excluded.size,
              etag = excluded.etag, ctag = excluded.ctag, hash = excluded.hash,
              last_modified = excluded.last_modified, shared_json = excluded.shared_json,
-             deleted = 0, seen_gen = excluded.seen_gen, facets = excluded.facets"
+             deleted = 0, seen_gen = excluded.seen_gen, facets = excluded.facets,
+             facets_seq = excluded.facets_seq"
     ))?;
     execute_insert(&mut stmt, drive, row)?;
     links::relink(conn, drive, row.id, before, row.parent_id)
@@ -290,8 +310,10 @@ pub(super) fn sweep_unseen(
     Ok((events, swept))
 }
 
-const MIRROR_COLUMNS: &str = "id, name, parent_id, path, is_folder, COALESCE(size, 0), ctag, \
-                              etag, shared_json, facets";
+const MIRROR_COLUMNS: &str = concat!(
+    "id, name, parent_id, path, is_folder, COALESCE(size, 0), ctag, etag, shared_json, ",
+    facets_of!("items")
+);
 
 fn mirror_from_row(r: &Row) -> rusqlite::Result<MirrorItem> {
     let shared: Option<String> = r.get(8)?;

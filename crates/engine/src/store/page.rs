@@ -154,6 +154,7 @@ impl Placement<'_> {
             last_modified: item.last_modified_date_time.as_deref(),
             shared_json,
             facets,
+            facets_seq: None,
             seen_gen,
         }
     }
@@ -214,12 +215,37 @@ impl Page<'_> {
         }
     }
 
-    fn emit(&mut self, kind: EventKind, e: &NewEvent) -> Result<()> {
-        if self.announce {
-            journal::append(self.conn, kind, self.drive, self.at_ms, e)?;
-            self.events += 1;
+    /// Journals an item event when the page announces them; returns its seq.
+    fn emit(&mut self, kind: EventKind, e: &NewEvent) -> Result<Option<i64>> {
+        if !self.announce {
+            return Ok(None);
+        }
+        let seq = journal::append(self.conn, kind, self.drive, self.at_ms, e)?;
+        self.events += 1;
+        Ok(Some(seq))
+    }
+
+    /// Lets the first event about to be journaled for `row` carry its facets (they are
+    /// then not stored in the row too): that event will get the journal's next seq, as
+    /// nothing else is appended between the row and its events. Does nothing when no
+    /// event follows or there are no facets.
+    fn defer_facets(&self, row: &mut ItemRow, events_follow: bool) -> Result<()> {
+        if self.announce && events_follow && row.facets.is_some() {
+            row.facets = None;
+            row.facets_seq = Some(journal::last_seq(self.conn)? + 1);
         }
         Ok(())
+    }
+
+    /// Checks that the event `seq` is the one `row` named as carrying its facets.
+    fn check_facets_seq(row: &ItemRow, seq: Option<i64>) -> Result<()> {
+        match (row.facets_seq, seq) {
+            (Some(expected), Some(seq)) if expected != seq => Err(crate::Error::State(format!(
+                "item {}: its facets were to be carried by event {expected}, not {seq}",
+                row.id
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Merges the drive's staged links: the statements that follow the parent relation
@@ -257,7 +283,8 @@ impl Page<'_> {
                 is_folder: old.is_folder,
                 ..NewEvent::default()
             },
-        )
+        )?;
+        Ok(())
     }
 
     /// The path of a live parent, from this page's cache or the store.
@@ -386,7 +413,7 @@ impl Page<'_> {
             None => live.and_then(|s| s.shared_json.clone()),
         };
         let facets = ItemFacets::of(item).to_json();
-        let row = place.row(
+        let mut row = place.row(
             item,
             shared_json.as_deref(),
             facets.as_deref(),
@@ -429,6 +456,7 @@ impl Page<'_> {
         }
 
         let before = stored.as_ref().map(|s| s.parent_id.as_deref());
+        self.defer_facets(&mut row, !kinds.is_empty())?;
         items::write(self.conn, self.key, &row, before)?;
         if has_children && live.is_none_or(|s| s.path != place.path) {
             items::repath_subtree(self.conn, self.key, id)?;
@@ -436,15 +464,18 @@ impl Page<'_> {
         }
         self.remember_path(id, row.is_folder, &place.path);
 
-        for kind in kinds {
+        for (n, kind) in kinds.into_iter().enumerate() {
             let old_path = match kind {
                 EventKind::Moved | EventKind::Renamed => live.map_or("", |s| s.path.as_str()),
                 _ => "",
             };
-            self.emit(
+            let seq = self.emit(
                 kind,
                 &item_event(item, &place.path, old_path, facets.as_deref()),
             )?;
+            if n == 0 {
+                Self::check_facets_seq(&row, seq)?;
+            }
         }
         if let Some(before) = moved_from.filter(|b| b.source.as_deref() != Some(id)) {
             self.journal_inherited_move(id, &before)?;
@@ -483,12 +514,13 @@ impl Page<'_> {
         let place = self.place(item, None)?;
         let shared_json = item.shared.as_ref().map(|v| v.to_string());
         let facets = ItemFacets::of(item).to_json();
-        let row = place.row(
+        let mut row = place.row(
             item,
             shared_json.as_deref(),
             facets.as_deref(),
             self.enum_gen,
         );
+        self.defer_facets(&mut row, !place.is_root)?;
         if !items::insert_new(self.conn, self.key, &row)? {
             return Ok(false);
         }
@@ -505,10 +537,11 @@ impl Page<'_> {
         self.remember_path(&item.id, row.is_folder, &place.path);
         if !place.is_root {
             self.live_delta += 1;
-            self.emit(
+            let seq = self.emit(
                 EventKind::Created,
                 &item_event(item, &place.path, "", facets.as_deref()),
             )?;
+            Self::check_facets_seq(&row, seq)?;
         }
         Ok(true)
     }

@@ -309,9 +309,7 @@ fn crash_in_the_set_based_pass(path: &std::path::Path) -> ! {
         s.apply_page(DRIVE, page, *cursor, &crawl_options())
             .unwrap();
     }
-    s.conn
-        .commit_hook(Some(|| std::process::abort()))
-        .unwrap();
+    s.conn.commit_hook(Some(|| std::process::abort())).unwrap();
     let _ = s.apply_page(DRIVE, &last, cursor, &crawl_options());
     unreachable!("the commit hook aborts the process");
 }

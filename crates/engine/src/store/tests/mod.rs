@@ -4,6 +4,7 @@ mod bench;
 mod downloads;
 mod durability;
 mod enumeration;
+mod facets;
 mod feed;
 mod paths_prop;
 mod permissions;
