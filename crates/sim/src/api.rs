@@ -179,3 +179,63 @@ pub struct LinkOptions {
     /// refused for the others); tenant users or external ones.
     pub recipients: Vec<String>,
 }
+
+/// One tenant of a simulator as `GET /_sim/tenants` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSummary {
+    /// The tenant's index (`/_sim/tenants/{index}/...`, `Simulator::tenant`).
+    pub index: u32,
+    /// The tenant id its token endpoint answers to.
+    pub tenant_id: String,
+    /// The app's client id (the same in every tenant).
+    pub client_id: String,
+    /// The app's client secret in this tenant.
+    pub client_secret: String,
+    /// Drives that exist.
+    pub drives: u64,
+    /// Live items across its drives, roots included.
+    pub items: u64,
+    /// Requests it served (Graph, token endpoint, content host, control API).
+    pub requests: u64,
+    /// Its 429 answers.
+    pub throttled: u64,
+    /// Its requests sent while one of its Retry-After windows was in force.
+    pub violations: u64,
+    /// Resource units charged on its budget.
+    pub ru_used: u64,
+}
+
+/// The sums over every tenant of a simulator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantTotals {
+    /// How many tenants.
+    pub tenants: u64,
+    /// Drives that exist.
+    pub drives: u64,
+    /// Live items, roots included.
+    pub items: u64,
+    /// Requests served.
+    pub requests: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    /// Requests sent while a Retry-After was in force.
+    pub violations: u64,
+    /// Resource units charged.
+    pub ru_used: u64,
+}
+
+impl TenantTotals {
+    /// The sums of `tenants`.
+    pub fn of(tenants: &[TenantSummary]) -> TenantTotals {
+        tenants.iter().fold(TenantTotals::default(), |mut t, s| {
+            t.tenants += 1;
+            t.drives += s.drives;
+            t.items += s.items;
+            t.requests += s.requests;
+            t.throttled += s.throttled;
+            t.violations += s.violations;
+            t.ru_used += s.ru_used;
+            t
+        })
+    }
+}
