@@ -22,7 +22,7 @@ use crate::{Result, generator};
 /// Every tenant's state, by index, and the index by tenant id.
 pub(crate) struct Hub {
     tenants: Vec<Arc<Shared>>,
-    /// Lower-case tenant id → index (Entra compares tenant ids without case).
+    /// Tenant id → index.
     by_id: HashMap<String, usize>,
 }
 
@@ -58,10 +58,7 @@ impl Hub {
                 content_url.to_string(),
                 certificates.clone(),
             );
-            if by_id
-                .insert(own.tenant_id.to_ascii_lowercase(), tenants.len())
-                .is_some()
-            {
+            if by_id.insert(own.tenant_id.clone(), tenants.len()).is_some() {
                 return Err(crate::Error::Config(format!(
                     "two tenants would have the id {}: choose another sim.tenant_id",
                     own.tenant_id
@@ -99,7 +96,7 @@ impl Hub {
     /// 0, whose token endpoint refuses it as Entra does (`AADSTS90002`).
     pub fn by_tenant_id(&self, id: &str) -> &Arc<Shared> {
         self.by_id
-            .get(&id.to_ascii_lowercase())
+            .get(id)
             .map_or(self.first(), |&k| &self.tenants[k])
     }
 
@@ -159,7 +156,7 @@ mod tests {
         for bad in ["3", "", "-1", "+1", "1.0", "x", "4294967296"] {
             assert!(hub.by_segment(bad).is_none(), "{bad:?}");
         }
-        assert_eq!(hub.by_tenant_id("SIM-TENANT-2").index, 2);
+        assert_eq!(hub.by_tenant_id("sim-tenant-2").index, 2);
         assert_eq!(hub.by_tenant_id("sim-tenant").index, 0);
         assert_eq!(hub.by_tenant_id("elsewhere").index, 0);
 
