@@ -180,6 +180,35 @@ pub struct LinkOptions {
     pub recipients: Vec<String>,
 }
 
+/// What a tenant holds and what it served (one line of `GET /_sim/tenants`, or the
+/// sums over every tenant).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantCounts {
+    /// Drives that exist.
+    pub drives: u64,
+    /// Live items across the drives, roots included.
+    pub items: u64,
+    /// Requests served (Graph, token endpoint, content host, control API).
+    pub requests: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    /// Requests sent while a Retry-After of the tenant was in force.
+    pub violations: u64,
+    /// Resource units charged on the tenant's budget.
+    pub ru_used: u64,
+}
+
+impl std::ops::AddAssign<&TenantCounts> for TenantCounts {
+    fn add_assign(&mut self, other: &TenantCounts) {
+        self.drives += other.drives;
+        self.items += other.items;
+        self.requests += other.requests;
+        self.throttled += other.throttled;
+        self.violations += other.violations;
+        self.ru_used += other.ru_used;
+    }
+}
+
 /// One tenant of a simulator as `GET /_sim/tenants` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantSummary {
@@ -191,18 +220,9 @@ pub struct TenantSummary {
     pub client_id: String,
     /// The app's client secret in this tenant.
     pub client_secret: String,
-    /// Drives that exist.
-    pub drives: u64,
-    /// Live items across its drives, roots included.
-    pub items: u64,
-    /// Requests it served (Graph, token endpoint, content host, control API).
-    pub requests: u64,
-    /// Its 429 answers.
-    pub throttled: u64,
-    /// Its requests sent while one of its Retry-After windows was in force.
-    pub violations: u64,
-    /// Resource units charged on its budget.
-    pub ru_used: u64,
+    /// Its drives, items and request counters.
+    #[serde(flatten)]
+    pub counts: TenantCounts,
 }
 
 /// The sums over every tenant of a simulator.
@@ -210,32 +230,19 @@ pub struct TenantSummary {
 pub struct TenantTotals {
     /// How many tenants.
     pub tenants: u64,
-    /// Drives that exist.
-    pub drives: u64,
-    /// Live items, roots included.
-    pub items: u64,
-    /// Requests served.
-    pub requests: u64,
-    /// 429 answers.
-    pub throttled: u64,
-    /// Requests sent while a Retry-After was in force.
-    pub violations: u64,
-    /// Resource units charged.
-    pub ru_used: u64,
+    /// The sums of their counts.
+    #[serde(flatten)]
+    pub counts: TenantCounts,
 }
 
 impl TenantTotals {
     /// The sums of `tenants`.
     pub fn of(tenants: &[TenantSummary]) -> TenantTotals {
-        tenants.iter().fold(TenantTotals::default(), |mut t, s| {
-            t.tenants += 1;
-            t.drives += s.drives;
-            t.items += s.items;
-            t.requests += s.requests;
-            t.throttled += s.throttled;
-            t.violations += s.violations;
-            t.ru_used += s.ru_used;
-            t
-        })
+        let mut totals = TenantTotals::default();
+        for t in tenants {
+            totals.tenants += 1;
+            totals.counts += &t.counts;
+        }
+        totals
     }
 }

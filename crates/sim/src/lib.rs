@@ -50,7 +50,7 @@ use std::sync::Arc;
 
 pub use api::{
     ItemPatch, LinkOptions, SimDrive, SimGroup, SimItem, SimPermission, SimPermissions, SimStats,
-    SimUser, SnapshotItem, TenantSummary, TenantTotals,
+    SimUser, SnapshotItem, TenantCounts, TenantSummary, TenantTotals,
 };
 pub use config::{Faults, FileSizes, RuCosts, SharingConfig, SimConfig, ThrottleConfig};
 pub use content::quick_xor_hash;

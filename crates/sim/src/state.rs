@@ -6,7 +6,7 @@ use parking_lot::RwLock;
 
 use crate::api::{
     ItemPatch, LinkOptions, SimDrive, SimGroup, SimItem, SimPermission, SimPermissions, SimStats,
-    SimUser, SnapshotItem, TenantSummary,
+    SimUser, SnapshotItem, TenantCounts, TenantSummary,
 };
 use crate::auth::Auth;
 use crate::config::SimConfig;
@@ -421,12 +421,14 @@ impl Shared {
             tenant_id: self.auth.tenant_id.clone(),
             client_id: self.auth.client_id.clone(),
             client_secret: self.auth.client_secret.clone(),
-            drives,
-            items,
-            requests: Counters::get(&c.requests),
-            throttled: Counters::get(&c.throttled),
-            violations: Counters::get(&c.violations),
-            ru_used: Counters::get(&c.ru_used),
+            counts: TenantCounts {
+                drives,
+                items,
+                requests: Counters::get(&c.requests),
+                throttled: Counters::get(&c.throttled),
+                violations: Counters::get(&c.violations),
+                ru_used: Counters::get(&c.ru_used),
+            },
         }
     }
 

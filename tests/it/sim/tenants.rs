@@ -203,9 +203,12 @@ fn each_tenant_has_its_own_budget_and_counters() {
     assert!(s1.ru_used > 0);
     let total = sim.total_stats();
     assert_eq!(total.tenants, 2);
-    assert_eq!(total.requests, s0.requests + s1.requests);
-    assert_eq!((total.throttled, total.violations), (2, s0.violations));
-    assert_eq!(total.ru_used, s0.ru_used + s1.ru_used);
+    assert_eq!(total.counts.requests, s0.requests + s1.requests);
+    assert_eq!(
+        (total.counts.throttled, total.counts.violations),
+        (2, s0.violations)
+    );
+    assert_eq!(total.counts.ru_used, s0.ru_used + s1.ru_used);
 
     let storm = json!({ "secs": 600 });
     let r = control(&sim, "POST", "/_sim/tenants/1/throttle-storm", Some(storm));
