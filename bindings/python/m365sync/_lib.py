@@ -120,6 +120,9 @@ _SIM_PROTOTYPES: _Prototypes = {
     "m365sync_sim_drive_id": (RESULT, [SIM_P, c_size_t, OUT_STRING]),
     "m365sync_sim_engine_config_json": (RESULT, [SIM_P, c_char_p, OUT_STRING]),
     "m365sync_sim_apply": (RESULT, [SIM_P, c_char_p, OUT_STRING]),
+    "m365sync_sim_tenant_count": (RESULT, [SIM_P, POINTER(c_uint32)]),
+    "m365sync_sim_tenant_json": (RESULT, [SIM_P, c_uint32, OUT_STRING]),
+    "m365sync_sim_tenant_engine_config_json": (RESULT, [SIM_P, c_uint32, c_char_p, OUT_STRING]),
     "m365sync_sim_free": (None, [SIM_P]),
 }
 

@@ -1,4 +1,5 @@
-"""`Simulator`: the Graph simulator, for testing hosts offline."""
+"""`Simulator`: the Graph simulator, for testing hosts offline; `SimTenant`: one of
+its tenants."""
 
 from __future__ import annotations
 
@@ -10,58 +11,12 @@ from . import _lib
 from .errors import check
 
 
-class Simulator(_lib.Handle):
-    """A Graph simulator on 127.0.0.1 with a generated tenant. `config` takes
-    the simulator's settings (`items`, `seed`, `sites`, `users`, ...), also as
-    keyword arguments. Use it as a context manager, or call `close()`."""
-
-    def __init__(self, config: Optional[Mapping[str, Any]] = None, **settings: Any) -> None:
-        self._handle: Optional[Any] = None
-        merged = dict(config or {}, **settings)
-        handle = _lib.SIM_P()
-        check(
-            _lib.sim_lib().m365sync_sim_start(json.dumps(merged).encode(), ctypes.byref(handle)),
-            _lib.sim_lib().m365sync_sim_last_error,
-        )
-        self._handle = handle
-
-    def _h(self) -> Any:
-        if self._handle is None:
-            raise ValueError("the simulator is closed")
-        return self._handle
-
-    def close(self) -> None:
-        """Stops the simulator and frees it. Idempotent."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            _lib.sim_lib().m365sync_sim_free(handle)
-
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:PORT`."""
-        return _lib.text(_lib.sim_lib().m365sync_sim_url(self._h()))
-
-    def _owned(self, function: Any, *args: Any) -> str:
-        out = ctypes.c_void_p()
-        check(function(self._h(), *args, ctypes.byref(out)), _lib.sim_lib().m365sync_sim_last_error)
-        return _lib.take_string(out, _lib.sim_lib().m365sync_sim_string_free)
-
-    def drives(self) -> List[Dict[str, Any]]:
-        """Every drive: `id`, `kind`, `name`, `site_id`, `owner_user_id`, `root_id`."""
-        return _lib.json_objects(self._owned(_lib.sim_lib().m365sync_sim_drives_json))
-
-    def drive_ids(self) -> List[str]:
-        """The ids of every drive."""
-        return [drive["id"] for drive in self.drives()]
-
-    def engine_config(self, **extra: Any) -> Dict[str, Any]:
-        """An engine configuration for this simulator and all its drives; `extra`
-        adds or overrides keys (`database` is required)."""
-        text = self._owned(_lib.sim_lib().m365sync_sim_engine_config_json, json.dumps(extra).encode())
-        return _lib.json_object(text)
+class _Control:
+    """The control commands of one tenant (`m365sync_sim_apply`); subclasses say
+    which tenant a command goes to."""
 
     def _command(self, command: Mapping[str, Any]) -> str:
-        return self._owned(_lib.sim_lib().m365sync_sim_apply, json.dumps(dict(command)).encode())
+        raise NotImplementedError
 
     def apply(self, command: Mapping[str, Any]) -> Any:
         """Runs one control command (`{"op": ...}`, see `m365sync_sim_apply`)."""
@@ -168,3 +123,126 @@ class Simulator(_lib.Handle):
     def snapshot(self, drive: str) -> List[Dict[str, Any]]:
         """Every live item of a drive, parents first."""
         return _lib.json_objects(self._command({"op": "snapshot", "drive": drive}))
+
+
+class Simulator(_lib.Handle, _Control):
+    """A Graph simulator on 127.0.0.1 with generated tenants (`tenants`, default 1).
+    `config` takes the simulator's settings (`items`, `seed`, `sites`, `users`,
+    `tenants`, ...), also as keyword arguments. Its control methods address tenant 0;
+    `tenant(k)` gives tenant k. Use it as a context manager, or call `close()`."""
+
+    def __init__(self, config: Optional[Mapping[str, Any]] = None, **settings: Any) -> None:
+        self._handle: Optional[Any] = None
+        merged = dict(config or {}, **settings)
+        handle = _lib.SIM_P()
+        check(
+            _lib.sim_lib().m365sync_sim_start(json.dumps(merged).encode(), ctypes.byref(handle)),
+            _lib.sim_lib().m365sync_sim_last_error,
+        )
+        self._handle = handle
+
+    def _h(self) -> Any:
+        if self._handle is None:
+            raise ValueError("the simulator is closed")
+        return self._handle
+
+    def close(self) -> None:
+        """Stops the simulator and frees it. Idempotent."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _lib.sim_lib().m365sync_sim_free(handle)
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:PORT`."""
+        return _lib.text(_lib.sim_lib().m365sync_sim_url(self._h()))
+
+    def _owned(self, function: Any, *args: Any) -> str:
+        out = ctypes.c_void_p()
+        check(function(self._h(), *args, ctypes.byref(out)), _lib.sim_lib().m365sync_sim_last_error)
+        return _lib.take_string(out, _lib.sim_lib().m365sync_sim_string_free)
+
+    def drives(self) -> List[Dict[str, Any]]:
+        """Every drive: `id`, `kind`, `name`, `site_id`, `owner_user_id`, `root_id`."""
+        return _lib.json_objects(self._owned(_lib.sim_lib().m365sync_sim_drives_json))
+
+    def drive_ids(self) -> List[str]:
+        """The ids of every drive."""
+        return [drive["id"] for drive in self.drives()]
+
+    def engine_config(self, **extra: Any) -> Dict[str, Any]:
+        """An engine configuration for this simulator and all its drives; `extra`
+        adds or overrides keys (`database` is required)."""
+        text = self._owned(_lib.sim_lib().m365sync_sim_engine_config_json, json.dumps(extra).encode())
+        return _lib.json_object(text)
+
+    def _command(self, command: Mapping[str, Any]) -> str:
+        return self._owned(_lib.sim_lib().m365sync_sim_apply, json.dumps(dict(command)).encode())
+
+    @property
+    def tenant_count(self) -> int:
+        """How many tenants the simulator serves."""
+        count = ctypes.c_uint32()
+        lib = _lib.sim_lib()
+        check(lib.m365sync_sim_tenant_count(self._h(), ctypes.byref(count)), lib.m365sync_sim_last_error)
+        return count.value
+
+    def tenant(self, index: int) -> "SimTenant":
+        """Tenant `index` (0-based); `IndexError` past the last."""
+        if not 0 <= index < self.tenant_count:
+            raise IndexError(f"no tenant {index}: the simulator has {self.tenant_count}")
+        return SimTenant(self, index)
+
+    def tenants(self) -> List["SimTenant"]:
+        """Every tenant, by index."""
+        return [SimTenant(self, k) for k in range(self.tenant_count)]
+
+
+class SimTenant(_Control):
+    """One tenant of a `Simulator`: its credentials, drives and engine
+    configuration, and the same control methods as the simulator's (which address
+    tenant 0). Valid while the simulator is open."""
+
+    def __init__(self, simulator: Simulator, index: int) -> None:
+        self._sim = simulator
+        self.index = index
+
+    def _command(self, command: Mapping[str, Any]) -> str:
+        return self._sim._command(dict(command, tenant=self.index))
+
+    def _summary(self) -> Dict[str, Any]:
+        lib = _lib.sim_lib()
+        return _lib.json_object(self._sim._owned(lib.m365sync_sim_tenant_json, self.index))
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant id its token endpoint answers to."""
+        return str(self._summary()["tenant_id"])
+
+    @property
+    def client_id(self) -> str:
+        """The app's client id (the same in every tenant)."""
+        return str(self._summary()["client_id"])
+
+    @property
+    def client_secret(self) -> str:
+        """The app's client secret in this tenant."""
+        return str(self._summary()["client_secret"])
+
+    def drives(self) -> List[Dict[str, Any]]:
+        """Every drive of the tenant: `id`, `kind`, `name`, `site_id`, `owner_user_id`, `root_id`."""
+        drives = self._summary()["drives"]
+        if not isinstance(drives, list):
+            raise ValueError(f"expected a list of drives, got {drives!r}")
+        return drives
+
+    def drive_ids(self) -> List[str]:
+        """The ids of every drive of the tenant."""
+        return [drive["id"] for drive in self.drives()]
+
+    def engine_config(self, **extra: Any) -> Dict[str, Any]:
+        """An engine configuration for this tenant and all its drives; `extra` adds
+        or overrides keys (`database` is required)."""
+        lib = _lib.sim_lib()
+        text = self._sim._owned(lib.m365sync_sim_tenant_engine_config_json, self.index, json.dumps(extra).encode())
+        return _lib.json_object(text)

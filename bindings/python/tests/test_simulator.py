@@ -99,5 +99,47 @@ class Commands(SimTestCase):
         self.assertEqual(sorted(config["drives"]), sorted(self.sim.drive_ids()))
 
 
+class Tenants(unittest.TestCase):
+    """One simulator, several tenants: each with its own credentials and data."""
+
+    def setUp(self) -> None:
+        self.sim = m365sync.Simulator(items=10, seed=5, tenants=3)
+        self.addCleanup(self.sim.close)
+
+    def test_each_tenant_has_its_own_credentials_drives_and_config(self) -> None:
+        self.assertEqual(self.sim.tenant_count, 3)
+        tenants = self.sim.tenants()
+        self.assertEqual([t.index for t in tenants], [0, 1, 2])
+        self.assertEqual(len({t.tenant_id for t in tenants}), 3)
+        self.assertEqual(len({t.client_secret for t in tenants}), 3)
+        self.assertEqual({t.client_id for t in tenants}, {tenants[0].client_id})
+        self.assertEqual(tenants[0].drive_ids(), self.sim.drive_ids())
+        self.assertEqual(tenants[1].tenant_id, tenants[0].tenant_id + "-1")
+        self.assertFalse(set(tenants[1].drive_ids()) & set(tenants[2].drive_ids()))
+        config = tenants[2].engine_config(database="t2.db")
+        self.assertEqual((config["tenant_id"], config["client_secret"]), (tenants[2].tenant_id, tenants[2].client_secret))
+        self.assertEqual(sorted(config["drives"]), sorted(tenants[2].drive_ids()))
+        self.assertEqual(config["graph_url"], self.sim.url + "/v1.0", "the same Graph for every tenant")
+        with self.assertRaises(IndexError):
+            self.sim.tenant(3)
+
+    def test_mutations_reach_only_their_tenant(self) -> None:
+        one = self.sim.tenant(1)
+        drive = one.drive_ids()[0]
+        item = one.create(drive, "root", "only-in-one.txt", content="abc")
+        self.assertIn("/only-in-one.txt", [i["path"] for i in one.snapshot(drive)])
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "404"):
+            self.sim.snapshot(drive)
+        with self.assertRaisesRegex(m365sync.InvalidArgumentError, "404"):
+            self.sim.tenant(2).delete(drive, item["id"])
+        self.assertEqual(one.update(drive, item["id"], name="renamed.txt")["path"], "/renamed.txt")
+        self.assertTrue(one.share(drive, item["id"])["shared"])
+        one.delete(drive, item["id"])
+        self.assertEqual(one.stats()["requests_by_route"]["POST /_sim/drives/{id}/items"], 1)
+        self.assertNotIn("POST /_sim/drives/{id}/items", self.sim.stats()["requests_by_route"])
+        with self.assertRaisesRegex(m365sync.InvalidConfigError, "tenants"):
+            m365sync.Simulator(tenants=0)
+
+
 if __name__ == "__main__":
     unittest.main()

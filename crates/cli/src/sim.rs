@@ -37,9 +37,14 @@ pub struct SimArgs {
     /// Generator seed.
     #[arg(long)]
     seed: Option<u64>,
-    /// Tenant id.
+    /// Tenant id (tenant 0's; tenant k's is `{tenant}-{k}`).
     #[arg(long)]
     tenant: Option<String>,
+    /// Tenants to serve, each with its own credentials, data (the size flags count
+    /// per tenant), resource-unit budget and subscriptions; `GET /_sim/tenants` lists
+    /// their ids and secrets.
+    #[arg(long)]
+    tenants: Option<u32>,
     /// Client id.
     #[arg(long)]
     client_id: Option<String>,
@@ -101,6 +106,7 @@ impl SimArgs {
             tenant_id: self.tenant.unwrap_or(d.tenant_id),
             client_id: self.client_id.unwrap_or(d.client_id),
             client_secret: self.client_secret.unwrap_or(d.client_secret),
+            tenants: self.tenants.unwrap_or(d.tenants),
             token_lifetime_secs: self.token_lifetime.unwrap_or(d.token_lifetime_secs),
             graph_resource: self.graph_resource.unwrap_or(d.graph_resource),
             federated_credentials: d.federated_credentials,
@@ -158,7 +164,11 @@ pub fn run(args: SimArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Where the simulator listens and the credentials to use, one per line.
+/// Tenants listed one per line in the banner; beyond this many, `/_sim/tenants` does.
+const LISTED_TENANTS: u32 = 10;
+
+/// Where the simulator listens and the credentials to use, one per line; with
+/// several tenants, then one line per tenant (index, tenant id, secret, drives).
 fn print_banner(sim: &Simulator) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {}", sim.url())?;
@@ -174,6 +184,27 @@ fn print_banner(sim: &Simulator) -> std::io::Result<()> {
     writeln!(out, "client_secret: {}", sim.client_secret())?;
     writeln!(out, "drives:        {}", sim.drives().len())?;
     writeln!(out, "items:         {}", sim.item_count())?;
+    let count = sim.tenant_count();
+    if count > 1 {
+        writeln!(
+            out,
+            "tenants:       {count} (the lines above are tenant 0's; all: GET {}/_sim/tenants)",
+            sim.url()
+        )?;
+        for t in sim.tenants().iter().take(LISTED_TENANTS as usize) {
+            writeln!(
+                out,
+                "tenant {}: tenant_id {} client_secret {} drives {}",
+                t.index(),
+                t.tenant_id(),
+                t.client_secret(),
+                t.drives().len()
+            )?;
+        }
+        if count > LISTED_TENANTS {
+            writeln!(out, "... {} more at /_sim/tenants", count - LISTED_TENANTS)?;
+        }
+    }
     out.flush()?;
     Ok(())
 }

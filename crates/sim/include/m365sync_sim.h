@@ -75,6 +75,38 @@ m365sync_result m365sync_sim_engine_config_json(const m365sync_sim *sim,
                                                 const char *extra_json,
                                                 char **out_json);
 
+// How many tenants the simulator serves (its `tenants` setting, at least 1), into
+// `*out_count`. Tenant 0 is the one the other `m365sync_sim_*` functions address;
+// the `m365sync_sim_tenant_*` functions and the `"tenant"` key of
+// `m365sync_sim_apply` address the others.
+//
+// # Safety
+// `sim` is NULL or a live simulator; `out_count` is NULL or writable.
+m365sync_result m365sync_sim_tenant_count(const m365sync_sim *sim, uint32_t *out_count);
+
+// Tenant number `tenant` (0-based) as a JSON object: `index`, `tenant_id`,
+// `client_id`, `client_secret`, `drives` (the array `m365sync_sim_drives_json` gives
+// for tenant 0), `items`, `requests`, `throttled`, `violations`, `ru_used`. A tenant
+// past the end gives `M365SYNC_RESULT_INVALID_ARGUMENT`. On success `*out_json`
+// receives an owned string to release with `m365sync_sim_string_free`.
+//
+// # Safety
+// `sim` is NULL or a live simulator; `out_json` is NULL or writable.
+m365sync_result m365sync_sim_tenant_json(const m365sync_sim *sim, uint32_t tenant, char **out_json);
+
+// `m365sync_sim_engine_config_json` for tenant number `tenant` (0-based): its
+// tenant id, client secret and drives. A tenant past the end gives
+// `M365SYNC_RESULT_INVALID_ARGUMENT`. On success `*out_json` receives an owned string
+// to release with `m365sync_sim_string_free`.
+//
+// # Safety
+// `sim` is NULL or a live simulator; `extra_json` is NULL or a NUL-terminated
+// string; `out_json` is NULL or writable.
+m365sync_result m365sync_sim_tenant_engine_config_json(const m365sync_sim *sim,
+                                                       uint32_t tenant,
+                                                       const char *extra_json,
+                                                       char **out_json);
+
 // Applies one control command to the simulator, as a JSON object with an `op`:
 // - `{"op":"create","drive":D,"parent_id":P,"name":N,"folder":false,"content":"..."}`
 //   (`parent_id` may be `"root"`; `"size":S` instead of `content` makes a file of S
@@ -103,7 +135,12 @@ m365sync_result m365sync_sim_engine_config_json(const m365sync_sim *sim,
 //   URL issued so far answers 401), `{"op":"expire_subscriptions","id"?:ID}`;
 // - `{"op":"stats"}`, `{"op":"snapshot","drive":D}`.
 //
-// Each is the HTTP control API request of the same name (`/_sim/...`), served
+// Every command may carry `"tenant":K` (a number, 0-based, see
+// `m365sync_sim_tenant_count`) to address tenant K instead of tenant 0; a tenant
+// past the end gives `M365SYNC_RESULT_INVALID_ARGUMENT`.
+//
+// Each is the HTTP control API request of the same name (`/_sim/...`, or
+// `/_sim/tenants/{K}/...`), served
 // without HTTP. On success `*out_json` receives the result as JSON (the item for
 // item operations, `null` when there is none), an owned string to release with
 // `m365sync_sim_string_free`. Malformed JSON gives `M365SYNC_RESULT_INVALID_JSON`; an

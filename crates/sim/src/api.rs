@@ -179,3 +179,70 @@ pub struct LinkOptions {
     /// refused for the others); tenant users or external ones.
     pub recipients: Vec<String>,
 }
+
+/// What a tenant holds and what it served (one line of `GET /_sim/tenants`, or the
+/// sums over every tenant).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantCounts {
+    /// Drives that exist.
+    pub drives: u64,
+    /// Live items across the drives, roots included.
+    pub items: u64,
+    /// Requests served (Graph, token endpoint, content host, control API).
+    pub requests: u64,
+    /// 429 answers.
+    pub throttled: u64,
+    /// Requests sent while a Retry-After of the tenant was in force.
+    pub violations: u64,
+    /// Resource units charged on the tenant's budget.
+    pub ru_used: u64,
+}
+
+impl std::ops::AddAssign<&TenantCounts> for TenantCounts {
+    fn add_assign(&mut self, other: &TenantCounts) {
+        self.drives += other.drives;
+        self.items += other.items;
+        self.requests += other.requests;
+        self.throttled += other.throttled;
+        self.violations += other.violations;
+        self.ru_used += other.ru_used;
+    }
+}
+
+/// One tenant of a simulator as `GET /_sim/tenants` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSummary {
+    /// The tenant's index (`/_sim/tenants/{index}/...`, `Simulator::tenant`).
+    pub index: u32,
+    /// The tenant id its token endpoint answers to.
+    pub tenant_id: String,
+    /// The app's client id (the same in every tenant).
+    pub client_id: String,
+    /// The app's client secret in this tenant.
+    pub client_secret: String,
+    /// Its drives, items and request counters.
+    #[serde(flatten)]
+    pub counts: TenantCounts,
+}
+
+/// The sums over every tenant of a simulator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantTotals {
+    /// How many tenants.
+    pub tenants: u64,
+    /// The sums of their counts.
+    #[serde(flatten)]
+    pub counts: TenantCounts,
+}
+
+impl TenantTotals {
+    /// The sums of `tenants`.
+    pub fn of(tenants: &[TenantSummary]) -> TenantTotals {
+        let mut totals = TenantTotals::default();
+        for t in tenants {
+            totals.tenants += 1;
+            totals.counts += &t.counts;
+        }
+        totals
+    }
+}

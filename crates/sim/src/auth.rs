@@ -12,9 +12,16 @@ use crate::request::SimRequest;
 use crate::response::SimResponse;
 use m365sync_http::urlcode;
 
-/// Issues and verifies access tokens for the one configured app.
+/// Issues and verifies access tokens for the one configured app in one tenant.
+///
+/// A token is `sim1.{expiry}.{signature}` in tenant 0 and
+/// `sim1.{expiry}.{signature}.{k}` in tenant `k`: the suffix plays the `tid` claim of
+/// a real token (the router picks the tenant by it), and each tenant signs with its
+/// own key, so a token moved to another tenant's suffix fails the signature.
 #[derive(Debug)]
 pub(crate) struct Auth {
+    /// The tenant's index in the simulator.
+    pub index: u32,
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
@@ -24,7 +31,7 @@ pub(crate) struct Auth {
     /// The app's federated identity credentials (sign-in with `client_assertion`).
     pub federated: Vec<FederatedCredential>,
     /// The app's certificates (sign-in with an assertion signed by one's key).
-    pub certificates: Certificates,
+    pub certificates: std::sync::Arc<Certificates>,
     /// Signing key, random per simulator: tokens of another run are forged.
     pub key: u64,
     /// Bumped by [`Auth::expire_tokens`]: tokens signed under an older generation are
@@ -58,6 +65,15 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The bearer token of a request ("" when it has none).
+fn bearer(req: &SimRequest) -> &str {
+    let header = req.header("authorization").unwrap_or("").trim();
+    match header.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+        _ => "",
+    }
 }
 
 fn unauthorized(message: &str) -> SimResponse {
@@ -296,21 +312,35 @@ impl Auth {
     /// A new access token: (expiry in ms since the epoch, token).
     pub(crate) fn issue(&self) -> (u64, String) {
         let expiry = now_ms() + self.lifetime_secs * 1000;
-        (expiry, format!("sim1.{expiry:x}.{:x}", self.sign(expiry)))
+        let mac = self.sign(expiry);
+        let token = match self.index {
+            0 => format!("sim1.{expiry:x}.{mac:x}"),
+            k => format!("sim1.{expiry:x}.{mac:x}.{k}"),
+        };
+        (expiry, token)
+    }
+
+    /// The tenant index a bearer token names (0 when it names none or is no token).
+    pub fn tenant_of(req: &SimRequest) -> usize {
+        bearer(req)
+            .strip_prefix("sim1.")
+            .and_then(|rest| rest.split('.').nth(2))
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Checks the bearer token of a Graph call; the error is the 401 to send.
     pub fn check(&self, req: &SimRequest) -> Result<(), SimResponse> {
-        let header = req.header("authorization").unwrap_or("").trim();
-        let token = match header.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
-            _ => "",
-        };
+        let token = bearer(req);
         if token.is_empty() {
             return Err(unauthorized("Access token is empty."));
         }
         let parsed = token.strip_prefix("sim1.").and_then(|rest| {
-            let (exp, mac) = rest.split_once('.')?;
+            let (exp, rest) = rest.split_once('.')?;
+            let (mac, tenant) = rest.split_once('.').unwrap_or((rest, "0"));
+            if tenant.parse::<u32>().ok()? != self.index {
+                return None;
+            }
             Some((
                 u64::from_str_radix(exp, 16).ok()?,
                 u64::from_str_radix(mac, 16).ok()?,

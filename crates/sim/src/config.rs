@@ -14,12 +14,22 @@ pub const GLOBAL_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 pub struct SimConfig {
     /// Address to bind, e.g. `127.0.0.1:0` (port 0 picks a free port).
     pub listen: String,
-    /// The tenant id clients must use at the token endpoint.
+    /// The tenant id clients must use at the token endpoint (tenant 0's; see
+    /// [`SimConfig::tenants`]).
     pub tenant_id: String,
-    /// The only client id the token endpoint accepts.
+    /// The only client id the token endpoint accepts (one multi-tenant app: the same
+    /// in every tenant).
     pub client_id: String,
-    /// The secret of that client.
+    /// The secret of that client in tenant 0 (see [`SimConfig::tenants`]).
     pub client_secret: String,
+    /// How many tenants the simulator serves (at least 1). Tenant 0 is the one the
+    /// other fields describe; tenant `k` ≥ 1 is derived from it
+    /// ([`SimConfig::for_tenant`]): tenant id `{tenant_id}-{k}`, secret
+    /// `{client_secret}-{16 hex digits}`, generator seed mixed from `seed` and `k`,
+    /// and the same size flags, so each tenant has its own sites, drives, users and
+    /// items (the size flags count per tenant), its own resource-unit budget, faults
+    /// and subscriptions. The bearer token decides which tenant a Graph request reads.
+    pub tenants: u32,
     /// Lifetime of issued access tokens, in seconds.
     pub token_lifetime_secs: u64,
     /// The Graph resource of the cloud the simulator plays (its `scope` is
@@ -83,6 +93,7 @@ impl Default for SimConfig {
             tenant_id: "sim-tenant".into(),
             client_id: "sim-client".into(),
             client_secret: "sim-secret".into(),
+            tenants: 1,
             token_lifetime_secs: 3600,
             graph_resource: GLOBAL_GRAPH_RESOURCE.into(),
             federated_credentials: Vec::new(),
@@ -110,10 +121,37 @@ impl Default for SimConfig {
     }
 }
 
+/// Most tenants one simulator serves.
+pub const MAX_TENANTS: u32 = 100_000;
+
 impl SimConfig {
+    /// The configuration of tenant `k` (`k` = 0 is this one, unchanged): tenant id
+    /// `{tenant_id}-{k}`, a secret and generator seed derived from this one's and
+    /// `k`, every other field the same. Deterministic: the same configuration gives
+    /// every tenant the same ids, secret and data on every run.
+    pub fn for_tenant(&self, k: u32) -> SimConfig {
+        let mut config = self.clone();
+        config.tenants = 1;
+        if k == 0 {
+            return config;
+        }
+        let k = u64::from(k);
+        config.tenant_id = format!("{}-{k}", self.tenant_id);
+        let secret = crate::ids::mix(crate::ids::hash_str(&self.client_secret) ^ self.seed, k);
+        config.client_secret = format!("{}-{secret:016x}", self.client_secret);
+        config.seed = crate::ids::mix(self.seed, 0x7E4A_0000_0000 | k);
+        config
+    }
+
     /// Checks the values that cannot work, naming the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_string()));
+        if self.tenants == 0 || self.tenants > MAX_TENANTS {
+            return Err(Error::Config(format!(
+                "sim.tenants must be between 1 and {MAX_TENANTS} (got {})",
+                self.tenants
+            )));
+        }
         if self.sites == 0 {
             return bad("sim.sites must be at least 1 (the root site)");
         }
@@ -401,6 +439,48 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenants_are_derived_deterministically_and_zero_is_refused() {
+        let base = SimConfig {
+            tenants: 3,
+            ..SimConfig::default()
+        };
+        assert!(base.validate().is_ok());
+        let zero = SimConfig {
+            tenants: 0,
+            ..SimConfig::default()
+        };
+        let message = zero.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("sim.tenants must be between 1"),
+            "{message}"
+        );
+
+        let first = base.for_tenant(0);
+        assert_eq!(
+            (
+                first.tenant_id.as_str(),
+                first.client_secret.as_str(),
+                first.seed
+            ),
+            ("sim-tenant", "sim-secret", base.seed)
+        );
+        let (one, two) = (base.for_tenant(1), base.for_tenant(2));
+        assert_eq!(one.tenant_id, "sim-tenant-1");
+        assert_eq!(one.client_id, base.client_id, "one multi-tenant app");
+        assert!(one.client_secret.starts_with("sim-secret-"));
+        assert_ne!(one.client_secret, two.client_secret);
+        assert_ne!(one.seed, two.seed);
+        assert_ne!(one.seed, base.seed);
+        assert_eq!(one.client_secret, base.for_tenant(1).client_secret);
+        assert_eq!((one.tenants, one.items), (1, base.items));
+        let other_seed = SimConfig {
+            seed: 99,
+            ..base.clone()
+        };
+        assert_ne!(other_seed.for_tenant(1).client_secret, one.client_secret);
+    }
 
     #[test]
     fn content_settings_are_checked() {

@@ -14,6 +14,10 @@
 //!
 //! `GET /_sim/drives/{d}/permission-roots` lists the items with unique permissions,
 //! `GET /_sim/users` and `GET /_sim/groups` the principals.
+//!
+//! Every route serves tenant 0; `/_sim/tenants/{k}/...` serves the same routes for
+//! tenant `k`, and `GET /_sim/tenants` lists the tenants (index, tenant id, client
+//! id and secret, drive and item counts, request counters) with their totals.
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -204,8 +208,19 @@ pub(crate) fn label(method: &str, segs: &[&str]) -> &'static str {
         ("POST", ["throttle-storm"]) => "POST /_sim/throttle-storm",
         ("GET", ["stats"]) => "GET /_sim/stats",
         ("GET", ["snapshot"]) => "GET /_sim/snapshot",
+        ("GET", ["tenants"]) => "GET /_sim/tenants",
         _ => "unknown /_sim",
     }
+}
+
+/// `GET /_sim/tenants`: `{"tenants": [TenantSummary...], "total": TenantTotals}`.
+pub(crate) fn tenants(hub: &crate::hub::Hub, req: &SimRequest) -> SimResponse {
+    if req.method != "GET" {
+        return SimError::NotFound(format!("no control route {} {}", req.method, req.path))
+            .response();
+    }
+    let (tenants, total) = hub.summaries();
+    SimResponse::json(200, &json!({ "tenants": tenants, "total": total }))
 }
 
 /// Serves a request below `/_sim` (`segs` are the segments after it).

@@ -5,6 +5,11 @@
 //! Enqueueing only takes a short lock, so it is safe on HTTP request threads. Each
 //! endpoint has at most one POST in flight; with several workers a slow endpoint
 //! holds one worker for at most `response_deadline_ms` and never stalls the others.
+//!
+//! One pool of workers serves every tenant of a simulator: each tenant has a
+//! *channel* ([`Delivery::sibling`]) with its own knobs, fault generator, counters
+//! and queues, so a thousand tenants cost no more threads than one. The workers
+//! start with the first notification queued, and stop when the last channel shuts down.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
@@ -18,7 +23,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Worker threads per simulator; endpoints beyond this many slow ones still progress.
+/// Worker threads per simulator (all tenants); endpoints beyond this many slow ones
+/// still progress.
 const WORKERS: usize = 4;
 /// Connect timeout of every outgoing POST.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -223,7 +229,8 @@ impl Endpoint {
     }
 }
 
-type EndpointKey = (Kind, String);
+/// (channel, stream, URL): tenants never share a POST, even to the same URL.
+type EndpointKey = (usize, Kind, String);
 
 /// A batch taken off an endpoint's queue by a worker.
 struct Batch {
@@ -232,11 +239,30 @@ struct Batch {
     deadline: Duration,
 }
 
-struct State {
-    endpoints: HashMap<EndpointKey, Endpoint>,
+/// One tenant's share of the pool.
+struct Channel {
     config: NotificationConfig,
     rng: ChaCha8Rng,
     stats: DeliveryStats,
+    /// False once its [`Delivery`] shut down: new work is refused.
+    open: bool,
+}
+
+impl Channel {
+    fn new(config: NotificationConfig) -> Channel {
+        let config = config.sanitized();
+        Channel {
+            rng: new_rng(config.seed),
+            config,
+            stats: DeliveryStats::default(),
+            open: true,
+        }
+    }
+}
+
+struct State {
+    endpoints: HashMap<EndpointKey, Endpoint>,
+    channels: Vec<Channel>,
     stopping: bool,
 }
 
@@ -254,7 +280,6 @@ fn new_rng(seed: Option<u64>) -> ChaCha8Rng {
 impl State {
     /// Takes the most overdue batch, or says how long until one may be due.
     fn take_due(&mut self, now: Instant) -> Result<Batch, Option<Duration>> {
-        let window = Duration::from_millis(self.config.batch_window_ms);
         let mut best: Option<(&EndpointKey, Instant)> = None;
         let mut next_due: Option<Instant> = None;
         for (key, ep) in &self.endpoints {
@@ -264,6 +289,7 @@ impl State {
             if ep.busy {
                 continue;
             }
+            let window = Duration::from_millis(self.channels[key.0].config.batch_window_ms);
             let due = front.ready_at + window;
             if due > now {
                 next_due = Some(next_due.map_or(due, |t| t.min(due)));
@@ -277,11 +303,12 @@ impl State {
         let key = key.clone();
         let State {
             endpoints,
-            config,
-            rng,
-            stats,
+            channels,
             ..
         } = self;
+        let Channel {
+            config, rng, stats, ..
+        } = &mut channels[key.0];
         let Some(ep) = endpoints.get_mut(&key) else {
             return Err(next_due.map(|t| t - now));
         };
@@ -292,7 +319,7 @@ impl State {
         {
             items.extend(ep.pending.pop_front());
         }
-        if key.0 == Kind::Change && chance(rng, config.reorder) {
+        if key.1 == Kind::Change && chance(rng, config.reorder) {
             if items.len() >= 2 {
                 items.reverse();
                 stats.reordered += 1;
@@ -317,16 +344,26 @@ impl State {
     fn finish(&mut self, batch: Batch, delivered: bool, now: Instant) {
         let State {
             endpoints,
-            config,
-            stats,
+            channels,
             ..
         } = self;
+        let Channel {
+            config,
+            stats,
+            open,
+            ..
+        } = &mut channels[batch.key.0];
         stats.posts_sent += 1;
+        if !*open {
+            // The tenant's channel closed while this POST was in flight.
+            endpoints.remove(&batch.key);
+            return;
+        }
         let ep = endpoints.entry(batch.key.clone()).or_default();
         ep.busy = false;
         if delivered {
             let n = batch.items.len() as u64;
-            match batch.key.0 {
+            match batch.key.1 {
                 Kind::Change => stats.notifications_sent += n,
                 Kind::Lifecycle => stats.lifecycle_sent += n,
             }
@@ -352,45 +389,65 @@ impl State {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
-}
-
-/// The delivery engine: queues plus worker threads. Stops on [`Delivery::shutdown`] or drop.
-pub(crate) struct Delivery {
-    shared: Arc<Shared>,
+    /// Empty until the first notification is queued (an idle tenant costs no thread).
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl Delivery {
-    /// Starts the worker threads.
-    pub(crate) fn new(config: NotificationConfig) -> Delivery {
-        let config = config.sanitized();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                endpoints: HashMap::new(),
-                rng: new_rng(config.seed),
-                config,
-                stats: DeliveryStats::default(),
-                stopping: false,
-            }),
-            wake: Condvar::new(),
-        });
+impl Shared {
+    /// Starts the worker threads unless they run (or the pool stopped).
+    fn ensure_workers(self: &Arc<Self>) {
+        let mut workers = self.workers.lock();
+        if !workers.is_empty() || self.state.lock().stopping {
+            return;
+        }
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(CONNECT_TIMEOUT)
             .redirects(0)
             .build();
-        let workers = (0..WORKERS)
-            .filter_map(|i| {
-                let (shared, agent) = (Arc::clone(&shared), agent.clone());
-                std::thread::Builder::new()
-                    .name(format!("sim-webhook-{i}"))
-                    .spawn(move || work(&shared, &agent))
-                    .map_err(|e| log::error!("cannot start a webhook delivery thread: {e}"))
-                    .ok()
-            })
-            .collect();
+        workers.extend((0..WORKERS).filter_map(|i| {
+            let (shared, agent) = (Arc::clone(self), agent.clone());
+            std::thread::Builder::new()
+                .name(format!("sim-webhook-{i}"))
+                .spawn(move || work(&shared, &agent))
+                .map_err(|e| log::error!("cannot start a webhook delivery thread: {e}"))
+                .ok()
+        }));
+    }
+}
+
+/// One tenant's channel of the delivery engine (queues plus worker threads shared by
+/// every channel of the pool). Stops on [`Delivery::shutdown`] or drop; the workers
+/// stop with the last channel.
+pub(crate) struct Delivery {
+    shared: Arc<Shared>,
+    channel: usize,
+}
+
+impl Delivery {
+    /// A new pool with one channel; its workers start with the first notification.
+    pub(crate) fn new(config: NotificationConfig) -> Delivery {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                endpoints: HashMap::new(),
+                channels: vec![Channel::new(config)],
+                stopping: false,
+            }),
+            wake: Condvar::new(),
+            workers: Mutex::new(Vec::new()),
+        });
+        Delivery { shared, channel: 0 }
+    }
+
+    /// Another channel (another tenant) of the same pool, with its own knobs, queues
+    /// and counters. A pool that stopped gives a channel that refuses work.
+    pub(crate) fn sibling(&self, config: NotificationConfig) -> Delivery {
+        let mut st = self.shared.state.lock();
+        let mut channel = Channel::new(config);
+        channel.open = !st.stopping;
+        st.channels.push(channel);
         Delivery {
-            shared,
-            workers: Mutex::new(workers),
+            shared: Arc::clone(&self.shared),
+            channel: st.channels.len() - 1,
         }
     }
 
@@ -398,28 +455,35 @@ impl Delivery {
     pub(crate) fn enqueue(&self, url: &str, kind: Kind, subscription_id: &str, body: Value) {
         let mut guard = self.shared.state.lock();
         let st = &mut *guard;
-        if st.stopping {
+        let Channel {
+            config,
+            rng,
+            stats,
+            open,
+        } = &mut st.channels[self.channel];
+        if st.stopping || !*open {
             return;
         }
         let mut copies = 1;
         if kind == Kind::Change {
-            if chance(&mut st.rng, st.config.drop) {
-                st.stats.dropped_by_fault += 1;
+            if chance(rng, config.drop) {
+                stats.dropped_by_fault += 1;
                 return;
             }
-            if chance(&mut st.rng, st.config.duplicate) {
-                st.stats.duplicated += 1;
+            if chance(rng, config.duplicate) {
+                stats.duplicated += 1;
                 copies = 2;
             }
         }
         let now = Instant::now();
-        let ep = st.endpoints.entry((kind, url.to_string())).or_default();
-        st.stats.queued += copies;
+        let ep = st
+            .endpoints
+            .entry((self.channel, kind, url.to_string()))
+            .or_default();
+        stats.queued += copies;
         for _ in 0..copies {
             let delay = match kind {
-                Kind::Change => {
-                    st.config.delay_ms + st.rng.random_range(0..=st.config.delay_jitter_ms)
-                }
+                Kind::Change => config.delay_ms + rng.random_range(0..=config.delay_jitter_ms),
                 Kind::Lifecycle => 0,
             };
             ep.insert_sorted(Pending {
@@ -430,6 +494,7 @@ impl Delivery {
             });
         }
         drop(guard);
+        self.shared.ensure_workers();
         self.shared.wake.notify_one();
     }
 
@@ -438,30 +503,33 @@ impl Delivery {
         let mut guard = self.shared.state.lock();
         let st = &mut *guard;
         let mut removed = 0;
-        st.endpoints.retain(|(kind, _), ep| {
-            if *kind == Kind::Change {
+        st.endpoints.retain(|(channel, kind, _), ep| {
+            if *channel == self.channel && *kind == Kind::Change {
                 let before = ep.pending.len();
                 ep.pending.retain(|p| p.subscription_id != subscription_id);
                 removed += before - ep.pending.len();
             }
             ep.busy || !ep.pending.is_empty()
         });
-        st.stats.cancelled += removed as u64;
+        st.channels[self.channel].stats.cancelled += removed as u64;
     }
 
     /// The knobs in force.
     pub(crate) fn config(&self) -> NotificationConfig {
-        self.shared.state.lock().config.clone()
+        self.shared.state.lock().channels[self.channel]
+            .config
+            .clone()
     }
 
     /// Replaces the knobs; a new `seed` restarts the fault generator.
     pub(crate) fn set_config(&self, config: NotificationConfig) {
         let config = config.sanitized();
         let mut st = self.shared.state.lock();
-        if config.seed.is_some() && config.seed != st.config.seed {
-            st.rng = new_rng(config.seed);
+        let channel = &mut st.channels[self.channel];
+        if config.seed.is_some() && config.seed != channel.config.seed {
+            channel.rng = new_rng(config.seed);
         }
-        st.config = config;
+        channel.config = config;
         drop(st);
         self.shared.wake.notify_all();
     }
@@ -469,17 +537,32 @@ impl Delivery {
     /// A snapshot of the counters.
     pub(crate) fn stats(&self) -> DeliveryStats {
         let st = self.shared.state.lock();
-        let mut stats = st.stats.clone();
-        stats.pending = st.endpoints.values().map(|e| e.pending.len() as u64).sum();
+        let mut stats = st.channels[self.channel].stats.clone();
+        stats.pending = st
+            .endpoints
+            .iter()
+            .filter(|(key, _)| key.0 == self.channel)
+            .map(|(_, e)| e.pending.len() as u64)
+            .sum();
         stats
     }
 
-    /// Stops the workers and waits for them; a POST in flight finishes first (bounded
-    /// by its deadline). Idempotent.
+    /// Closes the channel: its queued notifications are discarded and new ones
+    /// refused. The last channel to close stops the workers and waits for them; a
+    /// POST in flight finishes first (bounded by its deadline). Idempotent.
     pub(crate) fn shutdown(&self) {
-        self.shared.state.lock().stopping = true;
+        {
+            let mut st = self.shared.state.lock();
+            st.channels[self.channel].open = false;
+            let channel = self.channel;
+            st.endpoints.retain(|key, ep| key.0 != channel || ep.busy);
+            if st.channels.iter().any(|c| c.open) {
+                return;
+            }
+            st.stopping = true;
+        }
         self.shared.wake.notify_all();
-        for worker in std::mem::take(&mut *self.workers.lock()) {
+        for worker in std::mem::take(&mut *self.shared.workers.lock()) {
             if worker.join().is_err() {
                 log::error!("a webhook delivery thread panicked");
             }
@@ -514,7 +597,7 @@ fn work(shared: &Shared, agent: &ureq::Agent) {
         let delivered = match post(agent, &batch) {
             Ok(()) => true,
             Err(e) => {
-                log::debug!("webhook POST to {} failed: {e}", batch.key.1);
+                log::debug!("webhook POST to {} failed: {e}", batch.key.2);
                 false
             }
         };
@@ -528,7 +611,7 @@ fn post(agent: &ureq::Agent, batch: &Batch) -> Result<(), String> {
     let values: Vec<&Value> = batch.items.iter().map(|p| &p.body).collect();
     let body = json!({ "value": values }).to_string();
     let reply = agent
-        .post(&batch.key.1)
+        .post(&batch.key.2)
         .timeout(batch.deadline)
         .set("Content-Type", "application/json")
         .send_string(&body);
@@ -686,6 +769,39 @@ mod tests {
         d.cancel("a");
         let stats = d.stats();
         assert_eq!((stats.pending, stats.cancelled), (1, 1));
+    }
+
+    #[test]
+    fn channels_share_the_workers_but_not_their_knobs_or_counters() {
+        let hook = Endpoint::start();
+        let d = Delivery::new(NotificationConfig::default());
+        let e = d.sibling(NotificationConfig {
+            delay_ms: 3_600_000,
+            ..NotificationConfig::default()
+        });
+        assert!(
+            d.shared.workers.lock().is_empty(),
+            "no thread before the first notification"
+        );
+        send(&e, &hook, 2);
+        send(&d, &hook, 1);
+        let posts = hook.wait_until("the undelayed channel's POST", |p| !p.is_empty());
+        assert_eq!(numbers(&posts[0]), vec![1]);
+        assert_eq!(d.shared.workers.lock().len(), WORKERS, "one pool for both");
+        assert_eq!((d.stats().queued, e.stats().queued), (1, 1));
+        assert_eq!(e.stats().pending, 1, "the other channel's delay holds");
+        // Closing one channel drops its queue and leaves the other working.
+        e.shutdown();
+        assert_eq!(e.stats().pending, 0);
+        send(&e, &hook, 4);
+        assert_eq!(e.stats().queued, 1, "a closed channel refuses work");
+        send(&d, &hook, 3);
+        hook.wait_until("the open channel's second POST", |p| p.len() == 2);
+        d.shutdown();
+        assert!(
+            d.shared.workers.lock().is_empty(),
+            "the last channel stops the pool"
+        );
     }
 
     #[test]

@@ -467,7 +467,7 @@ mod tests {
         let folder = d.create(0, "F", true, Body::Bytes(b""), 1).unwrap();
         let notebook = d.add_generated(0, "N".into(), false, 5, 1, flag::PACKAGE);
         let malware = d.add_generated(0, "m.exe".into(), false, 5, 1, flag::MALWARE);
-        let urls = DownloadUrls::new("http://c:2".into(), 60);
+        let urls = DownloadUrls::new("http://c:2".into(), 0, 60);
         let view = View {
             props: Props::parse("id,@microsoft.graph.downloadUrl").unwrap(),
             hierarchical_sharing: false,

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::control;
 use crate::faults::Injected;
 use crate::graph::{self, Route};
+use crate::hub::Hub;
 use crate::request::SimRequest;
 use crate::response::SimResponse;
 use crate::state::Shared;
@@ -50,30 +51,55 @@ fn throttled(retry_after: u64) -> SimResponse {
     r.with_header("Retry-After", retry_after.to_string())
 }
 
-/// Routes one request.
-pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
+/// Routes one request to its tenant (see [`crate::hub`]).
+pub(crate) fn dispatch(hub: &Hub, req: &SimRequest) -> Outcome {
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
-    let c = &shared.counters;
     match segs.as_slice() {
-        ["_sim", rest @ ..] => {
-            c.request(control::label(&req.method, rest));
-            Outcome::Reply(control::serve(shared, req, rest))
+        ["_sim", "tenants"] => {
+            hub.first()
+                .counters
+                .request(control::label(&req.method, &["tenants"]));
+            Outcome::Reply(control::tenants(hub, req))
         }
+        ["_sim", "tenants", k, rest @ ..] => match hub.by_segment(k) {
+            Some(shared) => control_request(shared, req, rest),
+            None => {
+                hub.first().counters.request("unknown /_sim/tenants/{k}");
+                Outcome::Reply(SimResponse::graph_error(
+                    404,
+                    "itemNotFound",
+                    &format!(
+                        "no tenant {k:?}: tenants are numbered 0 to {}",
+                        hub.tenants().len() - 1
+                    ),
+                ))
+            }
+        },
+        ["_sim", rest @ ..] => control_request(hub.first(), req, rest),
         [tenant, "oauth2", "v2.0", "token"] if req.method == "POST" => {
-            c.request("POST /{tenant}/oauth2/v2.0/token");
+            let shared = hub.by_tenant_id(tenant);
+            shared.counters.request("POST /{tenant}/oauth2/v2.0/token");
             Outcome::Reply(shared.auth.token(tenant, req))
         }
         ["metadata", "identity", "oauth2", "token"] if req.method == "GET" => {
-            c.request("GET /metadata/identity/oauth2/token");
+            // A managed identity lives in one tenant: tenant 0.
+            let shared = hub.first();
+            shared
+                .counters
+                .request("GET /metadata/identity/oauth2/token");
             Outcome::Reply(crate::identity::managed_identity_token(&shared.auth, req))
         }
         [tenant, "oauth2", "token"] if req.method == "POST" => {
-            c.request("POST /{tenant}/oauth2/token");
+            let shared = hub.by_tenant_id(tenant);
+            shared.counters.request("POST /{tenant}/oauth2/token");
             Outcome::Reply(shared.auth.token_v1(tenant, req))
         }
-        ["v1.0", rest @ ..] => graph_request(shared, req, rest),
+        // A drive of another tenant is simply not found (404 itemNotFound), as in
+        // Graph: ids resolve only in the caller's tenant, and a 403 would tell the
+        // caller that the id exists elsewhere.
+        ["v1.0", rest @ ..] => graph_request(hub.by_token(req), req, rest),
         _ => {
-            c.request("unknown");
+            hub.first().counters.request("unknown");
             Outcome::Reply(SimResponse::graph_error(
                 404,
                 "itemNotFound",
@@ -81,6 +107,12 @@ pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
             ))
         }
     }
+}
+
+/// A control API request (`segs` after `/_sim` or `/_sim/tenants/{k}`) for one tenant.
+fn control_request(shared: &Shared, req: &SimRequest, segs: &[&str]) -> Outcome {
+    shared.counters.request(control::label(&req.method, segs));
+    Outcome::Reply(control::serve(shared, req, segs))
 }
 
 /// Charges `cost` RU on the tenant's budget: the RateLimit headers for the answer, or

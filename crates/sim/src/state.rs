@@ -6,7 +6,7 @@ use parking_lot::RwLock;
 
 use crate::api::{
     ItemPatch, LinkOptions, SimDrive, SimGroup, SimItem, SimPermission, SimPermissions, SimStats,
-    SimUser, SnapshotItem,
+    SimUser, SnapshotItem, TenantCounts, TenantSummary,
 };
 use crate::auth::Auth;
 use crate::config::SimConfig;
@@ -22,8 +22,11 @@ use crate::subscriptions::{ChangeOrigin, GroupChange, Subscriptions};
 use crate::tenant::Tenant;
 use crate::throttle::Throttle;
 
-/// Everything the HTTP workers and the Rust handle share.
+/// One tenant's state: everything the HTTP workers and the Rust handle share about it
+/// (see [`crate::hub::Hub`] for the tenants of a simulator).
 pub(crate) struct Shared {
+    /// The tenant's index in the simulator (0 for the first).
+    pub index: u32,
     pub tenant: Arc<RwLock<Tenant>>,
     pub auth: Auth,
     pub throttle: Throttle,
@@ -46,22 +49,26 @@ fn now32() -> u32 {
 }
 
 impl Shared {
-    /// Builds the state for `config` around an already generated tenant and the
-    /// app's certificates (read from `config.client_certificate_files`); Graph is at
+    /// Builds the state of tenant `index` for `config` (that tenant's, see
+    /// [`SimConfig::for_tenant`]) around its already generated data and the app's
+    /// certificates (read from `config.client_certificate_files`); Graph is at
     /// `base_url`, the content host at `content_url`.
     pub fn new(
+        index: u32,
         config: &SimConfig,
         tenant: Tenant,
         subs_for: impl FnOnce(Arc<RwLock<Tenant>>) -> Arc<Subscriptions>,
         base_url: String,
         content_url: String,
-        certificates: crate::identity::Certificates,
+        certificates: Arc<crate::identity::Certificates>,
     ) -> Shared {
         let tenant = Arc::new(RwLock::new(tenant));
         Shared {
+            index,
             subs: subs_for(tenant.clone()),
             tenant,
             auth: Auth {
+                index,
                 tenant_id: config.tenant_id.clone(),
                 client_id: config.client_id.clone(),
                 client_secret: config.client_secret.clone(),
@@ -79,7 +86,7 @@ impl Shared {
                 key: rand::random(),
                 max_age_secs: config.delta_token_max_age_secs,
             },
-            download_urls: DownloadUrls::new(content_url, config.download_url_ttl_secs),
+            download_urls: DownloadUrls::new(content_url, index, config.download_url_ttl_secs),
             egress: Arc::new(Egress::new(
                 config.throttle.egress_bytes_per_hour,
                 config.throttle.egress_window_secs,
@@ -400,6 +407,29 @@ impl Shared {
     /// Makes every delta token issued so far answer 410.
     pub fn expire_delta_tokens(&self) {
         self.tenant.write().epoch += 1;
+    }
+
+    /// The tenant's line of `GET /_sim/tenants`.
+    pub fn summary(&self) -> TenantSummary {
+        let c = &self.counters;
+        let (drives, items) = {
+            let t = self.tenant.read();
+            (t.live_drives().count() as u64, t.item_count())
+        };
+        TenantSummary {
+            index: self.index,
+            tenant_id: self.auth.tenant_id.clone(),
+            client_id: self.auth.client_id.clone(),
+            client_secret: self.auth.client_secret.clone(),
+            counts: TenantCounts {
+                drives,
+                items,
+                requests: Counters::get(&c.requests),
+                throttled: Counters::get(&c.throttled),
+                violations: Counters::get(&c.violations),
+                ru_used: Counters::get(&c.ru_used),
+            },
+        }
     }
 
     /// The counters.

@@ -5,6 +5,10 @@
 //!
 //! Lock order: the subscription table may be held while enqueueing into the delivery
 //! engine, never the other way round; no lock is held during a validation handshake.
+//!
+//! Every tenant of a simulator has its own [`Subscriptions`] ([`Subscriptions::sibling`]),
+//! but they share one timer thread (started with the first subscription) and one
+//! pool of delivery workers, so idle tenants cost no threads.
 
 mod handshake;
 mod record;
@@ -17,7 +21,8 @@ mod time;
 mod validate;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -84,49 +89,133 @@ struct Core {
     agent: ureq::Agent,
 }
 
+/// The timer thread every tenant's subscriptions share: it expires subscriptions and
+/// sends due lifecycle notifications.
+#[derive(Default)]
+struct Timer {
+    state: Mutex<TimerState>,
+}
+
+#[derive(Default)]
+struct TimerState {
+    cores: Vec<Weak<Core>>,
+    /// Modules not shut down yet; the last one stops the thread.
+    open: usize,
+    stopped: bool,
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Timer {
+    fn register(&self, core: &Arc<Core>) {
+        let mut st = self.state.lock();
+        st.cores.push(Arc::downgrade(core));
+        st.open += 1;
+    }
+
+    /// Starts the thread unless it runs or stopped.
+    fn ensure_running(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        if st.thread.is_some() || st.stopped {
+            return;
+        }
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+        let timer = Arc::downgrade(self);
+        st.thread = std::thread::Builder::new()
+            .name("sim-subscriptions".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(SWEEP_INTERVAL) {
+                    let Some(timer) = timer.upgrade() else { return };
+                    let cores: Vec<Arc<Core>> = timer
+                        .state
+                        .lock()
+                        .cores
+                        .iter()
+                        .filter_map(Weak::upgrade)
+                        .collect();
+                    for core in cores {
+                        core.sweep();
+                    }
+                }
+            })
+            .map_err(|e| log::error!("cannot start the subscription timer: {e}"))
+            .ok();
+        st.stop = Some(stop_tx);
+    }
+
+    /// One module shut down; the last one stops the thread and waits for it.
+    fn release(&self) {
+        let (stop, thread) = {
+            let mut st = self.state.lock();
+            st.open = st.open.saturating_sub(1);
+            if st.open > 0 {
+                return;
+            }
+            st.stopped = true;
+            (st.stop.take(), st.thread.take())
+        };
+        drop(stop);
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                log::error!("the subscription timer thread panicked");
+            }
+        }
+    }
+}
+
 /// The simulator's subscriptions and webhook delivery for one tenant.
 pub struct Subscriptions {
     core: Arc<Core>,
-    stop_timer: Mutex<Option<Sender<()>>>,
-    timer: Mutex<Option<JoinHandle<()>>>,
+    timer: Arc<Timer>,
+    closed: AtomicBool,
 }
 
 impl Subscriptions {
-    /// Creates the module and starts its timer and delivery threads.
+    /// Creates the module; its timer thread starts with the first subscription,
+    /// its delivery threads with the first notification.
     pub fn new(ctx: SubscriptionContext) -> Arc<Subscriptions> {
+        Self::with(ctx, Delivery::new, Arc::default())
+    }
+
+    /// The module of another tenant: its own subscriptions, knobs and counters, on the
+    /// timer thread and delivery workers of this one.
+    pub fn sibling(&self, ctx: SubscriptionContext) -> Arc<Subscriptions> {
+        let delivery = |config| self.core.delivery.sibling(config);
+        Self::with(ctx, delivery, Arc::clone(&self.timer))
+    }
+
+    fn with(
+        ctx: SubscriptionContext,
+        delivery: impl FnOnce(NotificationConfig) -> Delivery,
+        timer: Arc<Timer>,
+    ) -> Arc<Subscriptions> {
         let core = Arc::new(Core {
             tenant_id: ctx.tenant_id,
             resolve: ctx.resolve,
             clock: Clock::default(),
             table: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
-            delivery: Delivery::new(ctx.config),
+            delivery: delivery(ctx.config),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(CONNECT_TIMEOUT)
                 .redirects(0)
                 .build(),
         });
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let timer_core = Arc::clone(&core);
-        let timer = std::thread::Builder::new()
-            .name("sim-subscriptions".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(SWEEP_INTERVAL) {
-                    timer_core.sweep();
-                }
-            })
-            .map_err(|e| log::error!("cannot start the subscription timer: {e}"))
-            .ok();
+        timer.register(&core);
         Arc::new(Subscriptions {
             core,
-            stop_timer: Mutex::new(Some(stop_tx)),
-            timer: Mutex::new(timer),
+            timer,
+            closed: AtomicBool::new(false),
         })
     }
 
     /// Handles any request whose path starts with /v1.0/subscriptions (auth already checked by the router).
     pub fn handle(&self, req: &SimRequest) -> SimResponse {
         self.core.sweep();
+        if req.method == "POST" {
+            // A subscription may be created: from now on something can expire.
+            self.timer.ensure_running();
+        }
         let Some(rest) = req.path.strip_prefix("/v1.0/subscriptions") else {
             return SimResponse::graph_error(400, "BadRequest", "not a subscriptions path");
         };
@@ -255,15 +344,14 @@ impl Subscriptions {
         stats
     }
 
-    /// Stops delivery threads (idempotent; also on Drop of the last Arc is fine).
+    /// Stops this tenant's delivery; the last module of a simulator to shut down
+    /// stops the shared timer and delivery threads (idempotent; also on Drop).
     pub fn shutdown(&self) {
-        drop(self.stop_timer.lock().take());
-        if let Some(timer) = self.timer.lock().take() {
-            if timer.join().is_err() {
-                log::error!("the subscription timer thread panicked");
-            }
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
         }
         self.core.delivery.shutdown();
+        self.timer.release();
     }
 }
 

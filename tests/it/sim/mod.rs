@@ -6,3 +6,4 @@ mod http;
 mod paths;
 mod permissions;
 mod subscriptions;
+mod tenants;

@@ -25,8 +25,13 @@ use crate::throttle::Verdict;
 /// The route label downloads are counted under.
 pub(crate) const ROUTE: &str = "GET /_layouts/15/download.aspx";
 
-/// Routes one request to the content host.
-pub(crate) fn dispatch(shared: &Shared, req: &SimRequest) -> Outcome {
+/// Routes one request to the content host, for the tenant its URL names.
+pub(crate) fn dispatch(hub: &crate::hub::Hub, req: &SimRequest) -> Outcome {
+    serve(hub.by_download(req), req)
+}
+
+/// Serves one content host request of a tenant.
+fn serve(shared: &Shared, req: &SimRequest) -> Outcome {
     let c = &shared.counters;
     Counters::bump(&c.download_requests);
     if req.header("authorization").is_some() {

@@ -28,16 +28,24 @@ pub(crate) enum Refusal {
 #[derive(Debug)]
 pub(crate) struct DownloadUrls {
     origin: String,
+    /// `&tenant={k}` for tenant `k` ≥ 1 (the content host picks the tenant by it, as
+    /// SharePoint's per-tenant host names do), empty for tenant 0.
+    tenant: String,
     key: u64,
     ttl_secs: u64,
     epoch: AtomicU64,
 }
 
 impl DownloadUrls {
-    /// URLs on `origin` (`http://host:port` of the content host), valid `ttl_secs`.
-    pub fn new(origin: String, ttl_secs: u64) -> DownloadUrls {
+    /// URLs of tenant `tenant` on `origin` (`http://host:port` of the content host),
+    /// valid `ttl_secs`.
+    pub fn new(origin: String, tenant: u32, ttl_secs: u64) -> DownloadUrls {
         DownloadUrls {
             origin,
+            tenant: match tenant {
+                0 => String::new(),
+                k => format!("&tenant={k}"),
+            },
             key: rand::random(),
             ttl_secs,
             epoch: AtomicU64::new(0),
@@ -58,10 +66,11 @@ impl DownloadUrls {
         let expires = now + self.ttl_secs;
         let epoch = self.epoch.load(Relaxed);
         format!(
-            "{}{DOWNLOAD_PATH}?UniqueId={}&driveId={}&tempauth=v1.{expires:x}.{epoch:x}.{:x}",
+            "{}{DOWNLOAD_PATH}?UniqueId={}&driveId={}{}&tempauth=v1.{expires:x}.{epoch:x}.{:x}",
             self.origin,
             encode_query_value(item_id),
             encode_query_value(drive_id),
+            self.tenant,
             self.mac(drive_id, item_id, expires, epoch)
         )
     }
@@ -108,7 +117,7 @@ mod tests {
 
     #[test]
     fn urls_bind_drive_item_and_time() {
-        let urls = DownloadUrls::new("http://h:1".into(), 300);
+        let urls = DownloadUrls::new("http://h:1".into(), 0, 300);
         let url = urls.url("b!d", "01X", 1000);
         assert!(
             url.starts_with(
@@ -134,7 +143,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let other = DownloadUrls::new("http://h:1".into(), 300);
+        let other = DownloadUrls::new("http://h:1".into(), 0, 300);
         assert_eq!(other.check("b!d", "01X", t, 1000), Err(Refusal::Invalid));
         urls.expire_all();
         assert_eq!(urls.check("b!d", "01X", t, 1000), Err(Refusal::Expired));

@@ -45,6 +45,16 @@ pub(crate) fn control_request(command: &str) -> Result<SimRequest, FfiError> {
         }
     };
     let op = take_str(&mut fields, "op")?;
+    let tenant = match fields.remove("tenant") {
+        None => None,
+        Some(k) => Some(
+            k.as_u64()
+                .filter(|&k| k <= u64::from(u32::MAX))
+                .ok_or_else(|| {
+                    invalid("key `tenant` must be a tenant number (0, 1, ...)".to_string())
+                })?,
+        ),
+    };
     let mut query = Vec::new();
     let (method, path, body) = match op.as_str() {
         "create" => {
@@ -119,6 +129,11 @@ pub(crate) fn control_request(command: &str) -> Result<SimRequest, FfiError> {
             Some(key) => return Err(invalid(format!("unknown key `{key}` for op `{op}`"))),
             None => Vec::new(),
         },
+    };
+    let path = match tenant {
+        // `/_sim/...` → `/_sim/tenants/{k}/...`.
+        Some(k) => format!("/_sim/tenants/{k}{}", &path["/_sim".len()..]),
+        None => path,
     };
     Ok(SimRequest {
         method: method.to_string(),
@@ -236,6 +251,10 @@ mod tests {
         assert_eq!(r.path, "/_sim/expire-delta-tokens");
         let r = request(r#"{"op":"expire_download_urls"}"#);
         assert_eq!(r.path, "/_sim/expire-download-urls");
+        let r = request(r#"{"op":"delete","drive":"d","item":"i","tenant":3}"#);
+        assert_eq!(r.path, "/_sim/tenants/3/drives/d/items/i");
+        let r = request(r#"{"op":"stats","tenant":0}"#);
+        assert_eq!(r.path, "/_sim/tenants/0/stats");
         let r = request(r#"{"op":"update","drive":"d","item":"i","size":1073741824}"#);
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body, serde_json::json!({"size": 1_073_741_824u64}));
@@ -254,6 +273,10 @@ mod tests {
         let e = error(r#"{"op":"delete","drive":"d/../x","item":"i"}"#);
         assert!(e.message.contains("drive"));
         assert_eq!(error(r#"{"op":7}"#).code, m365sync_result::InvalidArgument);
+        for bad in [r#""1""#, "-1", "1.5", "4294967296"] {
+            let e = error(&format!(r#"{{"op":"stats","tenant":{bad}}}"#));
+            assert!(e.message.contains("`tenant`"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use m365sync_ffi_support::strings::{owned_string, to_cstring};
 use m365sync_ffi_support::{FfiError, Handle, invalid_argument, m365sync_result};
 use serde_json::{Value, json};
 
-use crate::{Error, Result, SimConfig, Simulator};
+use crate::{Error, Result, SimConfig, SimTenant, Simulator};
 use command::{control_request, reply_json};
 
 /// A running Graph simulator on 127.0.0.1. Opaque; created by
@@ -152,14 +152,98 @@ pub unsafe extern "C" fn m365sync_sim_engine_config_json(
         let handle = try_ref!(sim);
         let extra = try_str!(extra_json);
         let out = try_out!(out_json);
-        let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(extra) else {
-            return m365sync_ffi_support::failed(FfiError::new(
-                m365sync_result::InvalidJson,
-                "argument `extra_json` must be a JSON object",
-            ));
-        };
-        let config = handle.sim.engine_config(Value::Object(extra));
-        *out = owned_string(&config.to_string());
+        *out = owned_string(&try_rust!(engine_config(&handle.sim, extra)));
+        m365sync_result::Ok
+    }
+}
+
+/// A tenant's engine configuration with the keys of `extra` (a JSON object).
+fn engine_config(tenant: &SimTenant, extra: &str) -> std::result::Result<String, FfiError> {
+    let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(extra) else {
+        return Err(FfiError::new(
+            m365sync_result::InvalidJson,
+            "argument `extra_json` must be a JSON object",
+        ));
+    };
+    Ok(tenant.engine_config(Value::Object(extra)).to_string())
+}
+
+/// Tenant `tenant` of the simulator, or the error naming the valid range.
+fn tenant_of(sim: &Simulator, tenant: u32) -> std::result::Result<SimTenant, FfiError> {
+    sim.tenant(tenant).map_err(|e| {
+        FfiError::new(
+            m365sync_result::InvalidArgument,
+            format!("argument `tenant`: {e}"),
+        )
+    })
+}
+
+/// How many tenants the simulator serves (its `tenants` setting, at least 1), into
+/// `*out_count`. Tenant 0 is the one the other `m365sync_sim_*` functions address;
+/// the `m365sync_sim_tenant_*` functions and the `"tenant"` key of
+/// `m365sync_sim_apply` address the others.
+///
+/// # Safety
+/// `sim` is NULL or a live simulator; `out_count` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn m365sync_sim_tenant_count(
+    sim: *const m365sync_sim,
+    out_count: *mut u32,
+) -> m365sync_result {
+    ffi_panic_boundary! {
+        let handle = try_ref!(sim);
+        let out = try_out!(out_count);
+        *out = handle.sim.tenant_count();
+        m365sync_result::Ok
+    }
+}
+
+/// Tenant number `tenant` (0-based) as a JSON object: `index`, `tenant_id`,
+/// `client_id`, `client_secret`, `drives` (the array `m365sync_sim_drives_json` gives
+/// for tenant 0), `items`, `requests`, `throttled`, `violations`, `ru_used`. A tenant
+/// past the end gives `M365SYNC_RESULT_INVALID_ARGUMENT`. On success `*out_json`
+/// receives an owned string to release with `m365sync_sim_string_free`.
+///
+/// # Safety
+/// `sim` is NULL or a live simulator; `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn m365sync_sim_tenant_json(
+    sim: *const m365sync_sim,
+    tenant: u32,
+    out_json: *mut *mut c_char,
+) -> m365sync_result {
+    ffi_panic_boundary! {
+        let handle = try_ref!(sim);
+        let out = try_out!(out_json);
+        let tenant = try_rust!(tenant_of(&handle.sim, tenant));
+        let mut summary = json!(tenant.summary());
+        summary["drives"] = json!(tenant.drives());
+        *out = owned_string(&summary.to_string());
+        m365sync_result::Ok
+    }
+}
+
+/// `m365sync_sim_engine_config_json` for tenant number `tenant` (0-based): its
+/// tenant id, client secret and drives. A tenant past the end gives
+/// `M365SYNC_RESULT_INVALID_ARGUMENT`. On success `*out_json` receives an owned string
+/// to release with `m365sync_sim_string_free`.
+///
+/// # Safety
+/// `sim` is NULL or a live simulator; `extra_json` is NULL or a NUL-terminated
+/// string; `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn m365sync_sim_tenant_engine_config_json(
+    sim: *const m365sync_sim,
+    tenant: u32,
+    extra_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> m365sync_result {
+    ffi_panic_boundary! {
+        let handle = try_ref!(sim);
+        let extra = try_str!(extra_json);
+        let out = try_out!(out_json);
+        let tenant = try_rust!(tenant_of(&handle.sim, tenant));
+        *out = owned_string(&try_rust!(engine_config(&tenant, extra)));
         m365sync_result::Ok
     }
 }
@@ -192,7 +276,12 @@ pub unsafe extern "C" fn m365sync_sim_engine_config_json(
 ///   URL issued so far answers 401), `{"op":"expire_subscriptions","id"?:ID}`;
 /// - `{"op":"stats"}`, `{"op":"snapshot","drive":D}`.
 ///
-/// Each is the HTTP control API request of the same name (`/_sim/...`), served
+/// Every command may carry `"tenant":K` (a number, 0-based, see
+/// `m365sync_sim_tenant_count`) to address tenant K instead of tenant 0; a tenant
+/// past the end gives `M365SYNC_RESULT_INVALID_ARGUMENT`.
+///
+/// Each is the HTTP control API request of the same name (`/_sim/...`, or
+/// `/_sim/tenants/{K}/...`), served
 /// without HTTP. On success `*out_json` receives the result as JSON (the item for
 /// item operations, `null` when there is none), an owned string to release with
 /// `m365sync_sim_string_free`. Malformed JSON gives `M365SYNC_RESULT_INVALID_JSON`; an

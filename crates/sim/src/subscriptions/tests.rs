@@ -111,6 +111,39 @@ fn subscriptions_can_be_shared_between_threads() {
 }
 
 #[test]
+fn tenants_share_one_timer_started_by_the_first_subscription() {
+    let first = subs(fast());
+    let second = first.sibling(SubscriptionContext {
+        tenant_id: "tenant-2".into(),
+        resolve: Box::new(|r| (r == "/drives/e1/root").then(|| Target::Drive("e1".into()))),
+        config: fast(),
+    });
+    assert!(Arc::ptr_eq(&first.timer, &second.timer));
+    assert!(first.timer.state.lock().thread.is_none(), "idle: no thread");
+    let hook = Endpoint::start();
+    let id = create(&second, hook.url(), "/drives/e1/root");
+    assert!(first.timer.state.lock().thread.is_some());
+    // The shared timer expires the second tenant's subscription.
+    second.expire(None);
+    assert_eq!(stat(&second, "expired"), 1);
+    assert_eq!(stat(&first, "expired"), 0);
+    // Each tenant's notifications carry its own id.
+    let id2 = create(&second, hook.url(), "/drives/e1/root");
+    assert_ne!(id, id2);
+    second.drive_changed("e1", ChangeOrigin::Content);
+    first.drive_changed("e1", ChangeOrigin::Content);
+    let posts = hook.wait_until("a notification", |p| !p.is_empty());
+    assert_eq!(posts[0]["value"][0]["tenantId"], "tenant-2");
+    second.shutdown();
+    assert!(
+        first.timer.state.lock().thread.is_some(),
+        "the other still runs it"
+    );
+    first.shutdown();
+    assert!(first.timer.state.lock().thread.is_none());
+}
+
+#[test]
 fn create_validates_the_endpoint_then_returns_the_subscription() {
     let hook = Endpoint::start();
     let s = subs(fast());
