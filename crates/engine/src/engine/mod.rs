@@ -113,6 +113,14 @@ impl Shared {
         Ok((shared, store))
     }
 
+    /// Ends the tenant's work: jobs end after their page, throttle waits are cut short,
+    /// the dispatcher ends.
+    fn halt(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.client.gate().stop();
+        self.journal.stop();
+    }
+
     /// How this tenant's pages become events.
     fn apply_options(&self) -> ApplyOptions {
         ApplyOptions {
@@ -354,19 +362,13 @@ impl Engine {
             }
             notifications.stop();
         }
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.client.gate().stop();
-        self.shared.journal.stop();
+        self.shared.halt();
         let _ = running.scheduler_tx.send(SchedulerMsg::Stop);
-        for t in running.threads.drain(..) {
-            let _ = t.join();
-        }
-        let inside_handler = *self.dispatcher_thread.lock() == Some(std::thread::current().id());
-        if let Some(d) = running.dispatcher.take() {
-            if !inside_handler {
-                let _ = d.join();
-            }
-        }
+        join_threads(
+            running.threads.drain(..),
+            running.dispatcher.take(),
+            &self.dispatcher_thread,
+        );
         info!("engine stopped");
     }
 
@@ -480,6 +482,22 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Joins `threads`, then the dispatcher unless this is the dispatcher's own thread (a
+/// `stop` from inside the event handler: it ends after the call).
+fn join_threads(
+    threads: impl Iterator<Item = JoinHandle<()>>,
+    dispatcher: Option<JoinHandle<()>>,
+    dispatcher_thread: &Mutex<Option<ThreadId>>,
+) {
+    for t in threads {
+        let _ = t.join();
+    }
+    let inside_handler = *dispatcher_thread.lock() == Some(std::thread::current().id());
+    if let Some(d) = dispatcher.filter(|_| !inside_handler) {
+        let _ = d.join();
     }
 }
 

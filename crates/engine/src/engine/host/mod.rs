@@ -31,7 +31,7 @@ use super::dispatcher::{DEFAULT_CONSUMER, Delivery, IDLE_WAIT, RETRY_MAX, RETRY_
 use super::journal::{Bell, JournalSignal};
 use super::messages::SchedulerMsg;
 use super::scheduler::{Job, Schedule, apply, due_jobs};
-use super::{Ack, Shared, Status, crawl, run_job, spawn, tenant_schedule};
+use super::{Ack, Shared, Status, crawl, join_threads, run_job, spawn, tenant_schedule};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -106,15 +106,6 @@ struct DeliveryState {
     acked: i64,
     retry_wait: Duration,
     retry_at: Option<Instant>,
-}
-
-impl Tenant {
-    /// Ends the tenant's work: jobs end after their page, throttle waits are cut short.
-    fn stop(&self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.client.gate().stop();
-        self.shared.journal.stop();
-    }
 }
 
 enum Entry {
@@ -319,7 +310,7 @@ impl Host {
             None => Err(Error::InvalidInput(format!("no tenant `{key}`"))),
             Some(entry) => {
                 if let Entry::Live(tenant) = entry {
-                    tenant.stop();
+                    tenant.shared.halt();
                 }
                 self.shared.queue.forget(key);
                 if let Some(running) = &*self.running.lock() {
@@ -412,20 +403,16 @@ impl Host {
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
         for tenant in self.shared.live_tenants() {
-            tenant.stop();
+            tenant.shared.halt();
         }
         self.shared.queue.stop();
         self.shared.bell.ring();
         let _ = running.scheduler_tx.send(HostMsg::Stop);
-        for t in running.threads.drain(..) {
-            let _ = t.join();
-        }
-        let inside_handler = *self.dispatcher_thread.lock() == Some(std::thread::current().id());
-        if let Some(d) = running.dispatcher.take() {
-            if !inside_handler {
-                let _ = d.join();
-            }
-        }
+        join_threads(
+            running.threads.drain(..),
+            running.dispatcher.take(),
+            &self.dispatcher_thread,
+        );
         info!("host stopped");
     }
 
