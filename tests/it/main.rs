@@ -11,6 +11,7 @@ mod engine;
 mod ffi;
 mod groups;
 mod host;
+mod host_tenants;
 mod notify;
 mod reliability;
 mod sim;

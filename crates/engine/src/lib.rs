@@ -38,7 +38,8 @@ pub use engine::discover::{
 pub use engine::notify::NotificationStats;
 pub use engine::notify::listener::MAX_CONNECTIONS as WEBHOOK_MAX_CONNECTIONS;
 pub use engine::{
-    Ack, DriveStatus, Engine, EventHandler, MirrorStats, NotificationReceipt, Progress, Status,
+    Ack, DriveStatus, Engine, EventHandler, Host, HostConfig, HostStatus, MirrorStats,
+    NotificationReceipt, Progress, Status, TenantEvent, TenantEventHandler, TenantStatus,
     TenantSubscriptionStatus,
 };
 pub use error::{Error, GraphError, Result};

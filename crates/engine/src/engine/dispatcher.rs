@@ -18,10 +18,10 @@ pub const DEFAULT_CONSUMER: &str = "default";
 const BATCH: usize = 256;
 /// How long the dispatcher sleeps when no handler is set or nothing is new; it is
 /// woken earlier by the journal signal.
-const IDLE_WAIT: Duration = Duration::from_millis(250);
+pub(crate) const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// First and last wait before redelivering an event the handler did not ack.
-const RETRY_MIN: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(5);
+pub(crate) const RETRY_MIN: Duration = Duration::from_millis(50);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The host's answer to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,15 +79,20 @@ pub fn run(mut store: Store, handler: HandlerSlot, journal: Arc<JournalSignal>) 
     }
 }
 
-enum Delivery {
+/// What one round of delivery achieved.
+pub(crate) enum Delivery {
+    /// Nothing new to deliver.
     Idle,
+    /// Events were delivered and acked.
     Progress,
+    /// The handler refused an event (or the store failed): wait before trying again.
     Refused,
 }
 
-fn deliver_batch(
+/// Delivers the events after `acked` (one batch) to `callback`, recording each ack.
+pub(crate) fn deliver_batch(
     store: &mut Store,
-    callback: &mut EventHandler,
+    callback: &mut impl FnMut(&Event) -> Ack,
     acked: &mut i64,
     journal: &JournalSignal,
 ) -> Delivery {

@@ -14,6 +14,7 @@ mod content;
 pub mod crawl;
 pub mod discover;
 pub mod dispatcher;
+pub mod host;
 pub mod journal;
 pub mod messages;
 mod mirror;
@@ -41,6 +42,7 @@ use crate::store::{ApplyOptions, NewDrive, Store};
 
 pub use crawl::Progress;
 pub use dispatcher::{Ack, EventHandler};
+pub use host::{Host, HostConfig, HostStatus, TenantEvent, TenantEventHandler, TenantStatus};
 pub use notify::NotificationReceipt;
 pub use status::{DriveStatus, MirrorStats, Status, TenantSubscriptionStatus};
 
@@ -69,6 +71,120 @@ struct Shared {
     notification_url: Mutex<Option<String>>,
     /// Drives whose permissions Graph refused.
     permission_denials: permissions::Denials,
+}
+
+impl Shared {
+    /// Validates `config`, opens (or creates) its store, registers the configured
+    /// drives and builds the tenant's Graph client and ThrottleGate. Makes no Graph
+    /// request. Returns the store it opened for the caller's API reads.
+    fn open(config: Config, journal: Arc<JournalSignal>) -> Result<(Shared, Store)> {
+        config.validate()?;
+        let store = Store::open(&config.database)?;
+        for drive in &config.drives {
+            let added = store.upsert_drive(&NewDrive {
+                id: drive,
+                site_id: None,
+                name: None,
+                kind: None,
+            })?;
+            if added {
+                store.append_event(EventKind::DriveAdded, drive, "configured")?;
+            }
+        }
+        let gate = Arc::new(
+            ThrottleGate::new(&config.throttle).with_background_share(config.download.ru_share),
+        );
+        pause::restore(&store, &gate)?;
+        pause::persist(&config.database, &gate)?;
+        let client = Arc::new(GraphClient::new(&config, gate)?);
+        journal.published(store.last_seq()?);
+        let shared = Shared {
+            config,
+            client,
+            journal,
+            stopping: AtomicBool::new(false),
+            progress: Progress::default(),
+            registry: Arc::default(),
+            counters: Arc::default(),
+            board: Arc::default(),
+            notification_url: Mutex::new(None),
+            permission_denials: permissions::Denials::default(),
+        };
+        Ok((shared, store))
+    }
+
+    /// Ends the tenant's work: jobs end after their page, throttle waits are cut short,
+    /// the dispatcher ends.
+    fn halt(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.client.gate().stop();
+        self.journal.stop();
+    }
+
+    /// How this tenant's pages become events.
+    fn apply_options(&self) -> ApplyOptions {
+        ApplyOptions {
+            emit_initial_items: self.config.emit_initial_items,
+            fetch_permissions: self.config.permissions.fetch,
+        }
+    }
+
+    /// A snapshot of the tenant's state, read through `store`.
+    fn status(&self, store: &Store, running: bool) -> Result<Status> {
+        let mut status = Status::from_store(store, DEFAULT_CONSUMER)?;
+        status.running = running;
+        status.throttle = Some(self.client.gate().stats());
+        status.items_applied = self.progress.items.load(Ordering::Relaxed);
+        status.pages = self.progress.pages.load(Ordering::Relaxed);
+        for drive in &mut status.drives {
+            drive.permissions_denied = self.permission_denials.is_denied(&drive.id);
+        }
+        if self.config.download.dir.is_some() {
+            let p = &self.progress;
+            status.mirror = Some(MirrorStats {
+                files_stored: p.files_stored.load(Ordering::Relaxed),
+                bytes_stored: p.bytes_stored.load(Ordering::Relaxed),
+                downloads_failed: p.downloads_failed.load(Ordering::Relaxed),
+            });
+        }
+        if self.config.webhook.is_some() {
+            status.notifications = Some(self.counters.snapshot());
+            status.notification_url = self.notification_url.lock().clone();
+            status.apply_subscriptions(&self.board.lock());
+        }
+        Ok(status)
+    }
+}
+
+/// The schedule of a tenant's live drives, with the intervals of its `config` and
+/// each drive's next audit as recorded in `store`.
+fn tenant_schedule(
+    config: &Config,
+    store: &Store,
+    drives: &[crate::store::DriveRecord],
+) -> Result<Schedule> {
+    let mut schedule = Schedule::new(Intervals {
+        poll: Duration::from_secs(config.poll_interval_secs),
+        safety: Duration::from_secs(config.safety_interval_secs),
+        min_dirty: Duration::from_millis(
+            config
+                .webhook
+                .as_ref()
+                .map_or(0, |w| w.min_delta_interval_ms),
+        ),
+        audit: Duration::from_secs(config.audit_interval_secs),
+    });
+    let now = Instant::now();
+    for drive in drives.iter().filter(|d| !d.removed) {
+        schedule.add(&drive.id, now);
+        if config.audit_interval_secs > 0 {
+            let last = store.audit_record(&drive.id)?.last_audit_ms;
+            if let Some(at) = audit::next_due(last, drive, config.audit_interval_secs, now) {
+                schedule.set_audit_due(&drive.id, at);
+            }
+        }
+    }
+    Ok(schedule)
 }
 
 /// Handles of the running threads.
@@ -110,40 +226,9 @@ impl Engine {
     /// Opens (or creates) the store and registers the configured drives. Makes no
     /// Graph request: that starts with [`Engine::start`].
     pub fn open(config: Config) -> Result<Engine> {
-        config.validate()?;
-        let store = Store::open(&config.database)?;
-        for drive in &config.drives {
-            let added = store.upsert_drive(&NewDrive {
-                id: drive,
-                site_id: None,
-                name: None,
-                kind: None,
-            })?;
-            if added {
-                store.append_event(EventKind::DriveAdded, drive, "configured")?;
-            }
-        }
-        let gate = Arc::new(
-            ThrottleGate::new(&config.throttle).with_background_share(config.download.ru_share),
-        );
-        pause::restore(&store, &gate)?;
-        pause::persist(&config.database, &gate)?;
-        let client = Arc::new(GraphClient::new(&config, gate)?);
-        let journal = Arc::new(JournalSignal::default());
-        journal.published(store.last_seq()?);
+        let (shared, store) = Shared::open(config, Arc::new(JournalSignal::default()))?;
         Ok(Engine {
-            shared: Arc::new(Shared {
-                config,
-                client,
-                journal,
-                stopping: AtomicBool::new(false),
-                progress: Progress::default(),
-                registry: Arc::default(),
-                counters: Arc::default(),
-                board: Arc::default(),
-                notification_url: Mutex::new(None),
-                permission_denials: permissions::Denials::default(),
-            }),
+            shared: Arc::new(shared),
             handler: Arc::new(Mutex::new(None)),
             api_store: Mutex::new(store),
             running: Mutex::new(None),
@@ -176,30 +261,7 @@ impl Engine {
 
         let (scheduler_tx, scheduler_rx) = crossbeam_channel::unbounded();
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
-        let mut schedule = Schedule::new(Intervals {
-            poll: Duration::from_secs(config.poll_interval_secs),
-            safety: Duration::from_secs(config.safety_interval_secs),
-            min_dirty: Duration::from_millis(
-                config
-                    .webhook
-                    .as_ref()
-                    .map_or(0, |w| w.min_delta_interval_ms),
-            ),
-            audit: Duration::from_secs(config.audit_interval_secs),
-        });
-        let now = Instant::now();
-        for drive in drives.iter().filter(|d| !d.removed) {
-            schedule.add(&drive.id, now);
-        }
-        if config.audit_interval_secs > 0 {
-            let store = self.api_store.lock();
-            for drive in drives.iter().filter(|d| !d.removed) {
-                let last = store.audit_record(&drive.id)?.last_audit_ms;
-                if let Some(at) = audit::next_due(last, drive, config.audit_interval_secs, now) {
-                    schedule.set_audit_due(&drive.id, at);
-                }
-            }
-        }
+        let schedule = tenant_schedule(config, &self.api_store.lock(), &drives)?;
 
         // Notifications on `/sites` and `/groups` wake discovery.
         let (wake_tx, wake_rx) = crossbeam_channel::unbounded();
@@ -300,19 +362,13 @@ impl Engine {
             }
             notifications.stop();
         }
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.client.gate().stop();
-        self.shared.journal.stop();
+        self.shared.halt();
         let _ = running.scheduler_tx.send(SchedulerMsg::Stop);
-        for t in running.threads.drain(..) {
-            let _ = t.join();
-        }
-        let inside_handler = *self.dispatcher_thread.lock() == Some(std::thread::current().id());
-        if let Some(d) = running.dispatcher.take() {
-            if !inside_handler {
-                let _ = d.join();
-            }
-        }
+        join_threads(
+            running.threads.drain(..),
+            running.dispatcher.take(),
+            &self.dispatcher_thread,
+        );
         info!("engine stopped");
     }
 
@@ -409,28 +465,7 @@ impl Engine {
     /// A snapshot of the engine's state.
     pub fn status(&self) -> Result<Status> {
         let store = self.api_store.lock();
-        let mut status = Status::from_store(&store, DEFAULT_CONSUMER)?;
-        status.running = self.running.lock().is_some();
-        status.throttle = Some(self.shared.client.gate().stats());
-        status.items_applied = self.shared.progress.items.load(Ordering::Relaxed);
-        status.pages = self.shared.progress.pages.load(Ordering::Relaxed);
-        for drive in &mut status.drives {
-            drive.permissions_denied = self.shared.permission_denials.is_denied(&drive.id);
-        }
-        if self.shared.config.download.dir.is_some() {
-            let p = &self.shared.progress;
-            status.mirror = Some(MirrorStats {
-                files_stored: p.files_stored.load(Ordering::Relaxed),
-                bytes_stored: p.bytes_stored.load(Ordering::Relaxed),
-                downloads_failed: p.downloads_failed.load(Ordering::Relaxed),
-            });
-        }
-        if self.shared.config.webhook.is_some() {
-            status.notifications = Some(self.shared.counters.snapshot());
-            status.notification_url = self.shared.notification_url.lock().clone();
-            status.apply_subscriptions(&self.shared.board.lock());
-        }
-        Ok(status)
+        self.shared.status(&store, self.running.lock().is_some())
     }
 
     /// Live counters (items and pages applied since start), cheap to read often.
@@ -450,6 +485,22 @@ impl Drop for Engine {
     }
 }
 
+/// Joins `threads`, then the dispatcher unless this is the dispatcher's own thread (a
+/// `stop` from inside the event handler: it ends after the call).
+fn join_threads(
+    threads: impl Iterator<Item = JoinHandle<()>>,
+    dispatcher: Option<JoinHandle<()>>,
+    dispatcher_thread: &Mutex<Option<ThreadId>>,
+) {
+    for t in threads {
+        let _ = t.join();
+    }
+    let inside_handler = *dispatcher_thread.lock() == Some(std::thread::current().id());
+    if let Some(d) = dispatcher.filter(|_| !inside_handler) {
+        let _ = d.join();
+    }
+}
+
 fn spawn<F>(name: &str, f: F) -> Result<JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
@@ -462,46 +513,57 @@ where
 
 /// A worker: runs delta jobs until the job channel closes or the engine stops.
 fn worker_loop(shared: &Shared, mut store: Store, jobs: Receiver<Job>, done: Sender<SchedulerMsg>) {
-    let options = ApplyOptions {
-        emit_initial_items: shared.config.emit_initial_items,
-        fetch_permissions: shared.config.permissions.fetch,
-    };
-    for Job { drive, audit } in jobs.iter() {
+    let options = shared.apply_options();
+    for job in jobs.iter() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        let mut ctx = JobContext {
-            store: &mut store,
-            client: &shared.client,
-            options: &options,
-            stopping: &shared.stopping,
-            progress: &shared.progress,
-            journal: &shared.journal,
-        };
-        let mut result = if audit {
-            audit::run_audit_job(&mut ctx, &drive)
-        } else {
-            run_delta_job(&mut ctx, &drive)
-        };
-        let permissions = &shared.config.permissions;
-        if permissions.fetch && matches!(result, Ok(crawl::JobOutcome::Completed)) {
-            let denials = &shared.permission_denials;
-            if let Err(e) =
-                permissions::sync_drive(&mut ctx, &drive, denials, &permissions.internal_domains)
-            {
-                result = Err(e);
-            }
-        }
-        if result.is_ok() {
-            if let Err(e) = audit::close(&mut store, &drive) {
-                result = Err(e);
-            }
-        }
-        record_job_result(&store, &shared.client, &shared.journal, &drive, &result);
+        let result = run_job(shared, &mut store, &job, &options);
+        let drive = job.drive;
         if done.send(SchedulerMsg::JobDone { drive, result }).is_err() {
             break;
         }
     }
+}
+
+/// Runs one job of `shared`'s tenant on `store` (delta or audit, then permissions and
+/// the audit record) and records its result on the drive.
+fn run_job(
+    shared: &Shared,
+    store: &mut Store,
+    job: &Job,
+    options: &ApplyOptions,
+) -> Result<crawl::JobOutcome> {
+    let drive = &job.drive;
+    let mut ctx = JobContext {
+        store,
+        client: &shared.client,
+        options,
+        stopping: &shared.stopping,
+        progress: &shared.progress,
+        journal: &shared.journal,
+    };
+    let mut result = if job.audit {
+        audit::run_audit_job(&mut ctx, drive)
+    } else {
+        run_delta_job(&mut ctx, drive)
+    };
+    let permissions = &shared.config.permissions;
+    if permissions.fetch && matches!(result, Ok(crawl::JobOutcome::Completed)) {
+        let denials = &shared.permission_denials;
+        if let Err(e) =
+            permissions::sync_drive(&mut ctx, drive, denials, &permissions.internal_domains)
+        {
+            result = Err(e);
+        }
+    }
+    if result.is_ok() {
+        if let Err(e) = audit::close(store, drive) {
+            result = Err(e);
+        }
+    }
+    record_job_result(store, &shared.client, &shared.journal, drive, &result);
+    result
 }
 
 /// Keeps the drive's `last_error` and the saved throttle counters current; the first

@@ -264,14 +264,8 @@ impl DriveSlot {
 pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<Job>) {
     let mut rng = rand::rng();
     loop {
-        let now = Instant::now();
-        for drive in schedule.take_due(now) {
-            let audit = schedule.take_audit(&drive, now);
-            debug!(
-                "scheduling {} of drive {drive}",
-                if audit { "an audit" } else { "delta" }
-            );
-            if jobs.send(Job { drive, audit }).is_err() {
+        for job in due_jobs(&mut schedule, Instant::now()) {
+            if jobs.send(job).is_err() {
                 return;
             }
         }
@@ -279,22 +273,49 @@ pub fn run(mut schedule: Schedule, inbox: Receiver<SchedulerMsg>, jobs: Sender<J
             Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
-        let now = Instant::now();
         match msg {
-            Ok(SchedulerMsg::JobDone { drive, result }) => {
-                let ok = !matches!(result, Err(ref e) if !matches!(e, Error::Stopped));
-                schedule.job_done(&drive, ok, now, rng.random_range(0.9..1.1));
+            Ok(msg) => {
+                if !apply(&mut schedule, msg, Instant::now(), &mut rng) {
+                    return;
+                }
             }
-            Ok(SchedulerMsg::Dirty(drive)) => schedule.mark_dirty(&drive, now),
-            Ok(SchedulerMsg::AddDrive(drive)) => {
-                schedule.add(&drive, now);
-            }
-            Ok(SchedulerMsg::RemoveDrive(drive)) => schedule.remove(&drive),
-            Ok(SchedulerMsg::SetMode { drive, mode }) => schedule.set_mode(&drive, mode, now),
-            Ok(SchedulerMsg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
     }
+}
+
+/// Takes the jobs of every drive that is due and idle (see [`Schedule::take_due`]).
+pub fn due_jobs(schedule: &mut Schedule, now: Instant) -> Vec<Job> {
+    let due = schedule.take_due(now);
+    due.into_iter()
+        .map(|drive| {
+            let audit = schedule.take_audit(&drive, now);
+            debug!(
+                "scheduling {} of drive {drive}",
+                if audit { "an audit" } else { "delta" }
+            );
+            Job { drive, audit }
+        })
+        .collect()
+}
+
+/// Applies one message to `schedule`; false when it says stop.
+pub fn apply(schedule: &mut Schedule, msg: SchedulerMsg, now: Instant, rng: &mut impl Rng) -> bool {
+    match msg {
+        SchedulerMsg::JobDone { drive, result } => {
+            let ok = !matches!(result, Err(ref e) if !matches!(e, Error::Stopped));
+            schedule.job_done(&drive, ok, now, rng.random_range(0.9..1.1));
+        }
+        SchedulerMsg::Dirty(drive) => schedule.mark_dirty(&drive, now),
+        SchedulerMsg::AddDrive(drive) => {
+            schedule.add(&drive, now);
+        }
+        SchedulerMsg::RemoveDrive(drive) => schedule.remove(&drive),
+        SchedulerMsg::SetMode { drive, mode } => schedule.set_mode(&drive, mode, now),
+        SchedulerMsg::Stop => return false,
+    }
+    true
 }
 
 #[cfg(test)]

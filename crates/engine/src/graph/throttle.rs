@@ -491,6 +491,15 @@ impl ThrottleGate {
         self.state.lock().stats.retries += 1;
     }
 
+    /// Whether a 429/503 (or no units left) holds every request at this moment: work
+    /// of this tenant is better given to a worker later.
+    pub fn is_paused(&self) -> bool {
+        self.state
+            .lock()
+            .paused_until
+            .is_some_and(|until| until > Instant::now())
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> ThrottleStats {
         self.state.lock().stats
