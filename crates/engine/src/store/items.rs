@@ -1,10 +1,11 @@
 //! The item mirror: row access and the set-based subtree statements.
 //!
 //! Subtrees are found by following the parent relation (recursive CTEs over
-//! `item_links`, see [`links`](super::links)), not by path prefix: that is correct by construction even when two
-//! items briefly share a path in the middle of a feed, and needs no escaping of `%`/`_`.
-//! The page logic keeps the live parent graph acyclic, so the recursion always ends.
-//! The recursive steps are written `sub CROSS JOIN items`: that keeps SQLite's planner
+//! `item_links`, see [`links`](super::links)), not by path prefix: that is correct by
+//! construction even when two items briefly share a path in the middle of a feed, and
+//! needs no escaping of `%`/`_`. The page logic keeps the live parent graph acyclic, so
+//! the recursion always ends. The recursive steps are written `sub CROSS JOIN item_links`
+//! (`live_children_of_sub!`): that keeps SQLite's planner
 //! from looping over every item of the drive for each row of `sub` (it chose that order
 //! for a plain join, which made a subtree cost the whole drive per level).
 
